@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The folder tree follows the pipeline: extraction → state → transform → sink, with the
+// scheduler and daemon wiring in ETLDaemon, health (systemd, journald, EMF) in ETLHealth,
+// and the C libraries behind thin system-library modules.
+let package = Package(
+    name: "spotifyd-etl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "spotifyd-etl", targets: ["spotifyd-etl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries, thin.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Pure shared vocabulary: tables, rows, values, durations, timestamps.
+        .target(name: "ETLCore"),
+        .target(name: "ETLConfig", dependencies: ["ETLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "ETLHTTP", dependencies: ["CCurl", "ETLCore"]),
+        .target(name: "ETLState", dependencies: ["CSQLite", "ETLCore"]),
+        .target(name: "ETLTransform", dependencies: ["ETLCore"]),
+        .target(name: "ETLExtraction", dependencies: [
+            "ETLCore", "ETLHTTP", "ETLTransform", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "ETLSink", dependencies: [
+            "ETLCore", "ETLHTTP", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ETLHealth", dependencies: [
+            "ETLCore", "CSystemd", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
+        .target(name: "ETLDaemon", dependencies: [
+            "ETLCore", "ETLConfig", "ETLHTTP", "ETLState", "ETLTransform", "ETLExtraction", "ETLSink", "ETLHealth",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        .executableTarget(name: "spotifyd-etl", dependencies: [
+            "ETLDaemon", "ETLConfig", "ETLCore", "ETLHealth", "ETLSink", "ETLState",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Launchers for the real peers tests talk to. Test-only.
+        .target(name: "ETLTestSupport", dependencies: ["ETLCore"]),
+
+        .testTarget(name: "ETLCoreTests", dependencies: ["ETLTestSupport", "ETLCore"]),
+        .testTarget(name: "ETLConfigTests", dependencies: ["ETLTestSupport", "ETLConfig"]),
+        .testTarget(name: "ETLStateTests", dependencies: ["ETLTestSupport", "ETLState"]),
+        .testTarget(name: "ETLTransformTests", dependencies: ["ETLTestSupport", "ETLTransform"]),
+        .testTarget(name: "ETLExtractionTests", dependencies: ["ETLTestSupport", "ETLExtraction", "ETLHTTP"]),
+        .testTarget(name: "ETLSinkTests", dependencies: ["ETLTestSupport", "ETLSink", "ETLHTTP"]),
+        .testTarget(name: "ETLHealthTests", dependencies: ["ETLTestSupport", "ETLHealth"]),
+        .testTarget(name: "ETLDaemonTests", dependencies: ["ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

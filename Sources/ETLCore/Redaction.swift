@@ -1,0 +1,48 @@
+/// Secrets never reach logs, status or error text. Anything that formats a request, a URL or
+/// an error from a peer passes it through here first.
+public enum Redaction {
+    /// Replaces the values of known secret-bearing query/form keys and header values.
+    public static func redact(_ text: String, secrets: [String] = []) -> String {
+        var out = text
+        for s in secrets where s.count >= 4 {
+            out = out.replacingOccurrences(of: s, with: "[REDACTED]")
+        }
+        for key in ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
+                    "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"] {
+            out = redactParam(key, in: out)
+        }
+        for prefix in ["Bearer ", "Basic "] {
+            out = redactAfter(prefix, in: out)
+        }
+        return out
+    }
+
+    private static func redactParam(_ key: String, in text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        let needle = key + "="
+        while let r = rest.range(of: needle) {
+            result += rest[..<r.upperBound]
+            rest = rest[r.upperBound...]
+            let end = rest.firstIndex { $0 == "&" || $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "," } ?? rest.endIndex
+            result += "[REDACTED]"
+            rest = rest[end...]
+        }
+        return result + rest
+    }
+
+    private static func redactAfter(_ prefix: String, in text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let r = rest.range(of: prefix) {
+            result += rest[..<r.upperBound]
+            rest = rest[r.upperBound...]
+            let end = rest.firstIndex { $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "," } ?? rest.endIndex
+            result += "[REDACTED]"
+            rest = rest[end...]
+        }
+        return result + rest
+    }
+}
+
+import Foundation

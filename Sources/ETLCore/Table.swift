@@ -1,0 +1,41 @@
+/// The warehouse tables of the data contract (`docs/data-contract.md`).
+///
+/// The column lists are the contract: encoders write them in this order, and every row
+/// additionally carries `batch_id` as its last column, assigned when its batch is sealed.
+public enum Table: String, CaseIterable, Sendable, Codable {
+    case playlists
+    case playlistItems = "playlist_items"
+    case tracks
+    case albums
+    case artists
+    case episodes
+    case rejects
+
+    /// Contract columns, without `batch_id`.
+    public var columns: [String] {
+        switch self {
+        case .playlists:
+            return ["playlist_id", "snapshot_id", "name", "description", "owner_id", "owner_name", "public",
+                    "collaborative", "followers", "item_count", "observed_at"]
+        case .playlistItems:
+            return ["playlist_id", "snapshot_id", "event", "item_key", "item_type", "track_id", "episode_id",
+                    "position", "added_at", "added_by", "observed_at"]
+        case .tracks:
+            return ["track_id", "name", "duration_ms", "explicit", "disc_number", "track_number", "isrc",
+                    "popularity", "album_id", "artist_ids", "uri", "observed_at"]
+        case .albums:
+            return ["album_id", "name", "album_type", "release_date", "release_date_precision", "release_year",
+                    "total_tracks", "artist_ids", "observed_at"]
+        case .artists:
+            return ["artist_id", "name", "genres", "followers", "popularity", "observed_at"]
+        case .episodes:
+            return ["episode_id", "name", "duration_ms", "explicit", "show_id", "show_name", "release_date",
+                    "observed_at"]
+        case .rejects:
+            return ["source_table", "reason", "playlist_id", "position", "raw", "observed_at"]
+        }
+    }
+
+    /// Columns as written to files: the contract columns then `batch_id`.
+    public var outputColumns: [String] { columns + ["batch_id"] }
+}

@@ -1,0 +1,2 @@
+import ETLDaemon
+print("spotifyd-etl")

@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLConfig
+
+final class ETLConfigSmokeTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLCore
+
+final class ETLCoreSmokeTests: XCTestCase {}

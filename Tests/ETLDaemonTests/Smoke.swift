@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLDaemon
+
+final class ETLDaemonSmokeTests: XCTestCase {}

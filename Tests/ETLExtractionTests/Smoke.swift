@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLExtraction
+
+final class ETLExtractionSmokeTests: XCTestCase {}

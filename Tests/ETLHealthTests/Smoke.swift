@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLHealth
+
+final class ETLHealthSmokeTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLSink
+
+final class ETLSinkSmokeTests: XCTestCase {}

@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLState
+
+final class ETLStateSmokeTests: XCTestCase {}

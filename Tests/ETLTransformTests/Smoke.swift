@@ -1,0 +1,4 @@
+import XCTest
+@testable import ETLTransform
+
+final class ETLTransformSmokeTests: XCTestCase {}
