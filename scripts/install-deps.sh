@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing spotifyd-etl needs on Debian 12 with Swift.
+# Idempotent: installs only what is missing. Usage: scripts/install-deps.sh [--test]
+set -euo pipefail
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+apt_pkgs=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev zlib1g-dev pkg-config sqlite3 python3)
+if [ $want_test = 1 ]; then
+  # systemd-container + debootstrap: the real-systemd test; util-linux: setpriv for the
+  # unprivileged control-socket client.
+  apt_pkgs+=(systemd-container debootstrap util-linux openssl gzip)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ $want_test = 1 ]; then
+  py_pkgs=$(grep -v '^#' "$(dirname "$0")/requirements-test.txt" | xargs)
+  if ! python3 -c "import sys,importlib.metadata as m; [m.version(p.split('=')[0].split('[')[0]) for p in sys.argv[1:]]" $py_pkgs 2>/dev/null; then
+    python3 -m pip install -q $py_pkgs
+  fi
+fi
