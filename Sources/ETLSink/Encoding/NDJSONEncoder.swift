@@ -26,6 +26,6 @@ public struct NDJSONEncoder: RowEncoder {
         JSONText.appendString("batch_id", to: &out)
         out.append(UInt8(ascii: ":"))
         appendDecimal(batchID, to: &out)
-        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "\n")])
     }
 }
