@@ -71,6 +71,23 @@ final class GzipWriterTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
     }
 
+    /// zlib's output with Z_NO_FLUSH does not depend on how the input is split across write
+    /// calls, so determinism does not hinge on the batch writer's flush threshold.
+    func testOutputIsIndependentOfInputChunking() throws {
+        let chunks = sampleChunks()
+        let whole = try gzipFile("whole.gz", [Array(chunks.joined())])
+        var rng = SplitMix(seed: 99)
+        var pieces: [[UInt8]] = []
+        var all = Array(chunks.joined())[...]
+        while !all.isEmpty {
+            let n = min(all.count, Int(rng.next() % 9000) + 1)
+            pieces.append(Array(all.prefix(n)))
+            all = all.dropFirst(n)
+        }
+        let split = try gzipFile("split.gz", pieces)
+        XCTAssertEqual(try Data(contentsOf: whole), try Data(contentsOf: split))
+    }
+
     func testEmptyInputIsAValidEmptyMember() throws {
         let url = try gzipFile("empty.gz", [])
         XCTAssertEqual(try gunzip(Data(contentsOf: url)), Data())

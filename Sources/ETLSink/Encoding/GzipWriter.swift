@@ -14,10 +14,10 @@ public struct GzipError: Error, CustomStringConvertible, Sendable, Equatable {
 /// and Snowpipe key on names, not content. So the gzip header is pinned: mtime 0, no file
 /// name, no comment, no extra field, OS byte 255 ("unknown") — set via `deflateSetHeader`
 /// instead of zlib's default, which would stamp the build's OS code. With the same zlib
-/// build, the same input bytes fed in the same chunking give the same output; the batch
-/// writer feeds fixed-size chunks that depend only on the content, so its output is a pure
-/// function of the rows. (A different zlib version may compress differently; that changes
-/// only a re-encoded spool file, never the object name.)
+/// build, the same input bytes give the same output however they are split across `write`
+/// calls (Z_NO_FLUSH; pinned by GzipWriterTests.testOutputIsIndependentOfInputChunking), and
+/// the batch writer's chunking depends only on the content anyway. A different zlib version
+/// may compress differently; that changes only a re-encoded spool file, never the object name.
 ///
 /// Memory: zlib's own state (~256 KiB at level 6, memLevel 8) plus one 64 KiB output buffer.
 /// The writer does not own or close the file descriptor.
