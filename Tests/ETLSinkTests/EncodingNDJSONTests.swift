@@ -76,7 +76,7 @@ final class EncodingNDJSONTests: XCTestCase {
     func testDecimalExtremes() {
         for n: Int64 in [0, 1, -1, 9, 10, -10, 1234567890, Int64.max, Int64.min] {
             var out: [UInt8] = []
-            appendDecimal(n, to: &out)
+            RecordBytes.appendDecimal(n, to: &out)
             XCTAssertEqual(String(decoding: out, as: UTF8.self), String(n))
         }
     }

@@ -37,11 +37,11 @@ public struct CSVEncoder: RowEncoder {
         let count = table.columns.count
         for i in 0..<count {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            switch cell(values, i) {
+            switch RecordBytes.cell(values, i) {
             case .null: break
             case .string(let s):
                 if s.isEmpty { out.append(contentsOf: [0x22, 0x22]) } else { Self.appendField(Array(s.utf8), to: &out) }
-            case .int(let n): appendDecimal(n, to: &out)
+            case .int(let n): RecordBytes.appendDecimal(n, to: &out)
             case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
             case .strings(let a):
                 var json: [UInt8] = []
@@ -50,7 +50,7 @@ public struct CSVEncoder: RowEncoder {
             }
         }
         if count > 0 { out.append(UInt8(ascii: ",")) }
-        appendDecimal(batchID, to: &out)
+        RecordBytes.appendDecimal(batchID, to: &out)
         out.append(contentsOf: [0x0D, 0x0A])
     }
 

@@ -20,12 +20,12 @@ public struct NDJSONEncoder: RowEncoder {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONText.appendString(name, to: &out)
             out.append(UInt8(ascii: ":"))
-            JSONText.appendValue(cell(values, i), to: &out)
+            JSONText.appendValue(RecordBytes.cell(values, i), to: &out)
         }
         if !columns.isEmpty { out.append(UInt8(ascii: ",")) }
         JSONText.appendString("batch_id", to: &out)
         out.append(UInt8(ascii: ":"))
-        appendDecimal(batchID, to: &out)
+        RecordBytes.appendDecimal(batchID, to: &out)
         out.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "\n")])
     }
 }

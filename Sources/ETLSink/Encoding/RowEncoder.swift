@@ -31,23 +31,26 @@ extension ObjectNaming.Format {
     }
 }
 
-/// Cell `i` of a row, or null when the row is short (see `RowEncoder.encode`).
-@inline(__always)
-func cell(_ values: [Value], _ i: Int) -> Value { i < values.count ? values[i] : .null }
+/// Byte helpers shared by the encoders (namespaced so they cannot clash with other sink code).
+enum RecordBytes {
+    /// Cell `i` of a row, or null when the row is short (see `RowEncoder.encode`).
+    @inline(__always)
+    static func cell(_ values: [Value], _ i: Int) -> Value { i < values.count ? values[i] : .null }
 
-/// Appends the decimal text of `n` without going through `String`.
-@inline(__always)
-func appendDecimal(_ n: Int64, to out: inout [UInt8]) {
-    if n == 0 { out.append(UInt8(ascii: "0")); return }
-    var digits: [UInt8] = []
-    digits.reserveCapacity(20)
-    // Work in the negative range so Int64.min does not overflow.
-    var v = n > 0 ? -n : n
-    while v != 0 {
-        let (q, r) = v.quotientAndRemainder(dividingBy: 10)
-        digits.append(UInt8(ascii: "0") + UInt8(-r))
-        v = q
+    /// Appends the decimal text of `n` without going through `String`.
+    @inline(__always)
+    static func appendDecimal(_ n: Int64, to out: inout [UInt8]) {
+        if n == 0 { out.append(UInt8(ascii: "0")); return }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
+        // Work in the negative range so Int64.min does not overflow.
+        var v = n > 0 ? -n : n
+        while v != 0 {
+            let (q, r) = v.quotientAndRemainder(dividingBy: 10)
+            digits.append(UInt8(ascii: "0") + UInt8(-r))
+            v = q
+        }
+        if n < 0 { out.append(UInt8(ascii: "-")) }
+        out.append(contentsOf: digits.reversed())
     }
-    if n < 0 { out.append(UInt8(ascii: "-")) }
-    out.append(contentsOf: digits.reversed())
 }
