@@ -93,14 +93,13 @@ public enum ConfigLoader {
         if let a = try r.array("additional_types") {
             var types: [String] = []
             for (i, element) in a.enumerated() {
-                let key = "additional_types[\(i)]"
                 guard let t = element.string else {
-                    throw r.error(key, "expected a string, got \(ConfigText.article(element.type.description))")
+                    throw r.elementError("additional_types", i, "expected a string, got \(ConfigText.article(element.type.description))")
                 }
                 guard t == "track" || t == "episode" else {
-                    throw r.error(key, "must be \"track\" or \"episode\", got \(ConfigText.quote(t))")
+                    throw r.elementError("additional_types", i, "must be \"track\" or \"episode\", got \(ConfigText.quote(t))")
                 }
-                guard !types.contains(t) else { throw r.error(key, "\(ConfigText.quote(t)) is listed twice") }
+                guard !types.contains(t) else { throw r.elementError("additional_types", i, "\(ConfigText.quote(t)) is listed twice") }
                 types.append(t)
             }
             guard !types.isEmpty else { throw r.error("additional_types", "must list at least one of \"track\", \"episode\"") }

@@ -27,6 +27,11 @@ struct TableReader {
         ConfigError(file: file, key: keyPath(key), message: message)
     }
 
+    /// An error about element `index` of the array at `key`: `spotify.additional_types[1]`.
+    func elementError(_ key: String, _ index: Int, _ message: String) -> ConfigError {
+        ConfigError(file: file, key: keyPath(key) + "[\(index)]", message: message)
+    }
+
     func value(_ key: String) -> TOMLValue? { table[key]?.tomlValue }
 
     func typeError(_ key: String, expected: String, got: TOMLValue) -> ConfigError {
