@@ -46,6 +46,10 @@ public enum ConfigLoader {
         if text.utf8.contains(0) {
             throw ConfigError(file: sourcePath, key: "(file)", message: "config contains a NUL byte; is this a text file?")
         }
+        if let bad = TOMLHeaderGuard.firstBadHeader(in: text) {
+            throw ConfigError(file: sourcePath, key: "line \(bad.line), column \(bad.column)",
+                              message: "TOML syntax error: a table header must start with a key, e.g. [sink] or [[playlists]]")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

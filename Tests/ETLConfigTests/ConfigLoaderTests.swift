@@ -351,3 +351,48 @@ final class ConfigLoaderTests: XCTestCase {
         assertError(withSection("control", "socket = \"\(long)\""), key: "control.socket", contains: "limit is 107")
     }
 }
+
+final class ConfigRobustnessTests: XCTestCase {
+    let minimal = "[[playlists]]\nid = \"37i9dQZF1DXcBWIGoYBM5M\"\n"
+
+    /// Hostile or odd inputs end in a ConfigError (or a valid config), never a crash.
+    func testOddInputsGiveErrorsNotCrashes() {
+        let inputs = [
+            "", "\u{FEFF}", "[", "[[", "]]]", "=", "a = ", "\"", String(repeating: "[", count: 5000),
+            "x = " + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000),
+            "max = 99999999999999999999999", "a = 1979-05-27T07:32:00Z",
+            minimal + "[schedule]\ninterval = 1979-05-27\n",
+            minimal + "[schedule]\ninterval = 07:32:00\n",
+            minimal + "[schedule]\njitter = inf\n",
+            minimal + "[sink]\nmax_rows = 9223372036854775807\n",
+            minimal + "[spotify]\nmarket = \"\\u0000US\"\n",
+            "[[playlists]]\nid = \"" + String(repeating: "é", count: 100_000) + "\"\n",
+            // These made toml++ abort on an internal assertion before TOMLHeaderGuard.
+            "[[[", "[[ [a]]", "[[[playlists]]]", "[.a]", "[[.a]]", minimal + "  [ .sink]\n",
+        ]
+        for text in inputs {
+            do {
+                _ = try ConfigLoader.parse(text: text, sourcePath: "odd.toml")
+            } catch {
+                XCTAssertEqual(error.file, "odd.toml")
+                XCTAssertFalse(error.key.isEmpty, "\(error)")
+                XCTAssertFalse(error.description.contains("\n"), "\(error)")
+                XCTAssertLessThan(error.description.count, 600, "error stays short: \(error.description.prefix(200))")
+            }
+        }
+        XCTAssertThrowsError(try ConfigLoader.parse(text: minimal + "[sink]\n[[[x]]]\n", sourcePath: "odd.toml")) { e in
+            XCTAssertEqual((e as? ConfigError)?.key, "line 4, column 3")
+        }
+        // A "[." inside a multi-line string is not a header; nested arrays in values are fine for the guard.
+        XCTAssertNil(TOMLHeaderGuard.firstBadHeader(in: "a = \"\"\"\n[.x\n\"\"\"\nb = [\n [1],\n]\n" + minimal))
+        XCTAssertThrowsError(try ConfigLoader.parse(text: "", sourcePath: "odd.toml")) { e in
+            XCTAssertEqual((e as? ConfigError)?.key, "playlists")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parse(text: minimal + "[schedule]\ninterval = 1979-05-27\n", sourcePath: "odd.toml")) { e in
+            XCTAssertEqual((e as? ConfigError)?.message, "expected a duration string such as \"15m\" or \"90s\", got a date")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parse(text: minimal + "[schedule]\njitter = inf\n", sourcePath: "odd.toml")) { e in
+            XCTAssertEqual((e as? ConfigError)?.key, "schedule.jitter")
+        }
+    }
+}
