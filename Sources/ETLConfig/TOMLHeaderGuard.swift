@@ -20,7 +20,8 @@ enum TOMLHeaderGuard {
             }
             guard inMultilineString == nil else { continue }
             var i = line.startIndex
-            func skipBlanks() { while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 || line[i] == 0xEF || line[i] == 0xBB || line[i] == 0xBF { i = line.index(after: i) } }
+            if lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { i = line.index(i, offsetBy: 3) } // BOM
+            func skipBlanks() { while i < line.endIndex, line[i] == 0x20 || line[i] == 0x09 { i = line.index(after: i) } }
             skipBlanks()
             guard i < line.endIndex, line[i] == UInt8(ascii: "[") else { continue }
             i = line.index(after: i)

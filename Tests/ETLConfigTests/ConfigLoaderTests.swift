@@ -368,7 +368,7 @@ final class ConfigRobustnessTests: XCTestCase {
             minimal + "[spotify]\nmarket = \"\\u0000US\"\n",
             "[[playlists]]\nid = \"" + String(repeating: "é", count: 100_000) + "\"\n",
             // These made toml++ abort on an internal assertion before TOMLHeaderGuard.
-            "[[[", "[[ [a]]", "[[[playlists]]]", "[.a]", "[[.a]]", minimal + "  [ .sink]\n",
+            "[[[", "[[ [a]]", "[[[playlists]]]", "[.a]", "[[.a]]", "[é]", "[[é]]", "[[\t[a]]", "[\\a]", "[\u{01}]", "[\u{FEFF}a]", "\u{FEFF}[[.a]]", minimal + "  [ .sink]\n",
         ]
         for text in inputs {
             do {
@@ -384,6 +384,9 @@ final class ConfigRobustnessTests: XCTestCase {
             XCTAssertEqual((e as? ConfigError)?.key, "line 4, column 3")
         }
         // A "[." inside a multi-line string is not a header; nested arrays in values are fine for the guard.
+        XCTAssertNil(TOMLHeaderGuard.firstBadHeader(in: "\u{FEFF}[sink]\n"))
+        XCTAssertEqual(try? ConfigLoader.parse(text: "\u{FEFF}" + minimal, sourcePath: "bom.toml").playlists.count, 1)
+        XCTAssertEqual(try? ConfigLoader.parse(text: minimal.replacingOccurrences(of: "\n", with: "\r\n"), sourcePath: "crlf.toml").playlists.count, 1)
         XCTAssertNil(TOMLHeaderGuard.firstBadHeader(in: "a = \"\"\"\n[.x\n\"\"\"\nb = [\n [1],\n]\n" + minimal))
         XCTAssertThrowsError(try ConfigLoader.parse(text: "", sourcePath: "odd.toml")) { e in
             XCTAssertEqual((e as? ConfigError)?.key, "playlists")
