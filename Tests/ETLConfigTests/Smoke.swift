@@ -1,4 +1,0 @@
-import XCTest
-@testable import ETLConfig
-
-final class ETLConfigSmokeTests: XCTestCase {}
