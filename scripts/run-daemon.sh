@@ -23,6 +23,7 @@ trap cleanup EXIT
 if [ -n "${SPOTIFY_CLIENT_ID:-}" ] && [ -n "${SPOTIFY_CLIENT_SECRET:-}" ]; then
   api_url="https://api.spotify.com/v1"; accounts_url="https://accounts.spotify.com"
   playlists="${SPOTIFYD_PLAYLISTS:-}"
+  interval=""
 else
   rm -f "$var/emulator.port"
   python3 scripts/emulator/spotify_emulator.py --port 0 --port-file "$var/emulator.port" \
@@ -34,8 +35,9 @@ else
   export SPOTIFY_CLIENT_ID=test-client SPOTIFY_CLIENT_SECRET=test-secret
   playlists="$(curl -fsS "http://127.0.0.1:$port/_emulator/truth" | python3 -c \
     'import json,sys; print(",".join(p["id"] for p in json.load(sys.stdin)["playlists"]))')"
+  interval="30s"  # the emulator changes often enough to watch
 fi
 
 python3 scripts/make-config.py --sample etc/spotifyd-etl.toml --out "$cfg" --var "$var" \
-  --api-url "$api_url" --accounts-url "$accounts_url" --playlists "$playlists"
+  --api-url "$api_url" --accounts-url "$accounts_url" --playlists "$playlists" ${interval:+--interval "$interval"}
 "$bin" run --config "$cfg"
