@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
 # Runs every test of spotifyd-etl. Installs what it needs first (apt and pip), then:
-# the emulator's own self-tests, then the Swift suite (which starts the Spotify emulator,
-# moto and the other real peers itself on loopback).
-set -euo pipefail
+#   1. the Spotify emulator's and test peers' own self-tests (Python unittest),
+#   2. the Snowflake DDL tests (pytest: sqlglot, DuckDB, fakesnow),
+#   3. the Swift suite, which starts the Spotify emulator, moto and the other real peers
+#      itself on loopback.
+# Exits non-zero if any part fails; every part runs regardless.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --test
+scripts/install-deps.sh --test || exit 1
+failed=()
 
-echo "== python: emulator and test-support self-tests"
-python3 -m unittest discover -s scripts -p 'test_*.py' -t . 2>&1 | tail -5
+echo "== python: emulator and test-peer self-tests"
+for t in scripts/emulator/test_*.py scripts/testsupport/test_*.py; do
+  [ -e "$t" ] || continue
+  python3 -m unittest "$t" || failed+=("$t")
+done
+
+echo "== pytest: Snowflake DDL"
+python3 -m pytest Tests/snowflake -q -p no:cacheprovider || failed+=("Tests/snowflake")
 
 echo "== swift test"
-swift build --build-tests
-swift test --skip-build 2>&1 | tee .build/swift-test.log | grep -vE "^Test Case .* (started|passed)" || true
-status=${PIPESTATUS[0]}
-exit "$status"
+if swift build --build-tests; then
+  swift test --skip-build 2>&1 | grep --line-buffered -vE "^Test Case '.*' started"
+  [ "${PIPESTATUS[0]}" = 0 ] || failed+=("swift test")
+else
+  failed+=("swift build")
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test suites passed"
