@@ -21,7 +21,8 @@ final class Emulator {
     static let clientSecret = "test-secret"
 
     init(extraArguments: [String] = []) throws {
-        let script = TestSupport.packageRoot + "/scripts/emulator/spotify_emulator.py"
+        let script = ProcessInfo.processInfo.environment["SPOTIFY_EMULATOR_SCRIPT"]
+            ?? TestSupport.packageRoot + "/scripts/emulator/spotify_emulator.py"
         guard FileManager.default.fileExists(atPath: script) else {
             throw NSError(domain: "Emulator", code: 1, userInfo: [NSLocalizedDescriptionKey: "missing \(script)"])
         }

@@ -95,6 +95,21 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         XCTAssertNoThrow(try client(tokens: t).playlistMetadata(try readablePlaylist()))
     }
 
+    func testConcurrentWorkersShareOneTokenFetch() throws {
+        let t = tokens()
+        let got = LockedBox<[String]>()
+        got.value = []
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if let token = try? t.accessToken() {
+                got.mutate { $0?.append(token) }
+            }
+        }
+        XCTAssertEqual(got.value?.count, 8)
+        XCTAssertEqual(Set(got.value ?? []).count, 1)
+        XCTAssertEqual(t.requestCount, 1)
+        XCTAssertEqual(emulator.tokenRequests, 1)
+    }
+
     func testShortTokenTTLRefreshesBeforeEmulatorRejects() throws {
         emulator.stop()
         emulator = try Emulator(extraArguments: ["--token-ttl", "61"])
@@ -181,6 +196,30 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
         Thread.sleep(forTimeInterval: max(0, until.timeIntervalSinceNow) + 0.1)
         XCTAssertNoThrow(try other.playlistMetadata(id))
+        XCTAssertEqual(emulator.violations, 0)
+    }
+
+    func testConcurrentWorkersAllDeferAfterOne429() throws {
+        let gate = RateGate(store: InMemoryGateStore())
+        let id = try readablePlaylist()
+        let workers = (0..<4).map { _ in client(gate: gate) }
+        _ = try workers[0].playlistMetadata(id)
+        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 429, headers: ["Retry-After": "30"], times: 1)
+        guard case .deferred? = spotifyError({ try workers[0].itemsPage(id, offset: 0) }) else { return XCTFail() }
+        // (Requests already in flight when a 429 arrives cannot be recalled; from the moment
+        // one worker has seen it, none may send.)
+        let before = emulator.totalRequests
+        let deferred = LockedBox<Int>()
+        deferred.value = 0
+        DispatchQueue.concurrentPerform(iterations: 4) { w in
+            for _ in 0..<10 {
+                do { _ = try workers[w].itemsPage(id, offset: 0) } catch SpotifyError.deferred {
+                    deferred.mutate { $0! += 1 }
+                } catch {}
+            }
+        }
+        XCTAssertEqual(deferred.value, 40)
+        XCTAssertEqual(emulator.totalRequests, before)
         XCTAssertEqual(emulator.violations, 0)
     }
 
@@ -428,4 +467,5 @@ final class LockedBox<T>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
+    func mutate(_ f: (inout T?) -> Void) { lock.lock(); f(&stored); lock.unlock() }
 }
