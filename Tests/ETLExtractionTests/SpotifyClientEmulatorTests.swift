@@ -271,6 +271,16 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         XCTAssertLessThan(sleeper.sleeps[0], sleeper.sleeps[3])
     }
 
+    func testServiceUnavailableWithLongRetryAfterDefersInsteadOfSleeping() throws {
+        let c = client()
+        let id = try readablePlaylist()
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 503, headers: ["Retry-After": "120"])
+        let before = Date()
+        guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
+        XCTAssertEqual(until.timeIntervalSince(before), 120, accuracy: 2)
+        XCTAssertTrue(sleeper.sleeps.isEmpty, "a long wait is never slept")
+    }
+
     func testServerErrorsExhaustAfterFiveAttempts() throws {
         let c = client()
         let id = try readablePlaylist()
