@@ -74,10 +74,17 @@ final class Emulator {
         return r.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: r.body)
     }
 
-    /// Queues a canned answer for the next `times` requests whose path matches `path`.
-    func fault(path: String, status: Int, headers: [String: String] = [:], body: String? = nil, times: Int = 1) throws {
-        var f: [String: Any] = ["path": path, "status": status, "headers": headers, "times": times]
+    /// Queues a canned answer for the next `count` requests whose path (without query)
+    /// is exactly `path`. `retryAfter` becomes the Retry-After header (and the emulator's own
+    /// not-before time for 429s, against which it counts `violations`).
+    func fault(path: String, status: Int, retryAfter: String? = nil, body: String? = nil, reason: String? = nil,
+               count: Int = 1) throws
+    {
+        let escaped = NSRegularExpression.escapedPattern(for: path)
+        var f: [String: Any] = ["path_regex": "^\(escaped)(\\?|$)", "status": status, "count": count]
+        if let retryAfter { f["retry_after"] = retryAfter }
         if let body { f["body"] = body }
+        if let reason { f["reason"] = reason }
         try control("POST", "/faults", json: f)
     }
 
@@ -85,18 +92,50 @@ final class Emulator {
         (try control("GET", "/stats") as? [String: Any]) ?? [:]
     }
 
-    /// Requests the emulator has answered on `path` (exact, without query).
-    func requestCount(_ path: String) throws -> Int {
-        ((try stats()["by_path"] as? [String: Any])?[path] as? NSNumber)?.intValue ?? 0
+    /// Requests the emulator counted for a route: token, playlist, items, tracks_legacy,
+    /// artist, artists_batch, authorize.
+    func routeCount(_ route: String) -> Int {
+        (((try? stats())?["by_route"] as? [String: Any])?[route] as? NSNumber)?.intValue ?? 0
     }
 
-    var totalRequests: Int { ((try? stats()["requests"]) as? NSNumber)?.intValue ?? -1 }
-    var violations: Int { ((try? stats()["violations"]) as? NSNumber)?.intValue ?? -1 }
-    var tokenRequests: Int { ((try? stats()["token_requests"]) as? NSNumber)?.intValue ?? -1 }
+    var totalRequests: Int { (((try? stats())?["requests"]) as? NSNumber)?.intValue ?? -1 }
+    var violations: Int { (((try? stats())?["violations"]) as? NSNumber)?.intValue ?? -1 }
+    var tokenRequests: Int { routeCount("token") }
 
-    /// Ground truth: a playlist the test app may read, and one it may not (dev mode).
-    func playlists() throws -> [[String: Any]] {
-        ((try control("GET", "/truth") as? [String: Any])?["playlists"] as? [[String: Any]]) ?? []
+    func truth() throws -> [String: Any] {
+        try XCTUnwrap(try control("GET", "/truth") as? [String: Any])
+    }
+
+    /// An owned, readable, non-empty playlist of the scenario.
+    func readablePlaylist() throws -> String {
+        let pls = try XCTUnwrap(try truth()["playlists"] as? [[String: Any]])
+        let p = pls.first {
+            ($0["owned"] as? Bool) == true && ($0["dev_restricted"] as? Bool) != true && ($0["not_found"] as? Bool) != true
+                && (($0["total"] as? NSNumber)?.intValue ?? 0) > 0
+        }
+        return try XCTUnwrap(p?["id"] as? String, "no readable playlist in the scenario")
+    }
+
+    /// The dev-mode-restricted playlist (not owned: /items answers 403).
+    func restrictedPlaylist() throws -> String {
+        let pls = try XCTUnwrap(try truth()["playlists"] as? [[String: Any]])
+        return try XCTUnwrap(pls.first { ($0["dev_restricted"] as? Bool) == true }?["id"] as? String)
+    }
+
+    /// The editorial playlist that answers 404 to new apps.
+    func notFoundPlaylist() throws -> String {
+        let pls = try XCTUnwrap(try truth()["playlists"] as? [[String: Any]])
+        return try XCTUnwrap(pls.first { ($0["not_found"] as? Bool) == true }?["id"] as? String)
+    }
+
+    func artistIDs() throws -> [String] {
+        try XCTUnwrap((try truth()["ever"] as? [String: Any])?["artists"] as? [String])
+    }
+
+    /// Creates an owned playlist with `items` entries (for paging).
+    func createPlaylist(items: Int) throws -> String {
+        let r = try XCTUnwrap(try control("POST", "/playlists", json: ["items": items, "owned": true]) as? [String: Any])
+        return try XCTUnwrap(r["id"] as? String)
     }
 }
 

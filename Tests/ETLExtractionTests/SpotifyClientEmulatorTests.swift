@@ -62,12 +62,6 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         }
     }
 
-    func readablePlaylist() throws -> String {
-        let all = try emulator.playlists()
-        let owned = all.first { ($0["readable"] as? Bool) ?? true }
-        return try XCTUnwrap(owned?["id"] as? String, "emulator ground truth lists no readable playlist")
-    }
-
     func json(_ data: Data) throws -> [String: Any] {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
@@ -92,7 +86,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         XCTAssertEqual(emulator.tokenRequests, 2)
         XCTAssertNotEqual(second, first)
         // The refreshed token works against the API.
-        XCTAssertNoThrow(try client(tokens: t).playlistMetadata(try readablePlaylist()))
+        XCTAssertNoThrow(try client(tokens: t).playlistMetadata(try emulator.readablePlaylist()))
     }
 
     func testConcurrentWorkersShareOneTokenFetch() throws {
@@ -115,7 +109,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         emulator = try Emulator(extraArguments: ["--token-ttl", "61"])
         let t = tokens()
         let c = client(tokens: t)
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         _ = try c.playlistMetadata(id)
         Thread.sleep(forTimeInterval: 1.3)  // now < 60 s of validity remain
         _ = try c.playlistMetadata(id)
@@ -152,7 +146,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
     func testUnauthorizedMidScanRefreshesOnceAndRetries() throws {
         let t = tokens()
         let c = client(tokens: t)
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         _ = try c.itemsPage(id, offset: 0)
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 401,
                            body: #"{"error":{"status":401,"message":"The access token expired"}}"#)
@@ -163,7 +157,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
         // A 401 that persists with a fresh token is an auth failure after one refresh only.
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 401,
-                           body: #"{"error":{"status":401,"message":"Invalid access token"}}"#, times: 5)
+                           body: #"{"error":{"status":401,"message":"Invalid access token"}}"#, count: 5)
         guard case .authFailed(let m)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertTrue(m.contains("Invalid access token"), m)
         XCTAssertEqual(t.requestCount, 3)
@@ -177,9 +171,9 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let gate = RateGate(store: store)
         let c = client(gate: gate)
         let other = client(gate: gate)  // a second worker sharing the gate
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         _ = try c.playlistMetadata(id)
-        try emulator.fault(path: "/v1/playlists/\(id)", status: 429, headers: ["Retry-After": "2"],
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 429, retryAfter: "2",
                            body: #"{"error":{"status":429,"message":"API rate limit exceeded"}}"#)
         let before = Date()
         guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
@@ -201,10 +195,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testConcurrentWorkersAllDeferAfterOne429() throws {
         let gate = RateGate(store: InMemoryGateStore())
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         let workers = (0..<4).map { _ in client(gate: gate) }
         _ = try workers[0].playlistMetadata(id)
-        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 429, headers: ["Retry-After": "30"], times: 1)
+        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 429, retryAfter: "30", count: 1)
         guard case .deferred? = spotifyError({ try workers[0].itemsPage(id, offset: 0) }) else { return XCTFail() }
         // (Requests already in flight when a 429 arrives cannot be recalled; from the moment
         // one worker has seen it, none may send.)
@@ -225,10 +219,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testRetryAfterHTTPDate() throws {
         let c = client()
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         let target = Date().addingTimeInterval(3)
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 429,
-                           headers: ["Retry-After": RetryAfter.imfFixdate(target)])
+                           retryAfter: RetryAfter.imfFixdate(target))
         guard case .deferred(let until, _)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince1970, target.timeIntervalSince1970.rounded(.down), accuracy: 1.5)
         guard case .deferred? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
@@ -239,8 +233,8 @@ final class SpotifyClientEmulatorTests: XCTestCase {
     func testQuotaExceededParksTheAppForAnHourAcrossRestart() throws {
         let store = InMemoryGateStore()
         let c = client(gate: RateGate(store: store))
-        let id = try readablePlaylist()
-        try emulator.fault(path: "/v1/playlists/\(id)", status: 429, headers: ["Retry-After": "1"],
+        let id = try emulator.readablePlaylist()
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 429, retryAfter: "1",
                            body: #"{"error":{"status":429,"message":"Quota exceeded","reason":"QUOTA_EXCEEDED"}}"#)
         let before = Date()
         guard case .deferred(let until, let reason)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
@@ -260,9 +254,9 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testServerErrorsRetriedThenSuccess() throws {
         let c = client()
-        let id = try readablePlaylist()
-        try emulator.fault(path: "/v1/playlists/\(id)", status: 503, times: 3)
-        try emulator.fault(path: "/v1/playlists/\(id)", status: 502, times: 1)
+        let id = try emulator.readablePlaylist()
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 503, count: 3)
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 502, count: 1)
         let meta = try json(c.playlistMetadata(id))
         XCTAssertEqual(meta["id"] as? String, id)
         XCTAssertEqual(c.requestCount, 5)
@@ -273,8 +267,8 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testServiceUnavailableWithLongRetryAfterDefersInsteadOfSleeping() throws {
         let c = client()
-        let id = try readablePlaylist()
-        try emulator.fault(path: "/v1/playlists/\(id)", status: 503, headers: ["Retry-After": "120"])
+        let id = try emulator.readablePlaylist()
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 503, retryAfter: "120")
         let before = Date()
         guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince(before), 120, accuracy: 2)
@@ -283,8 +277,8 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testServerErrorsExhaustAfterFiveAttempts() throws {
         let c = client()
-        let id = try readablePlaylist()
-        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 500, times: 6)
+        let id = try emulator.readablePlaylist()
+        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 500, count: 6)
         guard case .retriesExhausted(let m)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertTrue(m.contains("HTTP 500"), m)
         XCTAssertEqual(c.requestCount, 5)
@@ -307,7 +301,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testMalformedBodyIsReturnedAsIs() throws {
         let c = client()
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         let garbage = #"{"items": [ {"item": nul"#
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 200, body: garbage)
         XCTAssertEqual(String(decoding: try c.itemsPage(id, offset: 0), as: UTF8.self), garbage)
@@ -315,28 +309,37 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
     func testPlaylistErrorsCarryTheAPIMessage() throws {
         let c = client()
-        guard case .playlistUnavailable(let s, let m)? = spotifyError({ try c.playlistMetadata("doesNotExist000000000") })
+        guard case .playlistUnavailable(let s, let m)? = spotifyError({ try c.playlistMetadata(try emulator.notFoundPlaylist()) })
         else { return XCTFail() }
         XCTAssertEqual(s, 404)
-        XCTAssertFalse(m.isEmpty)
-        let id = try readablePlaylist()
+        XCTAssertEqual(m, "Resource not found")
+        // Development mode: not-owned playlist's items are forbidden, its metadata is not.
+        let foreign = try emulator.restrictedPlaylist()
+        XCTAssertNoThrow(try c.playlistMetadata(foreign))
+        guard case .playlistUnavailable(403, let m2)? = spotifyError({ try c.itemsPage(foreign, offset: 0) })
+        else { return XCTFail() }
+        XCTAssertEqual(m2, "Forbidden")
+        let id = try emulator.readablePlaylist()
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 403,
                            body: #"{"error":{"status":403,"message":"Forbidden: not owner in development mode"}}"#)
-        guard case .playlistUnavailable(403, let m2)? = spotifyError({ try c.itemsPage(id, offset: 0) })
+        guard case .playlistUnavailable(403, let m3)? = spotifyError({ try c.itemsPage(id, offset: 0) })
         else { return XCTFail() }
-        XCTAssertEqual(m2, "Forbidden: not owner in development mode")
+        XCTAssertEqual(m3, "Forbidden: not owner in development mode")
     }
 
     func testPagingFollowsNextAndRefusesForeignHosts() throws {
         let c = client()
-        let id = try readablePlaylist()
+        let id = try emulator.createPlaylist(items: 120)
         var page = try json(c.itemsPage(id, offset: 0))
         var seen = (page["items"] as? [Any])?.count ?? 0
+        var pages = 1
         while let next = page["next"] as? String {
             page = try json(c.itemsPage(url: next))
             seen += (page["items"] as? [Any])?.count ?? 0
+            pages += 1
         }
-        XCTAssertEqual(seen, (page["total"] as? NSNumber)?.intValue)
+        XCTAssertEqual(seen, 120)
+        XCTAssertEqual(pages, 3, "limit=50 pages")
         guard case .malformed? = spotifyError({ try c.itemsPage(url: "http://evil.example/v1/playlists/x/items") })
         else { return XCTFail() }
     }
@@ -346,75 +349,84 @@ final class SpotifyClientEmulatorTests: XCTestCase {
     func testDevModeForbiddenPlaylistDoesNotFlipToLegacy() throws {
         let caps = InMemoryCapabilityStore()
         let c = client(capabilities: caps)
-        let id = try readablePlaylist()
-        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 403,
-                           body: #"{"error":{"status":403,"message":"Forbidden"}}"#)
-        guard case .playlistUnavailable(403, _)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
+        let foreign = try emulator.restrictedPlaylist()
+        guard case .playlistUnavailable(403, _)? = spotifyError({ try c.itemsPage(foreign, offset: 0) }) else { return XCTFail() }
         XCTAssertNil(caps.get(Capability.itemsEndpoint))
-        XCTAssertEqual(try emulator.requestCount("/v1/playlists/\(id)/tracks"), 0)
-        _ = try c.itemsPage(id, offset: 0)
+        XCTAssertEqual(emulator.routeCount("tracks_legacy"), 0)
+        _ = try c.itemsPage(try emulator.readablePlaylist(), offset: 0)
         XCTAssertEqual(caps.get(Capability.itemsEndpoint), Capability.itemsModern)
+        // Once /items is known to work, a 404 is a playlist error, never a reason to probe.
+        guard case .playlistUnavailable(404, _)? = spotifyError({ try c.itemsPage(try emulator.notFoundPlaylist(), offset: 0) })
+        else { return XCTFail() }
+        XCTAssertEqual(emulator.routeCount("tracks_legacy"), 0)
     }
 
     func testItemsRouteMissingFallsBackToLegacyAndIsRemembered() throws {
         let caps = InMemoryCapabilityStore()
         let c = client(capabilities: caps)
-        let id = try readablePlaylist()
+        let id = try emulator.readablePlaylist()
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 404,
                            body: #"{"error":{"status":404,"message":"Service not found"}}"#)
         let page = try json(c.itemsPage(id, offset: 0))
-        XCTAssertNotNil(page["items"])
+        XCTAssertFalse(try XCTUnwrap(page["items"] as? [Any]).isEmpty)
         XCTAssertEqual(caps.get(Capability.itemsEndpoint), Capability.itemsLegacy)
-        let itemsBefore = try emulator.requestCount("/v1/playlists/\(id)/items")
+        let itemsBefore = emulator.routeCount("items")
         _ = try c.itemsPage(id, offset: 0)
-        XCTAssertEqual(try emulator.requestCount("/v1/playlists/\(id)/items"), itemsBefore, "legacy remembered")
-        XCTAssertEqual(try emulator.requestCount("/v1/playlists/\(id)/tracks"), 2)
+        XCTAssertEqual(emulator.routeCount("items"), itemsBefore, "legacy remembered")
+        XCTAssertEqual(emulator.routeCount("tracks_legacy"), 2)
     }
 
     func testMissingPlaylistDoesNotFlipToLegacy() throws {
         let caps = InMemoryCapabilityStore()
         let c = client(capabilities: caps)
-        guard case .playlistUnavailable(404, _)? = spotifyError({ try c.itemsPage("doesNotExist000000000", offset: 0) })
+        guard case .playlistUnavailable(404, _)? = spotifyError({ try c.itemsPage(try emulator.notFoundPlaylist(), offset: 0) })
         else { return XCTFail() }
         XCTAssertNil(caps.get(Capability.itemsEndpoint))
+        XCTAssertEqual(emulator.routeCount("tracks_legacy"), 0, "metadata 404 stops the probe")
     }
 
     // MARK: Artists
 
-    func testArtistsBatchThenDevModeFallbackRememberedAndCached() throws {
+    func testArtistsBatchAndCache() throws {
         let caps = InMemoryCapabilityStore()
         let c = client(capabilities: caps)
-        let ids = try artistIDs()
+        let ids = try emulator.artistIDs()
         XCTAssertGreaterThanOrEqual(ids.count, 3)
-        let first = try c.artists([ids[0], ids[0]])
-        XCTAssertEqual(first.count, 1)
-        XCTAssertEqual(try json(XCTUnwrap(first[ids[0]] ?? nil))["id"] as? String, ids[0])
-        XCTAssertEqual(try emulator.requestCount("/v1/artists"), 1)
-
-        try emulator.fault(path: "/v1/artists", status: 403,
-                           body: #"{"error":{"status":403,"message":"Forbidden"}}"#)
-        let rest = try c.artists(ids)
-        XCTAssertEqual(caps.get(Capability.artistsBatch), Capability.forbidden)
-        for id in ids { XCTAssertEqual(try json(XCTUnwrap(rest[id] ?? nil))["id"] as? String, id) }
-        // ids[0] came from the cache; the others one by one.
-        XCTAssertEqual(try emulator.requestCount("/v1/artists/\(ids[0])"), 0)
-        XCTAssertEqual(try emulator.requestCount("/v1/artists/\(ids[1])"), 1)
-
-        let batchCount = try emulator.requestCount("/v1/artists")
+        let got = try c.artists(ids + [ids[0]])
+        XCTAssertEqual(got.count, ids.count)
+        for id in ids { XCTAssertEqual(try json(XCTUnwrap(got[id] ?? nil))["id"] as? String, id) }
+        XCTAssertEqual(emulator.routeCount("artists_batch"), 1)
+        XCTAssertNil(caps.get(Capability.artistsBatch))
         let sent = c.requestCount
         _ = try c.artists(ids)
         XCTAssertEqual(c.requestCount, sent, "cached: nothing fetched twice")
-        XCTAssertEqual(try emulator.requestCount("/v1/artists"), batchCount)
-
-        // Unknown ids come back nil (retry on a later poll), and are not cached.
-        let unknown = try c.artists(["0000000000000000000000"])
-        XCTAssertEqual(unknown.count, 1)
-        XCTAssertNil(unknown["0000000000000000000000"] ?? nil)
     }
 
-    func artistIDs() throws -> [String] {
-        let truth = try XCTUnwrap(try emulator.control("GET", "/truth") as? [String: Any])
-        return Array(try XCTUnwrap(truth["artist_ids"] as? [String]).prefix(4))
+    func testDevModeArtistsBatchForbiddenFallsBackPerIDRememberedAndCached() throws {
+        emulator.stop()
+        emulator = try Emulator(extraArguments: ["--dev-mode"])
+        let caps = InMemoryCapabilityStore()
+        let c = client(capabilities: caps)
+        let ids = try emulator.artistIDs()
+        let first = try c.artists(Array(ids.prefix(2)))
+        XCTAssertEqual(caps.get(Capability.artistsBatch), Capability.forbidden)
+        for id in ids.prefix(2) { XCTAssertEqual(try json(XCTUnwrap(first[id] ?? nil))["id"] as? String, id) }
+        XCTAssertEqual(emulator.routeCount("artists_batch"), 1)
+        XCTAssertEqual(emulator.routeCount("artist"), 2)
+
+        // Remembered: no second batch attempt; cached ids are not fetched again.
+        let all = try c.artists(ids)
+        for id in ids { XCTAssertEqual(try json(XCTUnwrap(all[id] ?? nil))["id"] as? String, id) }
+        XCTAssertEqual(emulator.routeCount("artists_batch"), 1)
+        XCTAssertEqual(emulator.routeCount("artist"), ids.count)
+
+        // A failure is nil (retried on a later poll) and is not cached.
+        let unknown = "0000000000000000000000"
+        let r = try c.artists([unknown])
+        XCTAssertEqual(r.count, 1)
+        XCTAssertNil(r[unknown] ?? nil)
+        _ = try c.artists([unknown])
+        XCTAssertEqual(emulator.routeCount("artist"), ids.count + 2)
     }
 
     // MARK: Refresh-token grant and PKCE login
@@ -447,8 +459,23 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let rotated = LockedBox<String>()
         let t = tokens(grant: .refreshToken, credentials: credentials(refreshToken: refresh)) { rotated.value = $0 }
         let c = client(tokens: t)
-        XCTAssertNoThrow(try c.playlistMetadata(try readablePlaylist()))
-        if let r = rotated.value { XCTAssertEqual(t.currentRefreshToken, r) }
+        XCTAssertNoThrow(try c.playlistMetadata(try emulator.readablePlaylist()))
+        XCTAssertNil(rotated.value)
+
+        // Revocation (or the six-month expiry) surfaces as refreshTokenExpired.
+        try emulator.control("POST", "/tokens", json: ["expire_access": true, "revoke_refresh": true])
+        let e = spotifyError { try c.playlistMetadata(try emulator.readablePlaylist()) }
+        XCTAssertEqual(e, .refreshTokenExpired)
+    }
+
+    func testRotatedRefreshTokenIsReportedForPersistence() throws {
+        let rotated = LockedBox<String>()
+        let t = tokens(grant: .refreshToken, credentials: credentials(refreshToken: "old-refresh-token")) { rotated.value = $0 }
+        try emulator.fault(path: "/api/token", status: 200,
+                           body: #"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"new-refresh-token"}"#)
+        XCTAssertEqual(try t.accessToken(), "at-1")
+        XCTAssertEqual(rotated.value, "new-refresh-token")
+        XCTAssertEqual(t.currentRefreshToken, "new-refresh-token")
     }
 
     func testLoginRejectsWrongState() throws {
