@@ -2,6 +2,7 @@ import ETLCore
 import ETLHTTP
 import ETLTestSupport
 import Foundation
+import Logging
 import XCTest
 @testable import ETLExtraction
 
@@ -154,4 +155,34 @@ final class ManualClock: ETLCore.Clock, @unchecked Sendable {
     init(_ start: Date = Date()) { current = start }
     func now() -> Date { lock.lock(); defer { lock.unlock() }; return current }
     func advance(_ seconds: Double) { lock.lock(); current = current.addingTimeInterval(seconds); lock.unlock() }
+}
+
+/// Every log line (message and metadata, at every level) the code under test emits, so tests
+/// can assert that no secret reaches the logs.
+final class CapturedLogs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return stored }
+    func append(_ line: String) { lock.lock(); stored.append(line); lock.unlock() }
+
+    func logger() -> Logger {
+        var l = Logger(label: "test") { _ in Handler(sink: self) }
+        l.logLevel = .trace
+        return l
+    }
+
+    struct Handler: LogHandler {
+        let sink: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            let all = self.metadata.merging(metadata ?? [:]) { $1 }
+            sink.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })")
+        }
+    }
 }

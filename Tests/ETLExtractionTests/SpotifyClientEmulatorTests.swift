@@ -17,11 +17,16 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         emulator = try Emulator()
     }
 
+    let logs = CapturedLogs()
+
     override func tearDown() {
-        // Whatever failed in this test, no description may carry a secret or a token.
-        for text in errorsSeen {
-            XCTAssertFalse(text.contains(Emulator.clientSecret), text)
-            XCTAssertFalse(text.contains("Bearer "), text)
+        // Whatever happened in this test, no error description and no log line may carry the
+        // client secret, an access token, a refresh token or an authorization code (the
+        // emulator prefixes them emu-at-, emu-rt-, emu-code-).
+        for text in errorsSeen + logs.lines {
+            for secret in [Emulator.clientSecret, "emu-at-", "emu-rt-", "emu-code-", "Bearer ", "Basic "] {
+                XCTAssertFalse(text.contains(secret), "leaked \(secret) in: \(text)")
+            }
         }
         emulator?.stop()
         emulator = nil
@@ -35,7 +40,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
                 clock: ETLCore.Clock = SystemClock(), onRotate: (@Sendable (String) -> Void)? = nil) -> TokenProvider
     {
         TokenProvider(credentials: creds ?? credentials(), grant: grant, accountsURL: emulator.accountsURL,
-                      transport: transport, clock: clock, timeout: 10, sleeper: sleeper,
+                      transport: transport, clock: clock, timeout: 10, sleeper: sleeper, logger: logs.logger(),
                       onRefreshTokenRotated: onRotate)
     }
 
@@ -44,7 +49,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
     {
         SpotifyClient(settings: SpotifyClientSettings(apiURL: emulator.apiURL, accountsURL: emulator.accountsURL, timeout: 10),
                       tokens: t ?? tokens(), gate: gate, transport: transport, capabilities: capabilities,
-                      logger: Logger(label: "test"), sleeper: sleeper)
+                      logger: logs.logger(), sleeper: sleeper)
     }
 
     /// Captures a thrown SpotifyError (and remembers its description for the secret check).
@@ -179,6 +184,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince(before), 2, accuracy: 0.5)
         XCTAssertEqual(store.loadGate()?.notBefore, until)
+        XCTAssertTrue(logs.lines.contains {
+            $0.contains("http_status=429") && $0.contains("retry_after_s=2") && $0.contains("playlist_id=\(id)")
+                && $0.contains("error_code=rate_limited")
+        }, "\(logs.lines)")
 
         let sent = c.requestCount + other.requestCount
         let emulatorCount = emulator.totalRequests
@@ -290,9 +299,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         emulator.stop()  // nothing listens any more: connection refused
         let settings = SpotifyClientSettings(apiURL: "http://127.0.0.1:\(port)/v1", timeout: 2)
         let t = TokenProvider(credentials: credentials(), grant: .clientCredentials,
-                              accountsURL: "http://127.0.0.1:\(port)", transport: transport, timeout: 2, sleeper: sleeper)
+                              accountsURL: "http://127.0.0.1:\(port)", transport: transport, timeout: 2, sleeper: sleeper,
+                              logger: logs.logger())
         let c = SpotifyClient(settings: settings, tokens: t, gate: RateGate(), transport: transport,
-                              capabilities: InMemoryCapabilityStore(), logger: Logger(label: "test"), sleeper: sleeper)
+                              capabilities: InMemoryCapabilityStore(), logger: logs.logger(), sleeper: sleeper)
         guard case .retriesExhausted? = spotifyError({ try c.playlistMetadata("x") }) else { return XCTFail() }
         XCTAssertEqual(t.requestCount, 5)
     }
