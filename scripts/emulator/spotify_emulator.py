@@ -103,8 +103,12 @@ def apply_fields(value, tree):
     if isinstance(value, list):
         return [apply_fields(v, tree) for v in value]
     if isinstance(value, dict):
+        includes = {k: v for k, v in tree.items() if not k.startswith("!")}
+        excludes = {k[1:] for k in tree if k.startswith("!")}
+        if not includes:  # only exclusions: everything except those
+            return {k: v for k, v in value.items() if k not in excludes}
         out = {}
-        for k, sub in tree.items():
+        for k, sub in includes.items():
             if k in value:
                 out[k] = apply_fields(value[k], sub)
         return out
@@ -624,6 +628,20 @@ class World:
 # ---------------------------------------------------------------------------------------------
 # HTTP
 
+DEV_STRIP = {"track": ("popularity", "available_markets"), "album": ("popularity", "available_markets"),
+             "artist": ("followers", "popularity"), "show": ("available_markets", "publisher")}
+
+
+def strip_dev(v):
+    """Development-mode apps (Feb 2026) no longer receive these fields."""
+    if isinstance(v, list):
+        return [strip_dev(x) for x in v]
+    if isinstance(v, dict):
+        drop = DEV_STRIP.get(v.get("type"), ()) if isinstance(v.get("type"), str) else ()
+        return {k: strip_dev(x) for k, x in v.items() if k not in drop}
+    return v
+
+
 class ApiError(Exception):
     def __init__(self, status, message, headers=None, body=None):
         self.status, self.message, self.headers, self.body = status, message, headers or {}, body
@@ -885,6 +903,8 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "The access token expired")
         with w.lock:
             obj = self.api_locked(route, parts, q, rawq)
+        if w.args.dev_mode:
+            obj = strip_dev(obj)
         self.send(200, obj)
 
     @staticmethod
@@ -916,7 +936,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "Resource not found")
         return p
 
-    def page(self, p: Playlist, q, rawq, legacy, base_path, limit_default, limit_max):
+    def page(self, p: Playlist, q, rawq, legacy, base_path, limit_default, limit_max, link_limit=None):
         try:
             limit = int(q.get("limit", limit_default))
             offset = int(q.get("offset", 0))
@@ -932,19 +952,19 @@ class Handler(BaseHTTPRequestHandler):
         items = [self.world.entry_obj(e, episodes_ok, legacy) for e in p.entries[offset: offset + limit]]
         base = self.base_url() + base_path
 
-        def link(off):
+        def link(off, lim=limit):
             params = {k: v for k, v in q.items()}
             params["offset"] = str(off)
-            params["limit"] = str(limit)
+            params["limit"] = str(lim)
             return base + "?" + urlencode(params, safe=",()")
 
         return {
             "href": link(offset),
             "items": items,
             "limit": limit,
-            "next": link(offset + limit) if offset + limit < total else None,
+            "next": link(offset + limit, link_limit or limit) if offset + limit < total else None,
             "offset": offset,
-            "previous": link(max(0, offset - limit)) if offset > 0 else None,
+            "previous": link(max(0, offset - limit), link_limit or limit) if offset > 0 else None,
             "total": total,
         }
 
@@ -974,7 +994,7 @@ class Handler(BaseHTTPRequestHandler):
                 obj["items"] = {"href": base + "/items", "total": len(p.entries)}
             else:
                 pg = self.page(p, {k: v for k, v in q.items() if k in ("market", "additional_types")}, rawq, False,
-                               f"/v1/playlists/{p.id}/items", 100, 100)
+                               f"/v1/playlists/{p.id}/items", 100, 100, link_limit=50)
                 obj["items"] = pg
             return apply_fields(obj, self.fields_tree(q))
         if route in ("items", "tracks_legacy"):
