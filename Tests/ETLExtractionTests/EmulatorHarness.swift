@@ -79,13 +79,15 @@ final class Emulator {
     /// is exactly `path`. `retryAfter` becomes the Retry-After header (and the emulator's own
     /// not-before time for 429s, against which it counts `violations`).
     func fault(path: String, status: Int, retryAfter: String? = nil, body: String? = nil, reason: String? = nil,
-               count: Int = 1) throws
+               count: Int = 1, truncate: Bool = false, delayMS: Int? = nil) throws
     {
         let escaped = NSRegularExpression.escapedPattern(for: path)
         var f: [String: Any] = ["path_regex": "^\(escaped)(\\?|$)", "status": status, "count": count]
         if let retryAfter { f["retry_after"] = retryAfter }
         if let body { f["body"] = body }
         if let reason { f["reason"] = reason }
+        if truncate { f["truncate"] = true }
+        if let delayMS { f["delay_ms"] = delayMS }
         try control("POST", "/faults", json: f)
     }
 

@@ -294,6 +294,26 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         XCTAssertEqual(sleeper.sleeps.count, 4)
     }
 
+    func testTruncatedBodyAndTimeoutAreRetriedTransportFailures() throws {
+        let c = client()
+        let id = try emulator.readablePlaylist()
+        // Half a body with the full Content-Length, then the connection closes.
+        try emulator.fault(path: "/v1/playlists/\(id)/items", status: 200, count: 2, truncate: true)
+        let page = try json(c.itemsPage(id, offset: 0))
+        XCTAssertEqual((page["total"] as? NSNumber)?.intValue, 4)
+        XCTAssertEqual(c.requestCount, 3)
+        XCTAssertEqual(sleeper.sleeps.count, 2)
+
+        // A wedged peer: the per-request timeout turns it into a retried transport error.
+        let slow = SpotifyClient(settings: SpotifyClientSettings(apiURL: emulator.apiURL, timeout: 0.5), tokens: tokens(),
+                                 gate: RateGate(), transport: transport, capabilities: InMemoryCapabilityStore(),
+                                 logger: logs.logger(), sleeper: sleeper)
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 0, count: 1, delayMS: 1500)
+        let meta = try json(slow.playlistMetadata(id))
+        XCTAssertEqual(meta["id"] as? String, id)
+        XCTAssertEqual(slow.requestCount, 2)
+    }
+
     func testTransportErrorsExhaustAfterFiveAttempts() throws {
         let port = emulator.port
         emulator.stop()  // nothing listens any more: connection refused
