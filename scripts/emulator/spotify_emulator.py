@@ -1134,6 +1134,8 @@ def main(argv=None):
     ap.add_argument("--client-secret", default="test-secret")
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--dev-mode", action="store_true")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="shut down when the launching process dies (used by the Swift launcher)")
     args = ap.parse_args(argv)
 
     Handler.world = World(args)
@@ -1145,6 +1147,17 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch():
+            while True:
+                time.sleep(1.0)
+                if os.getppid() != parent:
+                    srv.shutdown()
+                    return
+
+        threading.Thread(target=watch, daemon=True).start()
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
