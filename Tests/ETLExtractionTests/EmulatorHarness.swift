@@ -6,73 +6,29 @@ import Logging
 import XCTest
 @testable import ETLExtraction
 
-/// The real Spotify emulator (scripts/emulator/spotify_emulator.py) on loopback, plus the
-/// small amount of glue these tests need: fault injection and request statistics through its
-/// /_emulator/ control endpoints.
+/// The real Spotify emulator (scripts/emulator/spotify_emulator.py) on loopback, launched by
+/// the shared `SpotifyEmulatorProcess`, plus the glue these tests need: fault injection and
+/// request statistics through its /_emulator/ control endpoints (README contract).
 final class Emulator {
-    let process = Process()
-    let port: Int
-    let portFile: String
-    let http = CurlHTTPClient()
-    var apiURL: String { "http://127.0.0.1:\(port)/v1" }
-    var accountsURL: String { "http://127.0.0.1:\(port)" }
-    var controlURL: String { "http://127.0.0.1:\(port)/_emulator" }
+    let process: SpotifyEmulatorProcess
+    var port: Int { process.port }
+    var apiURL: String { process.apiURL }
+    var accountsURL: String { process.accountsURL }
 
     static let clientID = "test-client"
     static let clientSecret = "test-secret"
 
     init(extraArguments: [String] = []) throws {
-        let script = ProcessInfo.processInfo.environment["SPOTIFY_EMULATOR_SCRIPT"]
-            ?? TestSupport.packageRoot + "/scripts/emulator/spotify_emulator.py"
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw NSError(domain: "Emulator", code: 1, userInfo: [NSLocalizedDescriptionKey: "missing \(script)"])
-        }
-        portFile = FileManager.default.temporaryDirectory.appendingPathComponent("emu-port-\(UUID().uuidString)").path
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--port", "0", "--port-file", portFile, "--scenario", "small",
-                             "--client-id", Emulator.clientID, "--client-secret", Emulator.clientSecret] + extraArguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        var found: Int?
-        while Date() < deadline {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-               let p = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), p > 0
-            {
-                found = p
-                break
-            }
-            if !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        guard let found else {
-            if process.isRunning { process.terminate() }
-            throw NSError(domain: "Emulator", code: 2, userInfo: [NSLocalizedDescriptionKey: "emulator did not start"])
-        }
-        port = found
+        process = try SpotifyEmulatorProcess(options: .init(
+            scenario: "small", clientID: Emulator.clientID, clientSecret: Emulator.clientSecret,
+            extraArguments: extraArguments))
     }
 
-    deinit { stop() }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: portFile)
-    }
+    func stop() { process.stop() }
 
     @discardableResult
     func control(_ method: String, _ path: String, json: Any? = nil) throws -> Any? {
-        let body = try json.map { try JSONSerialization.data(withJSONObject: $0) }
-        let r = try http.send(HTTPRequest(method: method, url: controlURL + path,
-                                          headers: body == nil ? [] : [("Content-Type", "application/json")],
-                                          body: body, timeout: 10))
-        guard (200..<300).contains(r.status) else {
-            throw NSError(domain: "Emulator", code: r.status, userInfo: [
-                NSLocalizedDescriptionKey: "control \(method) \(path) → \(r.status): \(String(decoding: r.body, as: UTF8.self))"])
-        }
-        return r.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: r.body)
+        try process.control(method, "/_emulator" + path, json: json)
     }
 
     /// Queues a canned answer for the next `count` requests whose path (without query)
