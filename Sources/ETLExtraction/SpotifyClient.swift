@@ -56,9 +56,12 @@ public final class SpotifyClient: @unchecked Sendable {
     private let retry: RetryPolicy
     private let clock: ETLCore.Clock
 
-    private let lock = NSLock()
+    private let lock = NSCondition()
     private var requests = 0
     private var artistCache: [String: Data] = [:]
+    /// Artist ids some worker is fetching right now; others wait for its result rather than
+    /// fetch the same id again.
+    private var artistsInFlight = Set<String>()
 
     public init(settings: SpotifyClientSettings, tokens: TokenProvider, gate: RateGate, transport: HTTPTransport,
                 capabilities: CapabilityStore, logger: Logger, sleeper: Sleeper = ThreadSleeper(),
@@ -166,12 +169,36 @@ public final class SpotifyClient: @unchecked Sendable {
     public func artists(_ ids: [String]) throws -> [String: Data?] {
         var result: [String: Data?] = [:]
         var missing: [String] = []
+        var awaited: [String] = []
         lock.lock()
         for id in ids where !id.isEmpty && result[id] == nil {
-            if let d = artistCache[id] { result[id] = .some(d) } else { result[id] = .some(nil); missing.append(id) }
+            result[id] = .some(artistCache[id])
+            if artistCache[id] != nil { continue }
+            if artistsInFlight.contains(id) { awaited.append(id) } else { missing.append(id); artistsInFlight.insert(id) }
         }
         lock.unlock()
+        // Release our claims (also when throwing) and wake workers waiting for them — before
+        // waiting on anyone else's, so two workers never wait on each other.
+        func release() {
+            lock.lock()
+            artistsInFlight.subtract(missing)
+            lock.broadcast()
+            lock.unlock()
+        }
+        do { try fetchArtists(missing, into: &result) } catch { release(); throw error }
+        release()
+        if !awaited.isEmpty {
+            // Ids another worker is fetching: wait for it (bounded), then take its result.
+            let deadline = Date().addingTimeInterval(settings.timeout * Double(retry.maxAttempts) + 5)
+            lock.lock()
+            while awaited.contains(where: { artistsInFlight.contains($0) }), lock.wait(until: deadline) {}
+            for id in awaited { result[id] = .some(artistCache[id]) }
+            lock.unlock()
+        }
+        return result
+    }
 
+    private func fetchArtists(_ missing: [String], into result: inout [String: Data?]) throws {
         var next = 0
         while next < missing.count, capabilities.get(Capability.artistsBatch) != Capability.forbidden {
             let chunk = Array(missing[next..<min(next + SpotifyClient.artistBatchLimit, missing.count)])
@@ -217,7 +244,6 @@ public final class SpotifyClient: @unchecked Sendable {
                 result[id] = .some(response.body)
             }
         }
-        return result
     }
 
     /// Splits `{"artists": [...]}` into one JSON object per requested id (matched by `id`).

@@ -459,6 +459,24 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         XCTAssertEqual(emulator.routeCount("artist"), ids.count + 2)
     }
 
+    func testConcurrentWorkersFetchEachArtistOnce() throws {
+        emulator.stop()
+        emulator = try Emulator(extraArguments: ["--dev-mode"])
+        let c = client()
+        let ids = try emulator.artistIDs()
+        let complete = LockedBox<Int>()
+        complete.value = 0
+        DispatchQueue.concurrentPerform(iterations: 4) { w in
+            // Overlapping, differently ordered requests from four workers.
+            let mine = w % 2 == 0 ? ids : ids.reversed()
+            if let r = try? c.artists(mine), r.values.allSatisfy({ $0 != nil }), r.count == ids.count {
+                complete.mutate { $0! += 1 }
+            }
+        }
+        XCTAssertEqual(complete.value, 4, "every worker got every artist")
+        XCTAssertEqual(emulator.routeCount("artist"), ids.count, "no artist fetched twice")
+    }
+
     // MARK: Refresh-token grant and PKCE login
 
     func testPKCELoginEndToEndThenRefreshGrantWithRotation() throws {
