@@ -55,9 +55,9 @@ let package = Package(
         ]),
 
         // Launchers for the real peers tests talk to. Test-only.
-        .target(name: "ETLTestSupport", dependencies: ["ETLCore"]),
+        .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),
 
-        .testTarget(name: "ETLCoreTests", dependencies: ["ETLTestSupport", "ETLCore"]),
+        .testTarget(name: "ETLCoreTests", dependencies: ["ETLTestSupport", "ETLCore", "ETLHTTP"]),
         .testTarget(name: "ETLConfigTests", dependencies: ["ETLTestSupport", "ETLConfig"]),
         .testTarget(name: "ETLStateTests", dependencies: ["ETLTestSupport", "ETLState"]),
         .testTarget(name: "ETLTransformTests", dependencies: ["ETLTestSupport", "ETLTransform"]),

@@ -1,0 +1,70 @@
+import Foundation
+
+/// Parsing of the `Retry-After` header (RFC 9110 §10.2.3 / RFC 7231 §7.1.3): either
+/// delay-seconds or an HTTP-date. Hand-rolled (no DateFormatter) so it is locale-independent
+/// and pure. Accepts IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and, as the RFC asks
+/// recipients to, the obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`) forms.
+public enum RetryAfter {
+    /// Used when a 429 carries no usable header.
+    public static let defaultDelay: Double = 30
+
+    /// Seconds to wait from `now`; nil when absent or unparseable. A date in the past yields 0.
+    public static func seconds(_ header: String?, now: Date) -> Double? {
+        guard let raw = header?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        if raw.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let s = Double(raw), s.isFinite {
+            return max(0, s)
+        }
+        guard let date = httpDate(raw) else { return nil }
+        return max(0, date.timeIntervalSince(now))
+    }
+
+    private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    /// Parses the three HTTP-date forms; nil when malformed.
+    public static func httpDate(_ text: String) -> Date? {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        var day: Int?, month: Int?, year: Int?, clock: String?
+        if parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT" {
+            // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+            day = Int(parts[1]); month = monthIndex(parts[2]); year = Int(parts[3]); clock = parts[4]
+        } else if parts.count == 4, parts[0].hasSuffix(","), parts[3] == "GMT" {
+            // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+            let d = parts[1].split(separator: "-").map(String.init)
+            guard d.count == 3, let yy = Int(d[2]) else { return nil }
+            day = Int(d[0]); month = monthIndex(d[1]); clock = parts[2]
+            year = d[2].count == 2 ? (yy < 70 ? 2000 + yy : 1900 + yy) : yy
+        } else if parts.count == 5 {
+            // asctime: Sun Nov  6 08:49:37 1994
+            month = monthIndex(parts[1]); day = Int(parts[2]); clock = parts[3]; year = Int(parts[4])
+        }
+        guard let day, let month, let year, let clock, (1...31).contains(day), year >= 1970 else { return nil }
+        let hms = clock.split(separator: ":").map { Int($0) }
+        guard hms.count == 3, let h = hms[0], let m = hms[1], let s = hms[2], h < 24, m < 60, s < 61 else { return nil }
+        // Days from civil (Howard Hinnant), as in ETLCore.Timestamp.
+        let yy = month <= 2 ? year - 1 : year
+        let era = yy / 400
+        let yoe = yy - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146097 + doe - 719468
+        return Date(timeIntervalSince1970: Double(days * 86400 + h * 3600 + m * 60 + s))
+    }
+
+    private static func monthIndex(_ s: String) -> Int? {
+        months.firstIndex(of: s.lowercased()).map { $0 + 1 }
+    }
+
+    /// Formats an IMF-fixdate; used by tests and by nothing on the hot path.
+    public static func imfFixdate(_ date: Date) -> String {
+        var t = time_t(Int64(date.timeIntervalSince1970.rounded(.down)))
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        let wd = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][Int(tm.tm_wday)]
+        let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][Int(tm.tm_mon)]
+        let rest = String(format: "%04d %02d:%02d:%02d GMT", Int(tm.tm_year) + 1900, Int(tm.tm_hour), Int(tm.tm_min),
+                          Int(tm.tm_sec))
+        return "\(wd), \(String(format: "%02d", Int(tm.tm_mday))) \(mon) \(rest)"
+    }
+}

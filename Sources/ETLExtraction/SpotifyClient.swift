@@ -1,0 +1,403 @@
+import ETLCore
+import ETLHTTP
+import Foundation
+import Logging
+
+/// Where and how the client talks to the Web API. Mirrors `AppConfig.Spotify`; the daemon
+/// maps one onto the other (this module does not depend on ETLConfig).
+public struct SpotifyClientSettings: Sendable, Equatable {
+    public var apiURL: String
+    public var accountsURL: String
+    public var market: String?
+    public var additionalTypes: [String]
+    /// Whole-request timeout, seconds.
+    public var timeout: Double
+
+    public init(apiURL: String = "https://api.spotify.com/v1", accountsURL: String = "https://accounts.spotify.com",
+                market: String? = nil, additionalTypes: [String] = ["track", "episode"], timeout: Double = 30)
+    {
+        self.apiURL = TokenProvider.trimSlash(apiURL)
+        self.accountsURL = TokenProvider.trimSlash(accountsURL)
+        self.market = market
+        self.additionalTypes = additionalTypes
+        self.timeout = timeout
+    }
+}
+
+/// The Spotify Web API client. Synchronous: each call runs on a scheduler worker thread.
+/// Returns raw response bytes; decoding belongs to ETLTransform, so a malformed body is the
+/// transform's to reject row by row, never the client's to drop.
+///
+/// Policies, in the order a request meets them:
+/// 1. The shared `RateGate`: when shut, nothing is sent and `.deferred` is thrown.
+/// 2. A token from `TokenProvider` (cached, refreshed 60 s early).
+/// 3. 401 → the token is invalidated, refreshed once and the request retried once.
+/// 4. 429 → the gate is shut (Retry-After, 30 s default, ≥ 1 h for QUOTA_EXCEEDED) and
+///    `.deferred` thrown — every worker then defers without sending.
+/// 5. 500/502/503/504 and transport errors → up to 5 attempts, exponential backoff with
+///    jitter, each sleep ≤ 2 s; then `.retriesExhausted`.
+/// 6. 403/404 on playlist endpoints → `.playlistUnavailable` with the API's message.
+public final class SpotifyClient: @unchecked Sendable {
+    /// Maximum page size of /playlists/{id}/items (2026).
+    public static let pageLimit = 50
+    /// Maximum ids per GET /artists?ids=.
+    public static let artistBatchLimit = 50
+    /// Metadata fields requested: enough for the `playlists` table, no items.
+    public static let playlistFields =
+        "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers(total),items(total),tracks(total)"
+
+    public let settings: SpotifyClientSettings
+    private let tokens: TokenProvider
+    private let gate: RateGate
+    private let transport: HTTPTransport
+    private let capabilities: CapabilityStore
+    private let logger: Logger
+    private let sleeper: Sleeper
+    private let retry: RetryPolicy
+    private let clock: ETLCore.Clock
+
+    private let lock = NSCondition()
+    private var requests = 0
+    private var artistCache: [String: Data] = [:]
+    /// Artist ids some worker is fetching right now; others wait for its result rather than
+    /// fetch the same id again.
+    private var artistsInFlight = Set<String>()
+
+    public init(settings: SpotifyClientSettings, tokens: TokenProvider, gate: RateGate, transport: HTTPTransport,
+                capabilities: CapabilityStore, logger: Logger, sleeper: Sleeper = ThreadSleeper(),
+                retry: RetryPolicy = RetryPolicy(), clock: ETLCore.Clock = SystemClock())
+    {
+        self.settings = settings
+        self.tokens = tokens
+        self.gate = gate
+        self.transport = transport
+        self.capabilities = capabilities
+        self.logger = logger
+        self.sleeper = sleeper
+        self.retry = retry
+        self.clock = clock
+    }
+
+    /// Requests sent to the Web API (not the token endpoint), every attempt counted.
+    public var requestCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return requests
+    }
+
+    /// Artist ids whose successful responses are cached.
+    public var cachedArtistCount: Int {
+        lock.lock(); defer { lock.unlock() }
+        return artistCache.count
+    }
+
+    // MARK: - Playlists
+
+    /// GET /playlists/{id} with only the metadata fields (no items).
+    public func playlistMetadata(_ id: String) throws -> Data {
+        let response = try get(playlistURL(id, fields: SpotifyClient.playlistFields), playlistID: id)
+        return try playlistBody(response, playlistID: id)
+    }
+
+    /// One page of items, `limit=50` from `offset`. Uses /items, or /tracks when this app is
+    /// known to need the legacy endpoint (see `probeLegacy`).
+    public func itemsPage(_ id: String, offset: Int) throws -> Data {
+        let mode = capabilities.get(Capability.itemsEndpoint)
+        if mode == Capability.itemsLegacy {
+            return try playlistBody(get(itemsURL(id, offset: offset, legacy: true), playlistID: id), playlistID: id)
+        }
+        let response = try get(itemsURL(id, offset: offset, legacy: false), playlistID: id)
+        if (200..<300).contains(response.status) {
+            if mode != Capability.itemsModern { capabilities.set(Capability.itemsEndpoint, value: Capability.itemsModern) }
+            return response.body
+        }
+        if response.status == 404, mode == nil, let legacy = try probeLegacy(id, offset: offset) {
+            return legacy
+        }
+        return try playlistBody(response, playlistID: id)
+    }
+
+    /// Follows a page's `next` URL. The URL must lie under `api_url`: the bearer token is
+    /// never sent to a host a response body named.
+    public func itemsPage(url: String) throws -> Data {
+        guard url.hasPrefix(settings.apiURL + "/") else {
+            throw SpotifyError.malformed("next URL \(Redaction.redact(url)) is not under the configured api_url")
+        }
+        let id = SpotifyClient.playlistID(inURL: url)
+        return try playlistBody(get(url, playlistID: id), playlistID: id)
+    }
+
+    /// Decides whether this app must use the legacy /tracks endpoint. Called only when /items
+    /// answered 404 and no choice has been remembered yet.
+    ///
+    /// The rule: the app is "legacy" only if, for the same playlist, the metadata is readable
+    /// AND /tracks answers 2xx. A 404 from a deleted or editorial playlist fails the metadata
+    /// check; a 403 (development mode: not owned/collaborative) never reaches here, because it
+    /// is about the playlist, not the app. Once /items has answered 2xx for any playlist, the
+    /// choice "items" is remembered and 404s are plain playlist errors from then on.
+    private func probeLegacy(_ id: String, offset: Int) throws -> Data? {
+        let meta = try get(playlistURL(id, fields: "id"), playlistID: id)
+        guard (200..<300).contains(meta.status) else { return nil }
+        let legacy = try get(itemsURL(id, offset: offset, legacy: true), playlistID: id)
+        guard (200..<300).contains(legacy.status) else { return nil }
+        capabilities.set(Capability.itemsEndpoint, value: Capability.itemsLegacy)
+        logger.warning("/playlists/{id}/items not routed for this app; using legacy /playlists/{id}/tracks from now on",
+                       metadata: ["playlist_id": "\(id)", "http_status": "404", "error_code": "items_endpoint_legacy"])
+        return legacy.body
+    }
+
+    private func playlistBody(_ response: HTTPResponse, playlistID: String?) throws -> Data {
+        let status = response.status
+        if (200..<300).contains(status) { return response.body }
+        let message = redact(APIErrorBody.parse(response.body, status: status).message)
+        let error: SpotifyError = (status == 403 || status == 404)
+            ? .playlistUnavailable(status: status, message: message)
+            : .unexpectedStatus(status: status, message: message)
+        logger.warning("playlist request failed", metadata: [
+            "playlist_id": "\(playlistID ?? "-")", "http_status": "\(status)", "error_code": "\(error.code)"])
+        throw error
+    }
+
+    // MARK: - Artists
+
+    /// Artist objects by id, raw bytes per artist; nil for an id that could not be fetched
+    /// this time (the caller retries it on a later poll). Successful results are cached for
+    /// the life of the process, so an id is fetched at most once after it succeeded.
+    ///
+    /// Uses GET /artists?ids= (≤ 50 per request) until that answers 403 (development mode),
+    /// then remembers `artists_batch=forbidden` and fetches GET /artists/{id} one by one.
+    /// Throws only for what stops every request: `.deferred`, auth failures.
+    public func artists(_ ids: [String]) throws -> [String: Data?] {
+        var result: [String: Data?] = [:]
+        var missing: [String] = []
+        var awaited: [String] = []
+        lock.lock()
+        for id in ids where !id.isEmpty && result[id] == nil {
+            result[id] = .some(artistCache[id])
+            if artistCache[id] != nil { continue }
+            if artistsInFlight.contains(id) { awaited.append(id) } else { missing.append(id); artistsInFlight.insert(id) }
+        }
+        lock.unlock()
+        // Release our claims (also when throwing) and wake workers waiting for them — before
+        // waiting on anyone else's, so two workers never wait on each other.
+        func release() {
+            lock.lock()
+            artistsInFlight.subtract(missing)
+            lock.broadcast()
+            lock.unlock()
+        }
+        do { try fetchArtists(missing, into: &result) } catch { release(); throw error }
+        release()
+        if !awaited.isEmpty {
+            // Ids another worker is fetching: wait for it (bounded), then take its result.
+            let deadline = Date().addingTimeInterval(settings.timeout * Double(retry.maxAttempts) + 5)
+            lock.lock()
+            while awaited.contains(where: { artistsInFlight.contains($0) }), lock.wait(until: deadline) {}
+            for id in awaited { result[id] = .some(artistCache[id]) }
+            lock.unlock()
+        }
+        return result
+    }
+
+    private func fetchArtists(_ missing: [String], into result: inout [String: Data?]) throws {
+        var next = 0
+        while next < missing.count, capabilities.get(Capability.artistsBatch) != Capability.forbidden {
+            let chunk = Array(missing[next..<min(next + SpotifyClient.artistBatchLimit, missing.count)])
+            let url = settings.apiURL + "/artists?ids=" + chunk.map { URLEncoding.encode($0) }.joined(separator: ",")
+            let response: HTTPResponse
+            do {
+                response = try get(url, playlistID: nil)
+            } catch SpotifyError.retriesExhausted(let m) {
+                logger.warning("artist batch failed; ids left for a later poll", metadata: ["error_code": "retries_exhausted",
+                                                                                       "detail": "\(m)"])
+                next += chunk.count
+                continue
+            }
+            if response.status == 403 {
+                capabilities.set(Capability.artistsBatch, value: Capability.forbidden)
+                logger.warning("GET /artists?ids= forbidden (development mode); fetching artists one by one from now on",
+                               metadata: ["http_status": "403", "error_code": "artists_batch_forbidden"])
+                break
+            }
+            next += chunk.count
+            guard (200..<300).contains(response.status) else {
+                logger.warning("artist batch failed; ids left for a later poll", metadata: [
+                    "http_status": "\(response.status)", "error_code": "http_\(response.status)"])
+                continue
+            }
+            for (id, data) in splitArtists(response.body, requested: chunk) { result[id] = .some(data) }
+        }
+
+        if next < missing.count {
+            for id in missing[next...] {
+                let response: HTTPResponse
+                do {
+                    response = try get(settings.apiURL + "/artists/" + URLEncoding.encode(id), playlistID: nil)
+                } catch SpotifyError.retriesExhausted {
+                    continue
+                }
+                guard (200..<300).contains(response.status) else {
+                    logger.warning("artist request failed", metadata: [
+                        "artist_id": "\(id)", "http_status": "\(response.status)", "error_code": "http_\(response.status)"])
+                    continue
+                }
+                cacheArtist(id, response.body)
+                result[id] = .some(response.body)
+            }
+        }
+    }
+
+    /// Splits `{"artists": [...]}` into one JSON object per requested id (matched by `id`).
+    /// Nulls and undecodable bodies give no entry, so those ids stay nil for a later poll.
+    private func splitArtists(_ body: Data, requested: [String]) -> [String: Data] {
+        guard let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let list = obj["artists"] as? [Any]
+        else {
+            logger.warning("artist batch body is not {\"artists\": [...]}; ids left for a later poll",
+                           metadata: ["error_code": "malformed"])
+            return [:]
+        }
+        let wanted = Set(requested)
+        var out: [String: Data] = [:]
+        for element in list {
+            guard let artist = element as? [String: Any], let id = artist["id"] as? String, wanted.contains(id),
+                  let data = try? JSONSerialization.data(withJSONObject: artist, options: [.sortedKeys])
+            else { continue }
+            out[id] = data
+            cacheArtist(id, data)
+        }
+        return out
+    }
+
+    private func cacheArtist(_ id: String, _ data: Data) {
+        lock.lock(); artistCache[id] = data; lock.unlock()
+    }
+
+    // MARK: - Transport with policies
+
+    /// Sends a GET under the gate/401/429/5xx policies. Returns 2xx responses and any other
+    /// status the caller must interpret (403, 404, 400, …).
+    private func get(_ url: String, playlistID: String?) throws -> HTTPResponse {
+        var failedAttempts = 0
+        var refreshedAfter401 = false
+        var lastProblem = ""
+        let path = pathForLog(url)
+        while true {
+            if let notBefore = gate.permit(now: clock.now()) {
+                let reason = gate.state(now: clock.now())?.reason ?? "rate limited"
+                logger.debug("rate gate shut; deferring", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "error_code": "deferred",
+                    "retry_after_s": "\(Int(notBefore.timeIntervalSince(clock.now()).rounded(.up)))"])
+                throw SpotifyError.deferred(until: notBefore, reason: reason)
+            }
+            let token: String
+            do {
+                token = try tokens.accessToken()
+            } catch SpotifyError.deferred(let until, let reason) {
+                gate.throttle(until: until, reason: reason)
+                throw SpotifyError.deferred(until: until, reason: reason)
+            }
+            let request = HTTPRequest(method: "GET", url: url, headers: [
+                ("Authorization", "Bearer " + token), ("Accept", "application/json"),
+            ], timeout: settings.timeout)
+            lock.lock(); requests += 1; lock.unlock()
+
+            let response: HTTPResponse
+            do {
+                response = try transport.send(request)
+            } catch {
+                failedAttempts += 1
+                lastProblem = redact("\(error)")
+                logger.warning("Spotify request failed in transport", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "error_code": "transport", "attempt": "\(failedAttempts)",
+                    "path": "\(path)"])
+                try backoff(failedAttempts, problem: lastProblem, path: path)
+                continue
+            }
+            logger.debug("Spotify request", metadata: [
+                "playlist_id": "\(playlistID ?? "-")", "http_status": "\(response.status)", "path": "\(path)"])
+
+            switch response.status {
+            case 200..<300:
+                return response
+            case 401:
+                let message = redact(APIErrorBody.parse(response.body, status: 401).message)
+                if refreshedAfter401 {
+                    logger.error("fresh access token rejected", metadata: [
+                        "playlist_id": "\(playlistID ?? "-")", "http_status": "401", "error_code": "auth_failed"])
+                    throw SpotifyError.authFailed("GET \(path) answered 401 with a freshly issued token: \(message)")
+                }
+                refreshedAfter401 = true
+                logger.info("access token rejected; refreshing once", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "http_status": "401"])
+                tokens.invalidate(token: token)
+            case 429:
+                let now = clock.now()
+                let d = RateGate.deferral(retryAfterHeader: response.header("retry-after"), body: response.body, now: now)
+                gate.throttle(until: d.until, reason: d.reason)
+                logger.warning("rate limited; all workers defer", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "http_status": "429",
+                    "retry_after_s": "\(Int(d.until.timeIntervalSince(now).rounded(.up)))",
+                    "error_code": "\(d.reason.contains("QUOTA_EXCEEDED") ? "quota_exceeded" : "rate_limited")"])
+                throw SpotifyError.deferred(until: d.until, reason: d.reason)
+            case let s where RetryPolicy.isRetryable(status: s):
+                failedAttempts += 1
+                lastProblem = "HTTP \(s): " + redact(APIErrorBody.parse(response.body, status: s).message)
+                logger.warning("Spotify transient failure", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "http_status": "\(s)", "attempt": "\(failedAttempts)"])
+                // A server-requested wait longer than a short sleep becomes a deferral.
+                if let ra = RetryAfter.seconds(response.header("retry-after"), now: clock.now()), ra > retry.maxDelay {
+                    let until = clock.now().addingTimeInterval(ra)
+                    let reason = "Spotify unavailable (HTTP \(s), Retry-After \(Int(ra.rounded(.up))) s)"
+                    gate.throttle(until: until, reason: reason)
+                    throw SpotifyError.deferred(until: until, reason: reason)
+                }
+                try backoff(failedAttempts, problem: lastProblem, path: path)
+            default:
+                return response
+            }
+        }
+    }
+
+    private func backoff(_ failedAttempts: Int, problem: String, path: String) throws {
+        guard failedAttempts < retry.maxAttempts else {
+            logger.error("Spotify request failed after retries", metadata: ["error_code": "retries_exhausted", "path": "\(path)"])
+            throw SpotifyError.retriesExhausted("GET \(path): \(problem) (\(failedAttempts) attempts)")
+        }
+        sleeper.sleep(seconds: retry.delay(afterAttempt: failedAttempts))
+    }
+
+    // MARK: - URLs
+
+    private func commonQuery() -> String {
+        var q = ""
+        if let market = settings.market, !market.isEmpty { q += "&market=" + URLEncoding.encode(market) }
+        if !settings.additionalTypes.isEmpty {
+            q += "&additional_types=" + settings.additionalTypes.map { URLEncoding.encode($0) }.joined(separator: ",")
+        }
+        return q
+    }
+
+    private func playlistURL(_ id: String, fields: String) -> String {
+        settings.apiURL + "/playlists/" + URLEncoding.encode(id) + "?fields=" + URLEncoding.encode(fields) + commonQuery()
+    }
+
+    private func itemsURL(_ id: String, offset: Int, legacy: Bool) -> String {
+        settings.apiURL + "/playlists/" + URLEncoding.encode(id) + (legacy ? "/tracks" : "/items")
+            + "?limit=\(SpotifyClient.pageLimit)&offset=\(max(offset, 0))" + commonQuery()
+    }
+
+    /// The path and query below api_url, for logs (redacted; query values are not secret).
+    private func pathForLog(_ url: String) -> String {
+        let rest = url.hasPrefix(settings.apiURL) ? String(url.dropFirst(settings.apiURL.count)) : url
+        return redact(rest)
+    }
+
+    static func playlistID(inURL url: String) -> String? {
+        guard let r = url.range(of: "/playlists/") else { return nil }
+        let tail = url[r.upperBound...]
+        let id = tail.prefix { $0 != "/" && $0 != "?" }
+        return id.isEmpty ? nil : String(id).removingPercentEncoding ?? String(id)
+    }
+
+    private func redact(_ text: String) -> String { Redaction.redact(text, secrets: tokens.secrets) }
+}

@@ -1,0 +1,174 @@
+import ETLCore
+import Foundation
+import XCTest
+@testable import ETLExtraction
+
+/// The I/O-free parts: Retry-After parsing, gate arithmetic and persistence, PKCE,
+/// credentials loading and their redacted descriptions.
+final class PureLogicTests: XCTestCase {
+    let now = Date(timeIntervalSince1970: 1_780_000_000)
+
+    // MARK: Retry-After
+
+    func testRetryAfterSeconds() {
+        XCTAssertEqual(RetryAfter.seconds("120", now: now), 120)
+        XCTAssertEqual(RetryAfter.seconds(" 7 ", now: now), 7)
+        XCTAssertEqual(RetryAfter.seconds("0", now: now), 0)
+        XCTAssertNil(RetryAfter.seconds(nil, now: now))
+        XCTAssertNil(RetryAfter.seconds("", now: now))
+        XCTAssertNil(RetryAfter.seconds("soon", now: now))
+        XCTAssertNil(RetryAfter.seconds("-5", now: now))
+    }
+
+    func testRetryAfterIMFFixdateAndObsoleteForms() throws {
+        let d = try XCTUnwrap(RetryAfter.httpDate("Sun, 06 Nov 1994 08:49:37 GMT"))
+        XCTAssertEqual(d.timeIntervalSince1970, 784_111_777)
+        XCTAssertEqual(RetryAfter.httpDate("Sunday, 06-Nov-94 08:49:37 GMT")?.timeIntervalSince1970, 784_111_777)
+        XCTAssertEqual(RetryAfter.httpDate("Sun Nov  6 08:49:37 1994")?.timeIntervalSince1970, 784_111_777)
+        XCTAssertNil(RetryAfter.httpDate("Sun, 06 Foo 1994 08:49:37 GMT"))
+        XCTAssertNil(RetryAfter.httpDate("Sun, 06 Nov 1994 25:49:37 GMT"))
+        // Round trip through our formatter, and a date 90 s ahead yields 90 s.
+        let later = now.addingTimeInterval(90)
+        XCTAssertEqual(RetryAfter.imfFixdate(Date(timeIntervalSince1970: 784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT")
+        XCTAssertEqual(RetryAfter.seconds(RetryAfter.imfFixdate(later), now: now), 90)
+        // A date in the past means "now".
+        XCTAssertEqual(RetryAfter.seconds("Sun, 06 Nov 1994 08:49:37 GMT", now: now), 0)
+    }
+
+    // MARK: RateGate
+
+    func testDeferralRules() {
+        let plain = RateGate.deferral(retryAfterHeader: "12", body: Data(), now: now)
+        XCTAssertEqual(plain.until, now.addingTimeInterval(12))
+        let absent = RateGate.deferral(retryAfterHeader: nil, body: Data(), now: now)
+        XCTAssertEqual(absent.until, now.addingTimeInterval(30))
+        let zero = RateGate.deferral(retryAfterHeader: "0", body: Data(), now: now)
+        XCTAssertEqual(zero.until, now.addingTimeInterval(1), "Retry-After 0 must not become a hot loop")
+        let quota = RateGate.deferral(retryAfterHeader: "5",
+                                      body: Data(#"{"error":{"status":429,"message":"quota","reason":"QUOTA_EXCEEDED"}}"#.utf8),
+                                      now: now)
+        XCTAssertEqual(quota.until, now.addingTimeInterval(3600))
+        XCTAssertTrue(quota.reason.contains("QUOTA_EXCEEDED"))
+        let longQuota = RateGate.deferral(retryAfterHeader: "7200", body: Data(#"{"reason":"QUOTA_EXCEEDED"}"#.utf8), now: now)
+        XCTAssertEqual(longQuota.until, now.addingTimeInterval(7200))
+    }
+
+    func testGateOnlyMovesLaterAndPersists() {
+        let store = InMemoryGateStore()
+        let gate = RateGate(store: store)
+        XCTAssertNil(gate.permit(now: now))
+        gate.throttle(until: now.addingTimeInterval(3600), reason: "quota")
+        gate.throttle(until: now.addingTimeInterval(10), reason: "short")
+        XCTAssertEqual(gate.permit(now: now), now.addingTimeInterval(3600))
+        XCTAssertEqual(gate.state(now: now)?.reason, "quota")
+        XCTAssertNil(gate.permit(now: now.addingTimeInterval(3600)))
+        XCTAssertEqual(store.saveCount, 1, "the shorter throttle must not overwrite the stored park")
+
+        // A new process (after kill -9) reading the same store stays shut.
+        let restarted = RateGate(store: store)
+        XCTAssertEqual(restarted.permit(now: now.addingTimeInterval(1800)), now.addingTimeInterval(3600))
+        XCTAssertEqual(restarted.state(now: now)?.reason, "quota")
+    }
+
+    func testGateIsThreadSafe() {
+        let gate = RateGate(store: InMemoryGateStore())
+        DispatchQueue.concurrentPerform(iterations: 200) { i in
+            gate.throttle(until: now.addingTimeInterval(Double(i)), reason: "r\(i)")
+            _ = gate.permit(now: now)
+        }
+        XCTAssertEqual(gate.permit(now: now), now.addingTimeInterval(199))
+    }
+
+    // MARK: Retry policy
+
+    func testBackoffIsExponentialCappedAndJittered() {
+        let p = RetryPolicy()
+        for attempt in 1...10 {
+            let d = p.delay(afterAttempt: attempt)
+            let ceiling = min(0.25 * pow(2, Double(attempt - 1)), 2)
+            XCTAssertLessThanOrEqual(d, ceiling)
+            XCTAssertGreaterThanOrEqual(d, ceiling / 2)
+        }
+        XCTAssertEqual(p.maxAttempts, 5)
+        XCTAssertTrue(RetryPolicy.isRetryable(status: 503))
+        XCTAssertFalse(RetryPolicy.isRetryable(status: 501))
+        XCTAssertFalse(RetryPolicy.isRetryable(status: 429))
+    }
+
+    // MARK: PKCE
+
+    func testPKCEChallengeMatchesRFC7636AppendixB() {
+        XCTAssertEqual(PKCE.challenge(for: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+                       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    }
+
+    func testPKCEVerifierShapeAndState() {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        for length in [10, 43, 64, 128, 500] {
+            let p = PKCE.generate(length: length)
+            XCTAssertTrue((43...128).contains(p.verifier.count))
+            XCTAssertTrue(p.verifier.allSatisfy { allowed.contains($0) })
+            XCTAssertEqual(p.challenge, PKCE.challenge(for: p.verifier))
+            XCTAssertFalse(p.challenge.contains("="))
+        }
+        XCTAssertNotEqual(PKCE.generate().verifier, PKCE.generate().verifier)
+        let s = PKCE.randomState()
+        XCTAssertEqual(s.count, 43)
+        XCTAssertNotEqual(s, PKCE.randomState())
+    }
+
+    func testQueryParsing() {
+        let q = CallbackListener.parseQuery("code=a%2Fb&state=x+y&error=&code=second")
+        XCTAssertEqual(q["code"], "a/b")
+        XCTAssertEqual(q["state"], "x y")
+        XCTAssertEqual(q["error"], "")
+    }
+
+    // MARK: Credentials
+
+    func testCredentialsFromEnvironment() throws {
+        let c = try SpotifyCredentials.load(environment: [
+            "SPOTIFY_CLIENT_ID": "cid", "SPOTIFY_CLIENT_SECRET": "s3cret-value\n",
+        ])
+        XCTAssertEqual(c, SpotifyCredentials(clientID: "cid", clientSecret: "s3cret-value", refreshToken: nil))
+        XCTAssertThrowsError(try SpotifyCredentials.load(environment: ["SPOTIFY_CLIENT_ID": "cid"])) { e in
+            XCTAssertEqual(e as? CredentialsError, .missing("SPOTIFY_CLIENT_SECRET"))
+        }
+    }
+
+    func testCredentialFilesWinOverEnvironment() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("creds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "file-secret\n".write(to: dir.appendingPathComponent("SPOTIFY_CLIENT_SECRET"), atomically: true, encoding: .utf8)
+        try "file-refresh\r\n".write(to: dir.appendingPathComponent("SPOTIFY_REFRESH_TOKEN"), atomically: true, encoding: .utf8)
+        let c = try SpotifyCredentials.load(environment: [
+            "CREDENTIALS_DIRECTORY": dir.path, "SPOTIFY_CLIENT_ID": "env-id",
+            "SPOTIFY_CLIENT_SECRET": "env-secret", "SPOTIFY_REFRESH_TOKEN": "env-refresh",
+        ])
+        XCTAssertEqual(c.clientID, "env-id")
+        XCTAssertEqual(c.clientSecret, "file-secret")
+        XCTAssertEqual(c.refreshToken, "file-refresh")
+    }
+
+    func testCredentialsNeverPrintSecrets() {
+        let c = SpotifyCredentials(clientID: "visible-id", clientSecret: "hunter2-secret", refreshToken: "rt-very-secret")
+        var dumped = ""
+        dump(c, to: &dumped)
+        for text in [c.description, "\(c)", String(reflecting: c), dumped] {
+            XCTAssertTrue(text.contains("visible-id"), text)
+            XCTAssertFalse(text.contains("hunter2-secret"), text)
+            XCTAssertFalse(text.contains("rt-very-secret"), text)
+        }
+    }
+
+    func testRefreshTokenExpiredMessage() {
+        XCTAssertEqual(SpotifyError.refreshTokenExpired.description,
+                       "Spotify refresh token expired or revoked; re-run `spotifyd-etl login`")
+    }
+
+    func testNextURLPlaylistID() {
+        XCTAssertEqual(SpotifyClient.playlistID(inURL: "http://h/v1/playlists/abc123/items?offset=50"), "abc123")
+        XCTAssertNil(SpotifyClient.playlistID(inURL: "http://h/v1/artists/x"))
+    }
+}

@@ -1,4 +1,0 @@
-import XCTest
-@testable import ETLExtraction
-
-final class ETLExtractionSmokeTests: XCTestCase {}

@@ -1,0 +1,411 @@
+"""Self-test for the Spotify emulator: starts real server processes and talks HTTP to them.
+
+Run: python3 -m unittest scripts/emulator/test_emulator.py
+"""
+import base64
+import hashlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from urllib.parse import parse_qs, urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "spotify_emulator.py")
+
+
+class Emu:
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp()
+        pf = os.path.join(self.dir, "port")
+        self.proc = subprocess.Popen([sys.executable, SCRIPT, "--port", "0", "--port-file", pf, *args],
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while not os.path.exists(pf):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("emulator did not start")
+            time.sleep(0.02)
+        with open(pf) as f:
+            self.port = int(f.read())
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+    def stop(self):
+        self.conn.close()
+        self.proc.terminate()
+        rc = self.proc.wait(10)
+        return rc
+
+    def req(self, method, path, body=None, headers=None, raw=False):
+        h = dict(headers or {})
+        data = None
+        if body is not None:
+            if isinstance(body, (bytes, str)):
+                data = body.encode() if isinstance(body, str) else body
+            else:
+                data = json.dumps(body).encode()
+                h["Content-Type"] = "application/json"
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                payload = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        if raw:
+            return r.status, dict(r.getheaders()), payload
+        return r.status, (json.loads(payload) if payload else None)
+
+    def token(self):
+        auth = base64.b64encode(b"test-client:test-secret").decode()
+        st, body = self.req("POST", "/api/token", "grant_type=client_credentials",
+                            {"Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"})
+        assert st == 200, body
+        return body["access_token"]
+
+    def get(self, path, tok):
+        return self.req("GET", path, headers={"Authorization": "Bearer " + tok})
+
+    def truth(self):
+        return self.req("GET", "/_emulator/truth")[1]
+
+
+def path_of(url):
+    u = urlsplit(url)
+    return u.path + ("?" + u.query if u.query else "")
+
+
+class SmallScenario(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu("--scenario", "small")
+        cls.tok = cls.emu.token()
+        cls.pls = {p["name"].strip(): p for p in cls.emu.truth()["playlists"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.emu.stop() == 0
+
+    def setUp(self):
+        self.emu.req("DELETE", "/_emulator/faults")
+
+    def test_paging_and_next_links_walk_everything(self):
+        pid = self.pls["Edge Cases"]["id"]
+        path = f"/v1/playlists/{pid}/items?limit=3&additional_types=track,episode&market=DE"
+        seen = []
+        pages = 0
+        while path:
+            st, page = self.emu.get(path, self.tok)
+            self.assertEqual(st, 200, page)
+            self.assertEqual(page["limit"], 3)
+            self.assertEqual(page["total"], 10)
+            seen.extend(page["items"])
+            pages += 1
+            if page["next"]:
+                self.assertTrue(page["next"].startswith(f"http://127.0.0.1:{self.emu.port}/v1/playlists/{pid}/items?"))
+                q = parse_qs(urlsplit(page["next"]).query)
+                self.assertEqual(q["additional_types"], ["track,episode"])
+                self.assertEqual(q["market"], ["DE"])
+            path = path_of(page["next"]) if page["next"] else None
+        self.assertEqual(pages, 4)
+        self.assertEqual(len(seen), 10)
+        truth = self.pls["Edge Cases"]["entries"]
+        for e, t in zip(seen, truth):
+            self.assertIs(e["item"], e["track"]) if e["item"] is None else self.assertEqual(e["item"], e["track"])
+            if t["type"] == "null":
+                self.assertIsNone(e["item"])
+            elif t["type"] == "episode":
+                self.assertEqual(e["item"]["type"], "episode")
+                self.assertEqual(e["item"]["id"], t["item_key"])
+                self.assertIn("name", e["item"]["show"])
+            elif t["type"] == "local":
+                self.assertTrue(e["is_local"])
+                self.assertIsNone(e["item"]["id"])
+                self.assertTrue(e["item"]["uri"].startswith("spotify:local:"))
+        # duplicate, null added_at/by, missing id, string duration
+        self.assertEqual(seen[0]["item"]["id"], seen[1]["item"]["id"])
+        self.assertNotEqual(seen[0]["added_at"], seen[1]["added_at"])
+        self.assertIsNone(seen[5]["added_at"])
+        self.assertIsNone(seen[5]["added_by"])
+        self.assertNotIn("id", seen[6]["item"])
+        self.assertIsInstance(seen[7]["item"]["duration_ms"], str)
+
+    def test_episodes_null_without_additional_types(self):
+        pid = self.pls["Edge Cases"]["id"]
+        st, page = self.emu.get(f"/v1/playlists/{pid}/items?limit=50", self.tok)
+        self.assertEqual(st, 200)
+        self.assertIsNone(page["items"][4]["item"])
+        self.assertIsNone(page["next"])
+
+    def test_limit_over_50_rejected(self):
+        pid = self.pls["Basic Mix"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=51", self.tok)
+        self.assertEqual(st, 400)
+        self.assertEqual(body["error"]["status"], 400)
+
+    def test_fields_filter(self):
+        pid = self.pls["Edge Cases"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields=id,snapshot_id,name,owner(id,display_name),items.total", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(set(body), {"id", "snapshot_id", "name", "owner", "items"})
+        self.assertEqual(set(body["owner"]), {"id", "display_name"})
+        self.assertEqual(body["items"], {"total": 10})
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items?fields=total,items(added_at,item(id,album(name)))&limit=1", self.tok)
+        self.assertEqual(set(body), {"total", "items"})
+        self.assertEqual(set(body["items"][0]), {"added_at", "item"})
+        self.assertEqual(set(body["items"][0]["item"]), {"id", "album"})
+        self.assertEqual(set(body["items"][0]["item"]["album"]), {"name"})
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields=name,owner(", self.tok)
+        self.assertEqual(st, 400)
+
+    def test_full_playlist_shape(self):
+        pid = self.pls["Basic Mix"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{pid}", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(body["type"], "playlist")
+        self.assertNotIn("tracks", body)
+        self.assertEqual(body["items"]["total"], 4)
+        t = body["items"]["items"][0]["item"]
+        for k in ("album", "artists", "duration_ms", "explicit", "external_ids", "disc_number", "track_number", "uri", "is_local"):
+            self.assertIn(k, t)
+        self.assertEqual(t["type"], "track")
+        self.assertIn(t["album"]["release_date_precision"], ("year", "month", "day"))
+        self.assertTrue(t["album"]["artists"])
+        self.assertEqual(len(t["id"]), 22)
+
+    def test_unicode_name_preserved(self):
+        names = [p["name"] for p in self.emu.truth()["playlists"]]
+        u = [n for n in names if "夜" in n][0]
+        pid = [p["id"] for p in self.emu.truth()["playlists"] if p["name"] == u][0]
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields=name", self.tok)
+        self.assertEqual(body["name"], u)
+        self.assertTrue(u.startswith("  ") and u.endswith("  "))
+        self.assertIn("e\u0301", u)
+
+    def test_foreign_playlist_403_and_editorial_404(self):
+        pid = self.pls["Someone Else's"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{pid}", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(set(body["items"]), {"href", "total"})
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items", self.tok)
+        self.assertEqual(st, 403)
+        self.assertEqual(body, {"error": {"status": 403, "message": "Forbidden"}})
+        st, body = self.emu.get("/v1/playlists/37i9dQZF1DXcBWIGoYBM5M", self.tok)
+        self.assertEqual(st, 404)
+
+    def test_nullable_popularity_and_followers_exist(self):
+        ids = self.emu.truth()["ever"]
+        st, body = self.emu.get("/v1/artists?ids=" + ",".join(ids["artists"]), self.tok)
+        self.assertEqual(st, 200)
+        self.assertTrue(all(a["type"] == "artist" for a in body["artists"]))
+        st, a = self.emu.get("/v1/artists/" + ids["artists"][0], self.tok)
+        self.assertEqual(st, 200)
+        st, _ = self.emu.get("/v1/artists/AAAAAAAAAAAAAAAAAAAAAA", self.tok)
+        self.assertEqual(st, 404)
+
+    def test_429_window_counts_violations(self):
+        pid = self.pls["Basic Mix"]["id"]
+        self.emu.req("POST", "/_emulator/stats/reset")
+        st, _ = self.emu.req("POST", "/_emulator/faults", [{"path_regex": "/items", "status": 429, "retry_after": "2", "count": 1}])
+        self.assertEqual(st, 200)
+        st, hdrs, body = self.emu.req("GET", f"/v1/playlists/{pid}/items", headers={"Authorization": "Bearer " + self.tok}, raw=True)
+        self.assertEqual(st, 429)
+        self.assertEqual(hdrs["Retry-After"], "2")
+        self.assertEqual(self.emu.req("GET", "/_emulator/stats")[1]["violations"], 0)
+        st, _ = self.emu.get(f"/v1/playlists/{pid}", self.tok)  # inside the window
+        self.assertEqual(st, 200)
+        stats = self.emu.req("GET", "/_emulator/stats")[1]
+        self.assertEqual(stats["violations"], 1)
+        self.assertEqual(stats["by_route"]["items"], 1)
+        self.assertEqual(stats["by_route"]["playlist"], 1)
+        self.assertEqual(stats["by_playlist"][pid], 2)
+        time.sleep(2.1)
+        st, _ = self.emu.get(f"/v1/playlists/{pid}", self.tok)
+        self.assertEqual(self.emu.req("GET", "/_emulator/stats")[1]["violations"], 1)
+
+    def test_fault_after_count_and_malformed_body(self):
+        pid = self.pls["Basic Mix"]["id"]
+        self.emu.req("POST", "/_emulator/faults", {"path_regex": f"/playlists/{pid}$", "status": 500, "body": "{not json", "after": 1, "count": 1})
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", self.tok)[0], 200)
+        st, _, raw = self.emu.req("GET", f"/v1/playlists/{pid}", headers={"Authorization": "Bearer " + self.tok}, raw=True)
+        self.assertEqual((st, raw), (500, b"{not json"))
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", self.tok)[0], 200)
+        self.emu.req("POST", "/_emulator/faults", {"path_regex": "/items", "status": 429, "reason": "QUOTA_EXCEEDED", "retry_after": "3600", "count": 1})
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items", self.tok)
+        self.assertEqual(st, 429)
+        self.assertEqual(body["error"]["reason"], "QUOTA_EXCEEDED")
+
+    def test_mutations_and_truth_history(self):
+        st, created = self.emu.req("POST", "/_emulator/playlists", {"owned": True, "name": "Scratch", "items": 3})
+        pid = created["id"]
+        snap0 = created["snapshot_id"]
+        st, r1 = self.emu.req("POST", "/_emulator/mutate", {"playlist_id": pid, "ops": [{"op": "rename", "name": "Scratch 2"}]})
+        self.assertNotEqual(r1["snapshot_id"], snap0)
+        st, r2 = self.emu.req("POST", "/_emulator/mutate", {"playlist_id": pid, "ops": [
+            {"op": "add", "count": 2}, {"op": "remove", "positions": [0]}, {"op": "move", "from": 0, "to": 2},
+            {"op": "add_null"}, {"op": "add_local"}, {"op": "add_episode"}, {"op": "duplicate", "position": 0}]})
+        self.assertEqual(st, 200, r2)
+        self.assertEqual(r2["total"], 8)
+        t = [p for p in self.emu.truth()["playlists"] if p["id"] == pid][0]
+        self.assertEqual(t["name"], "Scratch 2")
+        self.assertEqual(t["total"], 8)
+        hist = [h for h in self.emu.truth()["history"] if h["playlist_id"] == pid]
+        self.assertEqual(sum(h["event"] == "add" for h in hist), 3 + 2 + 4)
+        self.assertEqual(sum(h["event"] == "remove" for h in hist), 1)
+        st, page = self.emu.get(f"/v1/playlists/{pid}/items?limit=50&additional_types=episode", self.tok)
+        self.assertEqual([e["item"]["id"] if e["item"] and not e["is_local"] else (e["item"]["uri"] if e["item"] else None) for e in page["items"]],
+                         [x["item_key"] for x in t["entries"]])
+        st, body = self.emu.req("POST", "/_emulator/mutate", {"playlist_id": pid, "ops": [{"op": "remove", "positions": [99]}]})
+        self.assertEqual(st, 400)
+
+
+class Auth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu("--token-ttl", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def test_expire_access_control(self):
+        tok = self.emu.token()
+        pid = self.emu.truth()["playlists"][0]["id"]
+        self.emu.req("POST", "/_emulator/tokens", {"expire_access": True})
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", tok)[0], 401)
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", self.emu.token())[0], 200)
+
+    def test_expired_token_401(self):
+        tok = self.emu.token()
+        pid = self.emu.truth()["playlists"][0]["id"]
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", tok)[0], 200)
+        time.sleep(1.1)
+        st, body = self.emu.get(f"/v1/playlists/{pid}", tok)
+        self.assertEqual(st, 401)
+        self.assertEqual(body, {"error": {"status": 401, "message": "The access token expired"}})
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}", "garbage")[0], 401)
+
+    def test_bad_secret(self):
+        auth = base64.b64encode(b"test-client:wrong").decode()
+        st, body = self.emu.req("POST", "/api/token", "grant_type=client_credentials",
+                                {"Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 400)
+        self.assertEqual(body["error"], "invalid_client")
+
+    def test_pkce_flow_refresh_and_revoke(self):
+        verifier = "v" * 64
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        st, hdrs, _ = self.emu.req("GET", "/authorize?client_id=test-client&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb"
+                                   f"&code_challenge={challenge}&code_challenge_method=S256&scope=playlist-read-private&state=xyz", raw=True)
+        self.assertEqual(st, 302)
+        loc = urlsplit(hdrs["Location"])
+        q = parse_qs(loc.query)
+        self.assertEqual(q["state"], ["xyz"])
+        self.assertEqual(f"{loc.scheme}://{loc.netloc}{loc.path}", "http://127.0.0.1:8888/cb")
+        auth = {"Authorization": "Basic " + base64.b64encode(b"test-client:test-secret").decode(),
+                "Content-Type": "application/x-www-form-urlencoded"}
+        form = f"grant_type=authorization_code&code={q['code'][0]}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb&code_verifier=wrong"
+        st, body = self.emu.req("POST", "/api/token", form, auth)
+        self.assertEqual((st, body["error"]), (400, "invalid_grant"))
+        # the code was consumed by the failed attempt; get a fresh one
+        st, hdrs, _ = self.emu.req("GET", "/authorize?client_id=test-client&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb"
+                                   f"&code_challenge={challenge}&code_challenge_method=S256&state=s2", raw=True)
+        code = parse_qs(urlsplit(hdrs["Location"]).query)["code"][0]
+        form = f"grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb&code_verifier={verifier}"
+        st, body = self.emu.req("POST", "/api/token", form, auth)
+        self.assertEqual(st, 200, body)
+        rt = body["refresh_token"]
+        st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt}", auth)
+        self.assertEqual(st, 200)
+        self.assertIn("access_token", body)
+        self.emu.req("POST", "/_emulator/tokens", {"revoke_refresh": True})
+        st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt}", auth)
+        self.assertEqual((st, body), (400, {"error": "invalid_grant", "error_description": "Refresh token revoked"}))
+        self.emu.req("POST", "/_emulator/tokens", {"restore_refresh": True})
+        st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt}", auth)
+        self.assertEqual(st, 200)
+
+    def test_mutate_random_changes_snapshots(self):
+        before = {p["id"]: p["snapshot_id"] for p in self.emu.truth()["playlists"]}
+        st, body = self.emu.req("POST", "/_emulator/mutate_random", {"seed": 3, "playlists": 2})
+        self.assertEqual(st, 200)
+        self.assertEqual(len(body["mutations"]), 2)
+        after = {p["id"]: p["snapshot_id"] for p in self.emu.truth()["playlists"]}
+        for m in body["mutations"]:
+            self.assertNotEqual(before[m["playlist_id"]], after[m["playlist_id"]])
+
+
+class DevMode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu("--dev-mode")
+        cls.tok = cls.emu.token()
+        cls.pls = {p["name"].strip(): p for p in cls.emu.truth()["playlists"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def test_dev_mode_restrictions(self):
+        ever = self.emu.truth()["ever"]
+        st, body = self.emu.get("/v1/artists?ids=" + ever["artists"][0], self.tok)
+        self.assertEqual((st, body), (403, {"error": {"status": 403, "message": "Forbidden"}}))
+        pid = self.pls["Basic Mix"]["id"]
+        self.assertEqual(self.emu.get(f"/v1/playlists/{pid}/tracks", self.tok)[0], 403)
+        st, page = self.emu.get(f"/v1/playlists/{pid}/items", self.tok)
+        self.assertEqual(st, 200)
+        self.assertNotIn("popularity", page["items"][0]["item"])
+        st, a = self.emu.get("/v1/artists/" + ever["artists"][0], self.tok)
+        self.assertEqual(st, 200)
+        self.assertNotIn("followers", a)
+        foreign = self.pls["Someone Else's"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{foreign}", self.tok)
+        self.assertEqual(st, 200)
+        self.assertNotIn("items", body["items"])
+        self.assertEqual(self.emu.get(f"/v1/playlists/{foreign}/items", self.tok)[0], 403)
+
+
+class Generated(unittest.TestCase):
+    def test_generated_deterministic_and_fast(self):
+        a = Emu("--scenario", "generated", "--playlists", "200", "--items", "500", "--seed", "7")
+        try:
+            ta = a.truth()
+            self.assertEqual(len(ta["playlists"]), 200)
+            self.assertTrue(all(p["total"] == 500 for p in ta["playlists"]))
+            tok = a.token()
+            t0 = time.time()
+            n = 0
+            for p in ta["playlists"]:
+                path = f"/v1/playlists/{p['id']}"
+                st, body = a.get(path, tok)
+                n += 1
+                nxt = body["items"]["next"]
+                got = len(body["items"]["items"])
+                while nxt:
+                    st, page = a.get(path_of(nxt) , tok)
+                    n += 1
+                    self.assertEqual(st, 200)
+                    got += len(page["items"])
+                    nxt = page["next"]
+                self.assertEqual(got, 500)
+            elapsed = time.time() - t0
+            print(f"\n  generated 200x500: {n} requests in {elapsed:.1f}s", file=sys.stderr)
+            self.assertEqual(a.req("GET", "/_emulator/stats")[1]["requests"], n + 1)
+        finally:
+            a.stop()
+        b = Emu("--scenario", "generated", "--playlists", "200", "--items", "500", "--seed", "7")
+        try:
+            tb = b.truth()
+            strip = lambda t: [(p["id"], p["name"], [e["item_key"] for e in p["entries"]]) for p in t["playlists"]]
+            self.assertEqual(strip(ta), strip(tb))
+        finally:
+            b.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
