@@ -61,7 +61,9 @@ let package = Package(
         .testTarget(name: "ETLConfigTests", dependencies: ["ETLTestSupport", "ETLConfig"]),
         .testTarget(name: "ETLStateTests", dependencies: ["ETLTestSupport", "ETLState"]),
         .testTarget(name: "ETLTransformTests", dependencies: ["ETLTestSupport", "ETLTransform"]),
-        .testTarget(name: "ETLExtractionTests", dependencies: ["ETLTestSupport", "ETLExtraction", "ETLHTTP"]),
+        .testTarget(name: "ETLExtractionTests", dependencies: [
+            "ETLTestSupport", "ETLExtraction", "ETLHTTP", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ETLSinkTests", dependencies: ["ETLTestSupport", "ETLSink", "ETLHTTP"]),
         .testTarget(name: "ETLHealthTests", dependencies: ["ETLTestSupport", "ETLHealth"]),
         .testTarget(name: "ETLDaemonTests", dependencies: ["ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig"]),
