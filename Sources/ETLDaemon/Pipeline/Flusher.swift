@@ -1,0 +1,125 @@
+import ETLCore
+import ETLSink
+import ETLState
+import Foundation
+import Logging
+
+/// Seals outbox rows into batches and delivers sealed batches to the sink:
+/// outbox → seal (fixes rows + object name) → encode to a spool file → sink.put → mark
+/// uploaded (rows deleted) — each step idempotent, so a crash anywhere only repeats work with
+/// the same key and the same bytes.
+public final class Flusher: @unchecked Sendable {
+    public struct Limits: Sendable {
+        public var maxRows: Int
+        public var maxBytes: Int
+        public var maxAge: Double
+        public init(maxRows: Int, maxBytes: Int, maxAge: Double) { self.maxRows = maxRows; self.maxBytes = maxBytes; self.maxAge = maxAge }
+    }
+
+    public struct Result: Sendable, Equatable {
+        public var sealed = 0
+        public var uploaded = 0
+        public var bytes = 0
+        /// The first failure, when a batch could not be delivered (it stays in the outbox).
+        public var failure: SinkError?
+        public var lastKey: String?
+    }
+
+    private let state: StateStore
+    private let sink: ObjectSink
+    private let writer: BatchFileWriter
+    private let naming: ObjectNaming
+    private let limits: Limits
+    private let clock: Clock
+    private let logger: Logger
+    private let metrics: PipelineMetrics
+    /// One flush at a time: the scheduler's timer, `spotifyd-etl flush` and shutdown may race.
+    private let lock = NSLock()
+
+    public init(state: StateStore, sink: ObjectSink, spoolDirectory: URL, naming: ObjectNaming, limits: Limits,
+                clock: Clock = SystemClock(), logger: Logger, metrics: PipelineMetrics = PipelineMetrics()) {
+        self.state = state
+        self.sink = sink
+        self.writer = BatchFileWriter(spoolDirectory: spoolDirectory, naming: naming)
+        self.naming = naming
+        self.limits = limits
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Seals what is due (everything when `force`) and uploads every sealed batch not yet
+    /// delivered. Stops at the first sink failure: later batches would fail the same way, and
+    /// order of delivery is kept.
+    @discardableResult
+    public func flush(force: Bool) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        var result = Result()
+        let now = clock.now()
+        do {
+            let sealed = try state.seal(now: now, maxRows: limits.maxRows, maxBytes: limits.maxBytes,
+                                        maxAge: limits.maxAge, force: force) { [naming] t, id, at in
+                naming.key(table: t, batchID: id, sealedAt: at)
+            }
+            result.sealed = sealed.count
+            metrics.sealed(sealed.count)
+            for b in sealed {
+                logger.debug("batch sealed", metadata: ["batch_id": "\(b.batchID)", "s3_key": "\(b.objectKey)", "rows": "\(b.rowCount)"])
+            }
+            for batch in try state.unuploadedBatches() {
+                try deliver(batch, into: &result)
+            }
+        } catch let e as SinkError {
+            result.failure = e
+        } catch {
+            result.failure = SinkError(kind: .transient, code: Self.code(of: error), message: "\(error)")
+        }
+        if let f = result.failure {
+            metrics.uploadFailed()
+            logger.error("upload failed: \(f.description)", metadata: ["error_code": "\(f.code)"])
+        }
+        updateGauges()
+        return result
+    }
+
+    private func deliver(_ batch: SealedBatch, into result: inout Result) throws {
+        let encoded: EncodedBatch
+        do {
+            encoded = try writer.write(key: batch.objectKey, table: batch.table, batchID: batch.batchID) { emit in
+                try state.forEachRow(ofBatch: batch.batchID, emit)
+            }
+        } catch let e as FileSystemError {
+            try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
+            throw e.sinkError
+        }
+        do {
+            let receipt = try sink.put(encoded.object)
+            try state.markUploaded(batchID: batch.batchID, location: receipt.location, etag: receipt.etag, at: clock.now())
+            try? writer.remove(encoded.object)
+            result.uploaded += 1
+            result.bytes += encoded.object.byteCount
+            result.lastKey = batch.objectKey
+            metrics.uploaded(bytes: encoded.object.byteCount)
+            logger.info("batch uploaded", metadata: ["batch_id": "\(batch.batchID)", "s3_key": "\(batch.objectKey)",
+                                                     "rows": "\(encoded.rowCount)", "bytes": "\(encoded.object.byteCount)"])
+        } catch let e as SinkError {
+            try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
+            throw e
+        }
+    }
+
+    /// Outbox gauges for metrics and status: rows not yet uploaded and the oldest one's age.
+    public func updateGauges() {
+        guard let summary = try? state.outboxSummary(), let pending = try? state.pendingBatchSummary() else { return }
+        // Not yet delivered = unsealed rows + rows of sealed batches still waiting for the sink.
+        let rows = summary.values.reduce(0) { $0 + $1.rows } + pending.values.reduce(0) { $0 + $1.rows }
+        let oldest = (summary.values.compactMap(\.oldest) + pending.values.compactMap(\.oldestSealedAt)).min()
+        metrics.outbox(rows: rows, oldestAge: oldest.map { clock.now().timeIntervalSince($0) } ?? 0)
+    }
+
+    static func code(of error: Error) -> String {
+        if let s = error as? StateError { return s.isStorageFailure ? "STATE_STORAGE" : "STATE" }
+        return String(describing: type(of: error))
+    }
+}
