@@ -1,3 +1,5 @@
+import ETLCore
+
 /// A parsed JSON document. Objects keep their keys in document order (duplicates included) so
 /// nothing the API sent is lost before it is either transformed or stored verbatim as a reject.
 ///
@@ -87,7 +89,6 @@ public enum JSONValue: Sendable {
     }
 }
 
-import ETLCore
 
 extension JSONValue: Equatable {
     public static func == (l: JSONValue, r: JSONValue) -> Bool {
