@@ -79,7 +79,8 @@ private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> Pars
     if let by = entry["added_by"], let id = by["id"]?.stringValue, !id.isEmpty { addedBy = id }
     let ctx = EntryContext(position: position, addedAt: addedAt, addedBy: addedBy)
 
-    if item["is_local"]?.boolValue == true {
+    // `is_local` lives on the track object and, historically, on the entry itself.
+    if item["is_local"]?.boolValue == true || (entry["is_local"]?.boolValue == true && item["id"]?.stringValue == nil) {
         guard let uri = item["uri"]?.stringValue, uri.hasPrefix("spotify:local:") else {
             throw EntryReject(reason: RejectReason.invalidLocalURI)
         }

@@ -194,3 +194,12 @@ final class EntryParserTests: XCTestCase {
         XCTAssertEqual(covered, Set(RejectReason.all), "every reject reason has a case")
     }
 }
+
+extension EntryParserTests {
+    func testEntryLevelIsLocalFlag() {
+        let item = #"{"id":null,"name":" Old Local ","type":"track","uri":"spotify:local:a:b:c:1"}"#
+        let p = Fixtures.parsed("{\"added_at\":null,\"is_local\":true,\"track\":\(item)}")
+        XCTAssertEqual(p, .local(LocalFact(uri: "spotify:local:a:b:c:1", name: "Old Local"),
+                                 EntryContext(position: 0, addedAt: nil, addedBy: nil)))
+    }
+}

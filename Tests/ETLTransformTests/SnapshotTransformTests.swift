@@ -53,11 +53,10 @@ final class SnapshotTransformTests: XCTestCase {
         var e = entries()
         e.remove(at: 1) // the episode
         e = e.enumerated().map { i, p in
-            guard let mem = member(from: p) else { return p }
             switch p {
             case .track(let t, let c): return .track(t, EntryContext(position: i, addedAt: c.addedAt, addedBy: c.addedBy))
             case .local(let l, let c): return .local(l, EntryContext(position: i, addedAt: c.addedAt, addedBy: c.addedBy))
-            default: _ = mem; return p
+            case .episode, .reject: return p
             }
         }
         var meta3 = meta
