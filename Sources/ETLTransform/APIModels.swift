@@ -1,0 +1,142 @@
+import Foundation
+
+/// Why an API body could not be turned into a model. The reason is short and names the cause
+/// (e.g. "invalid JSON at byte 123: unterminated string", "missing snapshot_id"); it never
+/// contains body content, so it is safe to log.
+public enum TransformError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformed(String)
+    public var description: String { switch self { case .malformed(let r): return "malformed API body: \(r)" } }
+}
+
+/// One page of `GET /playlists/{id}/items` (or the paging object embedded in a playlist).
+public struct ItemsPage: Sendable, Equatable {
+    /// Raw entries in page order; parse each with `parseEntry(_:position:)` at `offset + index`.
+    public var entries: [JSONValue]
+    public var total: Int
+    public var next: String?
+    public var offset: Int
+    public var limit: Int
+    public init(entries: [JSONValue], total: Int, next: String?, offset: Int, limit: Int) {
+        self.entries = entries; self.total = total; self.next = next; self.offset = offset; self.limit = limit
+    }
+}
+
+/// `GET /playlists/{id}` metadata. In development mode the items may be absent (no access),
+/// so everything beyond id/snapshot/name is optional.
+public struct PlaylistMeta: Sendable, Equatable {
+    public var id: String
+    public var snapshotID: String
+    public var name: String
+    public var description: String?
+    public var ownerID: String?
+    public var ownerName: String?
+    public var isPublic: Bool?
+    public var collaborative: Bool?
+    public var followers: Int?
+    /// `items.total`, falling back to the deprecated `tracks.total`; counts null items too.
+    public var total: Int?
+    /// Present when the playlist object embedded a paging object (first page of items).
+    public var embeddedItems: ItemsPage?
+
+    public init(id: String, snapshotID: String, name: String, description: String? = nil, ownerID: String? = nil,
+                ownerName: String? = nil, isPublic: Bool? = nil, collaborative: Bool? = nil, followers: Int? = nil,
+                total: Int? = nil, embeddedItems: ItemsPage? = nil) {
+        self.id = id; self.snapshotID = snapshotID; self.name = name; self.description = description
+        self.ownerID = ownerID; self.ownerName = ownerName; self.isPublic = isPublic
+        self.collaborative = collaborative; self.followers = followers; self.total = total
+        self.embeddedItems = embeddedItems
+    }
+}
+
+func parseBody(_ bytes: [UInt8]) throws(TransformError) -> JSONValue {
+    switch JSONParser.parseResult(bytes) {
+    case .success(let v): return v
+    case .failure(let e): throw .malformed(e.description)
+    }
+}
+
+private func nonEmptyString(_ v: JSONValue?) -> String? {
+    guard let s = v?.stringValue, !s.isEmpty else { return nil }
+    return s
+}
+
+public func decodePlaylistMeta(_ bytes: [UInt8]) throws(TransformError) -> PlaylistMeta {
+    try decodePlaylistMeta(json: parseBody(bytes))
+}
+
+public func decodePlaylistMeta(_ data: Data) throws(TransformError) -> PlaylistMeta {
+    try decodePlaylistMeta(Array(data))
+}
+
+public func decodePlaylistMeta(json v: JSONValue) throws(TransformError) -> PlaylistMeta {
+    guard v.objectValue != nil else { throw .malformed("playlist is not an object") }
+    guard let id = nonEmptyString(v["id"]) else { throw .malformed("missing id") }
+    guard let snap = nonEmptyString(v["snapshot_id"]) else { throw .malformed("missing snapshot_id") }
+    guard let name = v["name"]?.stringValue else { throw .malformed("missing name") }
+    var meta = PlaylistMeta(id: id, snapshotID: snap, name: TextCleaning.clean(name))
+    meta.description = v["description"]?.stringValue.map(TextCleaning.clean)
+    if let owner = v["owner"] {
+        meta.ownerID = nonEmptyString(owner["id"])
+        meta.ownerName = owner["display_name"]?.stringValue.map(TextCleaning.clean)
+    }
+    meta.isPublic = v["public"]?.boolValue
+    meta.collaborative = v["collaborative"]?.boolValue
+    meta.followers = v["followers"]?["total"]?.intValue
+    for field in ["items", "tracks"] {
+        guard let container = v[field], container.objectValue != nil else { continue }
+        if meta.total == nil { meta.total = container["total"]?.intValue }
+        if meta.embeddedItems == nil, container["items"]?.arrayValue != nil {
+            meta.embeddedItems = try decodeItemsPage(json: container)
+        }
+    }
+    return meta
+}
+
+public func decodeItemsPage(_ bytes: [UInt8]) throws(TransformError) -> ItemsPage {
+    try decodeItemsPage(json: parseBody(bytes))
+}
+
+public func decodeItemsPage(_ data: Data) throws(TransformError) -> ItemsPage {
+    try decodeItemsPage(Array(data))
+}
+
+public func decodeItemsPage(json v: JSONValue) throws(TransformError) -> ItemsPage {
+    guard v.objectValue != nil else { throw .malformed("items page is not an object") }
+    guard let entries = v["items"]?.arrayValue else { throw .malformed("missing items array") }
+    guard let total = v["total"]?.intValue, total >= 0 else { throw .malformed("missing total") }
+    // Positions are offset + index, so a page without a valid offset cannot be placed.
+    guard let offset = v["offset"]?.intValue, offset >= 0 else { throw .malformed("missing offset") }
+    let limit = v["limit"]?.intValue ?? entries.count
+    let next = v["next"]?.stringValue
+    return ItemsPage(entries: entries, total: total, next: next, offset: offset, limit: limit)
+}
+
+/// `GET /artists?ids=…` → the full artist facts in it. Null entries (unknown ids) and entries
+/// without an id are skipped: there is nothing to key them by.
+public func decodeArtists(_ bytes: [UInt8]) throws(TransformError) -> [ArtistFact] {
+    let v = try parseBody(bytes)
+    guard let list = v["artists"]?.arrayValue else { throw .malformed("missing artists array") }
+    return list.compactMap { fullArtist($0) }
+}
+
+public func decodeArtists(_ data: Data) throws(TransformError) -> [ArtistFact] { try decodeArtists(Array(data)) }
+
+/// `GET /artists/{id}` → one full artist fact.
+public func decodeArtist(_ bytes: [UInt8]) throws(TransformError) -> ArtistFact {
+    let v = try parseBody(bytes)
+    guard v.objectValue != nil else { throw .malformed("artist is not an object") }
+    guard nonEmptyString(v["id"]) != nil else { throw .malformed("missing id") }
+    guard let a = fullArtist(v) else { throw .malformed("missing name") }
+    return a
+}
+
+public func decodeArtist(_ data: Data) throws(TransformError) -> ArtistFact { try decodeArtist(Array(data)) }
+
+/// A full artist object. `genres` is `[]` when the field is absent or not an array, because
+/// a full artist has been asked about: the fact is complete even if Spotify knows none.
+func fullArtist(_ v: JSONValue) -> ArtistFact? {
+    guard let id = nonEmptyString(v["id"]), let name = v["name"]?.stringValue else { return nil }
+    let genres = (v["genres"]?.arrayValue ?? []).compactMap { $0.stringValue.map(TextCleaning.clean) }
+    return ArtistFact(id: id, name: TextCleaning.clean(name), genres: genres,
+                      followers: v["followers"]?["total"]?.intValue, popularity: v["popularity"]?.intValue)
+}

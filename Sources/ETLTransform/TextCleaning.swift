@@ -1,0 +1,51 @@
+import Foundation
+
+/// Name cleaning for every text column: trim surrounding whitespace and normalise to NFC, so
+/// the same title typed on macOS (NFD) and elsewhere (NFC) compares equal downstream. All
+/// scripts, emoji and bidi text are kept as they are.
+public enum TextCleaning {
+    public static func clean(_ s: String) -> String {
+        // Fast path: pure ASCII needs no normalisation and only ASCII trimming.
+        var ascii = true
+        for b in s.utf8 where b >= 0x80 { ascii = false; break }
+        if ascii {
+            let u = s.utf8
+            guard let first = u.firstIndex(where: { !isASCIISpace($0) }) else { return "" }
+            let last = u.lastIndex(where: { !isASCIISpace($0) })!
+            if first == u.startIndex && last == u.index(before: u.endIndex) { return s }
+            return String(s[first...last])
+        }
+        return s.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+    }
+
+    private static func isASCIISpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    /// Parses a Spotify release date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) against its precision
+    /// (nil → inferred from the shape) into (padded date, precision, year). Nil when the date
+    /// does not match its precision or has an impossible month/day. Year `0000` is accepted:
+    /// Spotify uses it for unknown dates on some catalogue items.
+    public static func releaseDate(_ raw: String, precision: String?) -> (date: String, precision: String, year: Int)? {
+        let u = Array(raw.utf8)
+        func digits(_ a: Int, _ n: Int) -> Int? {
+            guard a + n <= u.count else { return nil }
+            var v = 0
+            for k in a..<(a + n) { guard u[k] >= 48 && u[k] <= 57 else { return nil }; v = v * 10 + Int(u[k] - 48) }
+            return v
+        }
+        let inferred: String
+        switch u.count {
+        case 4: inferred = "year"
+        case 7: inferred = "month"
+        case 10: inferred = "day"
+        default: return nil
+        }
+        let prec = precision ?? inferred
+        guard prec == inferred, let y = digits(0, 4) else { return nil }
+        var m = 1, d = 1
+        if u.count >= 7 { guard u[4] == 45, let mm = digits(5, 2), (1...12).contains(mm) else { return nil }; m = mm }
+        if u.count == 10 { guard u[7] == 45, let dd = digits(8, 2), (1...31).contains(dd) else { return nil }; d = dd }
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let yyyy = String(decoding: u[0..<4], as: UTF8.self)
+        return ("\(yyyy)-\(two(m))-\(two(d))", prec, y)
+    }
+}

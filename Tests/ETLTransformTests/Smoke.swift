@@ -1,4 +1,0 @@
-import XCTest
-@testable import ETLTransform
-
-final class ETLTransformSmokeTests: XCTestCase {}
