@@ -1,0 +1,568 @@
+import CSQLite
+import ETLCore
+import Foundation
+
+/// The daemon's durable memory: playlist watermarks and membership, seen dimension ids,
+/// reject dedup, small key/value facts, and the outbox of rows waiting to be sealed into
+/// batches and uploaded, plus the batch ledger.
+///
+/// One SQLite connection guarded by a lock, so any thread may call in. The one write that
+/// matters for correctness is `commit(_:)`: state and outbox rows change in one transaction.
+/// Ids stay in SQLite (WITHOUT ROWID b-trees) rather than in memory so a million seen tracks
+/// cost disk, not RSS.
+public final class StateStore: @unchecked Sendable {
+    public let path: String
+    let db: Database
+    private let lock = NSLock()
+    private let clock: Clock
+
+    /// Opens (creating the file, not its directory) and migrates the database at `path`.
+    /// Throws `StateError` naming the path, e.g. `.cannotOpen` when the directory is missing.
+    public init(path: String, clock: Clock = SystemClock()) throws {
+        self.path = path
+        self.clock = clock
+        db = try Database(path: path)
+        try Migrations.migrate(db)
+    }
+
+    /// The schema version on disk (PRAGMA user_version).
+    public func schemaVersion() throws -> Int {
+        try locked { Int(try db.scalarInt("PRAGMA user_version")) }
+    }
+
+    @inline(__always)
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    // MARK: - Watermarks
+
+    private static let watermarkColumns = """
+        playlist_id, snapshot_id, item_count, max_added_at, name, last_polled_at, last_changed_at, \
+        last_error, last_error_at, next_due_at
+        """
+
+    private func readWatermark(_ s: Statement) -> Watermark {
+        Watermark(playlistID: s.string(0) ?? "", snapshotID: s.string(1), itemCount: s.isNull(2) ? nil : s.int(2),
+                  maxAddedAt: s.string(3), name: s.string(4), lastPolledAt: s.date(5), lastChangedAt: s.date(6),
+                  lastError: s.string(7), lastErrorAt: s.date(8), nextDueAt: s.date(9))
+    }
+
+    public func watermark(_ playlistID: String) throws -> Watermark? {
+        try locked {
+            let s = try db.cached("SELECT \(Self.watermarkColumns) FROM watermarks WHERE playlist_id = ?")
+            defer { s.reset() }
+            try s.bind(1, playlistID)
+            return try s.step() ? readWatermark(s) : nil
+        }
+    }
+
+    /// All watermarks, ordered by playlist id.
+    public func allWatermarks() throws -> [Watermark] {
+        try locked {
+            let s = try db.cached("SELECT \(Self.watermarkColumns) FROM watermarks ORDER BY playlist_id")
+            defer { s.reset() }
+            var out: [Watermark] = []
+            while try s.step() { out.append(readWatermark(s)) }
+            return out
+        }
+    }
+
+    /// Records a poll that committed no snapshot: unchanged snapshot (`error == nil`, which
+    /// also clears a previous error) or a failure (`error` set, stamped with `at`). Never
+    /// touches snapshot, count or membership. Creates the watermark row if missing.
+    public func recordPoll(playlistID: String, at: Date, error: String?, nextDueAt: Date?) throws {
+        try locked {
+            let s = try db.cached("""
+                INSERT INTO watermarks(playlist_id, last_polled_at, last_error, last_error_at, next_due_at)
+                VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE ?2 END, ?4)
+                ON CONFLICT(playlist_id) DO UPDATE SET
+                    last_polled_at = excluded.last_polled_at,
+                    last_error = excluded.last_error,
+                    last_error_at = excluded.last_error_at,
+                    next_due_at = excluded.next_due_at
+                """)
+            try s.bind(1, playlistID)
+            try s.bind(2, at)
+            try s.bind(3, error)
+            try s.bind(4, nextDueAt)
+            try s.run()
+        }
+    }
+
+    /// Sets only the next due time (e.g. a rate gate pushing every playlist back).
+    public func setNextDue(playlistID: String, at: Date?) throws {
+        try locked {
+            let s = try db.cached("""
+                INSERT INTO watermarks(playlist_id, next_due_at) VALUES (?1, ?2)
+                ON CONFLICT(playlist_id) DO UPDATE SET next_due_at = excluded.next_due_at
+                """)
+            try s.bind(1, playlistID)
+            try s.bind(2, at)
+            try s.run()
+        }
+    }
+
+    // MARK: - Membership
+
+    /// The stored membership of a playlist, ordered by position (then key/ordinal for ties).
+    public func members(_ playlistID: String) throws -> [Member] {
+        try locked {
+            let s = try db.cached("""
+                SELECT item_key, item_type, track_id, episode_id, position, added_at, added_by
+                FROM members WHERE playlist_id = ? ORDER BY position, item_key, ordinal
+                """)
+            defer { s.reset() }
+            try s.bind(1, playlistID)
+            var out: [Member] = []
+            while try s.step() {
+                out.append(Member(itemKey: s.string(0) ?? "", itemType: ItemType(rawValue: s.string(1) ?? "") ?? .track,
+                                  trackID: s.string(2), episodeID: s.string(3), position: s.int(4),
+                                  addedAt: s.string(5), addedBy: s.string(6)))
+            }
+            return out
+        }
+    }
+
+    // MARK: - Seen dimension ids
+
+    /// States of `ids` of one kind; every requested id is present in the result (`.unseen`
+    /// when never written). One indexed lookup per id on a cached statement: no id set is
+    /// loaded into memory.
+    public func seenStates(kind: DimensionKind, ids: [String]) throws -> [String: SeenState] {
+        try locked {
+            let s = try db.cached("SELECT complete FROM seen WHERE kind = ? AND id = ?")
+            defer { s.reset() }
+            var out: [String: SeenState] = [:]
+            out.reserveCapacity(ids.count)
+            try s.bind(1, kind.rawValue)
+            for id in ids where out[id] == nil {
+                try s.bind(2, id)
+                if try s.step() {
+                    out[id] = s.int64(0) != 0 ? .complete : .incomplete
+                } else {
+                    out[id] = .unseen
+                }
+                sqlite3_reset(s.handle)  // keep the kind binding
+            }
+            return out
+        }
+    }
+
+    public func seenState(kind: DimensionKind, id: String) throws -> SeenState {
+        try seenStates(kind: kind, ids: [id])[id] ?? .unseen
+    }
+
+    // MARK: - Reject dedup
+
+    public func isRejectSeen(playlistID: String, hash: String) throws -> Bool {
+        try locked {
+            let s = try db.cached("SELECT 1 FROM reject_seen WHERE playlist_id = ? AND raw_hash = ?")
+            defer { s.reset() }
+            try s.bind(1, playlistID)
+            try s.bind(2, hash)
+            return try s.step()
+        }
+    }
+
+    // MARK: - Key/value facts
+
+    /// Small persisted facts: rate-gate not-before and reason, app capabilities
+    /// (e.g. `artists_batch=forbidden`), the refresh token. Values are stored as given.
+    public func get(_ key: String) throws -> String? {
+        try locked {
+            let s = try db.cached("SELECT value FROM kv WHERE key = ?")
+            defer { s.reset() }
+            try s.bind(1, key)
+            return try s.step() ? s.string(0) : nil
+        }
+    }
+
+    /// Sets `key` to `value`; nil deletes it.
+    public func set(_ key: String, _ value: String?) throws {
+        try locked {
+            if let value {
+                let s = try db.cached("INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+                try s.bind(1, key)
+                try s.bind(2, value)
+                try s.run()
+            } else {
+                let s = try db.cached("DELETE FROM kv WHERE key = ?")
+                try s.bind(1, key)
+                try s.run()
+            }
+        }
+    }
+
+    // MARK: - The atomic commit
+
+    /// Applies a processed snapshot in ONE transaction: watermark forward (clearing any
+    /// error), membership replaced (when `members` is non-nil), seen ids upserted (a
+    /// `complete` id never regresses to incomplete), reject hashes recorded, outbox rows
+    /// appended. On any failure nothing is persisted and the error is thrown.
+    public func commit(_ c: SnapshotCommit) throws {
+        let createdAt = clock.now()
+        try locked {
+            try db.transaction {
+                let w = try db.cached("""
+                    INSERT INTO watermarks(playlist_id, snapshot_id, item_count, max_added_at, name, last_polled_at,
+                                           last_changed_at, last_error, last_error_at, next_due_at)
+                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8)
+                    ON CONFLICT(playlist_id) DO UPDATE SET
+                        snapshot_id = excluded.snapshot_id, item_count = excluded.item_count,
+                        max_added_at = excluded.max_added_at, name = excluded.name,
+                        last_polled_at = excluded.last_polled_at, last_changed_at = excluded.last_changed_at,
+                        last_error = NULL, last_error_at = NULL, next_due_at = excluded.next_due_at
+                    """)
+                try w.bind(1, c.playlistID)
+                try w.bind(2, c.snapshotID)
+                try w.bind(3, c.itemCount)
+                try w.bind(4, c.maxAddedAt)
+                try w.bind(5, c.name)
+                try w.bind(6, c.polledAt)
+                try w.bind(7, c.changedAt)
+                try w.bind(8, c.nextDueAt)
+                try w.run()
+
+                if let members = c.members {
+                    let del = try db.cached("DELETE FROM members WHERE playlist_id = ?")
+                    try del.bind(1, c.playlistID)
+                    try del.run()
+                    let ins = try db.cached("""
+                        INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
+                                            added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
+                    // The same item may occur several times; the ordinal tells occurrences apart.
+                    var ordinals: [String: Int] = [:]
+                    for m in members {
+                        let ord = ordinals[m.itemKey, default: 0]
+                        ordinals[m.itemKey] = ord + 1
+                        try ins.bind(1, c.playlistID)
+                        try ins.bind(2, m.itemKey)
+                        try ins.bind(3, ord)
+                        try ins.bind(4, m.itemType.rawValue)
+                        try ins.bind(5, m.trackID)
+                        try ins.bind(6, m.episodeID)
+                        try ins.bind(7, m.position)
+                        try ins.bind(8, m.addedAt)
+                        try ins.bind(9, m.addedBy)
+                        try ins.run()
+                    }
+                }
+
+                if !c.seen.isEmpty {
+                    let s = try db.cached("""
+                        INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
+                        ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
+                        """)
+                    for m in c.seen {
+                        try s.bind(1, m.kind.rawValue)
+                        try s.bind(2, m.id)
+                        try s.bind(3, m.complete ? 1 : 0)
+                        try s.run()
+                    }
+                }
+
+                if !c.rejectHashes.isEmpty {
+                    let s = try db.cached("INSERT OR IGNORE INTO reject_seen(playlist_id, raw_hash) VALUES (?, ?)")
+                    for h in c.rejectHashes {
+                        try s.bind(1, c.playlistID)
+                        try s.bind(2, h)
+                        try s.run()
+                    }
+                }
+
+                if !c.rows.isEmpty {
+                    let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
+                    for row in c.rows {
+                        let payload = JSONText.encodeValues(row.values)
+                        try s.bind(1, row.table.rawValue)
+                        try s.bind(2, payload)
+                        try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
+                        try s.bind(4, createdAt.timeIntervalSince1970)
+                        try s.run()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Conservative size of a row's NDJSON line, from its outbox payload length: the payload
+    /// `[v1,...,vn]` becomes `{"c1":v1,...,"cn":vn,"batch_id":N}\n`, i.e. plus each column
+    /// name with quotes and colon, plus the batch_id field with up to 20 digits, plus one
+    /// comma and the newline. CSV lines are never longer except for arrays, whose JSON text
+    /// gets its quotes doubled; the margin from column names covers typical id arrays.
+    static func approxBytes(table: Table, payloadBytes: Int) -> Int {
+        payloadBytes + columnOverhead[table, default: 0] + 2 + ("\"batch_id\":".utf8.count + 20)
+    }
+
+    private static let columnOverhead: [Table: Int] = Dictionary(uniqueKeysWithValues: Table.allCases.map { t in
+        (t, t.columns.reduce(0) { $0 + $1.utf8.count + 3 })
+    })
+
+    // MARK: - Outbox and batches
+
+    /// Unsealed outbox rows per table: count, byte estimate, oldest creation time.
+    public func outboxSummary() throws -> [Table: OutboxTableSummary] {
+        try locked {
+            let s = try db.cached("""
+                SELECT table_name, COUNT(*), TOTAL(approx_bytes), MIN(created_at) FROM outbox
+                WHERE batch_id IS NULL GROUP BY table_name
+                """)
+            defer { s.reset() }
+            var out: [Table: OutboxTableSummary] = [:]
+            while try s.step() {
+                guard let t = Table(rawValue: s.string(0) ?? "") else { continue }
+                out[t] = OutboxTableSummary(rows: s.int(1), bytes: Int(s.double(2)), oldest: s.date(3))
+            }
+            return out
+        }
+    }
+
+    /// Sealed batches not yet uploaded, per table.
+    public func pendingBatchSummary() throws -> [Table: PendingBatchSummary] {
+        try locked {
+            let s = try db.cached("""
+                SELECT table_name, COUNT(*), TOTAL(row_count), TOTAL(byte_estimate), MIN(sealed_at) FROM batches
+                WHERE uploaded_at IS NULL GROUP BY table_name
+                """)
+            defer { s.reset() }
+            var out: [Table: PendingBatchSummary] = [:]
+            while try s.step() {
+                guard let t = Table(rawValue: s.string(0) ?? "") else { continue }
+                out[t] = PendingBatchSummary(batches: s.int(1), rows: Int(s.double(2)), bytes: Int(s.double(3)),
+                                             oldestSealedAt: s.date(4))
+            }
+            return out
+        }
+    }
+
+    /// Seals unsealed rows into batches per `SealPlanner` (see there for the rules), table by
+    /// table. Each batch is its own transaction: insert the ledger row (AUTOINCREMENT id, so
+    /// ids are never reused even after deletes), name it with `keyFor(table, batchID,
+    /// sealedAt)` (pass `ObjectNaming.key`), and stamp its rows. From then on the batch's rows
+    /// and key are fixed. Streams row sizes from SQLite; memory is per batch, not per row.
+    public func seal(now: Date, maxRows: Int, maxBytes: Int, maxAge: TimeInterval, force: Bool,
+                     keyFor: (Table, Int64, Date) -> String) throws -> [SealedBatch] {
+        try locked {
+            var sealed: [SealedBatch] = []
+            for table in Table.allCases {
+                for (first, last) in try planBatches(table: table, now: now, maxRows: maxRows, maxBytes: maxBytes,
+                                                     maxAge: maxAge, force: force) {
+                    let b = try db.transaction { () -> SealedBatch in
+                        let agg = try db.cached("""
+                            SELECT COUNT(*), TOTAL(approx_bytes) FROM outbox
+                            WHERE table_name = ? AND batch_id IS NULL AND id BETWEEN ? AND ?
+                            """)
+                        try agg.bind(1, table.rawValue)
+                        try agg.bind(2, first)
+                        try agg.bind(3, last)
+                        _ = try agg.step()
+                        let count = agg.int(0)
+                        let bytes = Int(agg.double(1))
+                        agg.reset()
+
+                        let ins = try db.cached("""
+                            INSERT INTO batches(table_name, object_key, row_count, byte_estimate, sealed_at)
+                            VALUES (?, 'sealing', ?, ?, ?)
+                            """)
+                        try ins.bind(1, table.rawValue)
+                        try ins.bind(2, count)
+                        try ins.bind(3, bytes)
+                        try ins.bind(4, now)
+                        try ins.run()
+                        let id = db.lastInsertRowID
+                        let key = keyFor(table, id, now)
+
+                        let name = try db.cached("UPDATE batches SET object_key = ? WHERE batch_id = ?")
+                        try name.bind(1, key)
+                        try name.bind(2, id)
+                        try name.run()
+
+                        let stamp = try db.cached("""
+                            UPDATE outbox SET batch_id = ? WHERE table_name = ? AND batch_id IS NULL AND id BETWEEN ? AND ?
+                            """)
+                        try stamp.bind(1, id)
+                        try stamp.bind(2, table.rawValue)
+                        try stamp.bind(3, first)
+                        try stamp.bind(4, last)
+                        try stamp.run()
+                        return SealedBatch(batchID: id, table: table, objectKey: key, rowCount: count, byteEstimate: bytes,
+                                           sealedAt: now, uploadedAt: nil, location: nil, etag: nil, attempts: 0,
+                                           lastError: nil)
+                    }
+                    sealed.append(b)
+                }
+            }
+            return sealed
+        }
+    }
+
+    /// Runs the planner over one table's unsealed rows; returns (first id, last id) per batch.
+    private func planBatches(table: Table, now: Date, maxRows: Int, maxBytes: Int, maxAge: TimeInterval,
+                             force: Bool) throws -> [(Int64, Int64)] {
+        let s = try db.cached("""
+            SELECT id, approx_bytes, created_at FROM outbox WHERE table_name = ? AND batch_id IS NULL ORDER BY id
+            """)
+        defer { s.reset() }
+        try s.bind(1, table.rawValue)
+        var planner = SealPlanner(maxRows: maxRows, maxBytes: maxBytes)
+        var plans: [(Int64, Int64)] = []
+        var index = 0
+        var runFirstID: Int64 = 0
+        var prevID: Int64 = 0
+        while try s.step() {
+            let id = s.int64(0)
+            for r in planner.add(bytes: s.int(1), createdAt: Date(timeIntervalSince1970: s.double(2))) {
+                let lo = r.lowerBound == index ? id : runFirstID
+                let hi = r.upperBound == index + 1 ? id : prevID
+                plans.append((lo, hi))
+            }
+            if planner.count == 1 { runFirstID = id }
+            prevID = id
+            index += 1
+        }
+        if planner.remainder(now: now, maxAge: maxAge, force: force) != nil {
+            plans.append((runFirstID, prevID))
+        }
+        return plans
+    }
+
+    private static let batchColumns = """
+        batch_id, table_name, object_key, row_count, byte_estimate, sealed_at, uploaded_at, location, etag, attempts, last_error
+        """
+
+    private func readBatch(_ s: Statement) -> SealedBatch? {
+        guard let t = Table(rawValue: s.string(1) ?? "") else { return nil }
+        return SealedBatch(batchID: s.int64(0), table: t, objectKey: s.string(2) ?? "", rowCount: s.int(3),
+                           byteEstimate: s.int(4), sealedAt: s.date(5) ?? Date(timeIntervalSince1970: 0),
+                           uploadedAt: s.date(6), location: s.string(7), etag: s.string(8), attempts: s.int(9),
+                           lastError: s.string(10))
+    }
+
+    /// Sealed batches awaiting upload, oldest (lowest batch id) first.
+    public func unuploadedBatches() throws -> [SealedBatch] {
+        try locked {
+            let s = try db.cached("SELECT \(Self.batchColumns) FROM batches WHERE uploaded_at IS NULL ORDER BY batch_id")
+            defer { s.reset() }
+            var out: [SealedBatch] = []
+            while try s.step() { if let b = readBatch(s) { out.append(b) } }
+            return out
+        }
+    }
+
+    /// One ledger entry (uploaded or not).
+    public func batch(_ batchID: Int64) throws -> SealedBatch? {
+        try locked {
+            let s = try db.cached("SELECT \(Self.batchColumns) FROM batches WHERE batch_id = ?")
+            defer { s.reset() }
+            try s.bind(1, batchID)
+            return try s.step() ? readBatch(s) : nil
+        }
+    }
+
+    /// Streams a sealed batch's rows (values in `table.columns` order, without batch_id) in
+    /// outbox id order, so the same batch always encodes to the same bytes. Rows are read in
+    /// pages and the lock is released while `body` runs, so commits are not blocked for the
+    /// length of an upload. An uploaded batch has no rows left and yields nothing.
+    /// Throws `.unknownBatch` for a missing id, `.corruptPayload` for an undecodable row.
+    public func forEachRow(ofBatch batchID: Int64, _ body: ([Value]) throws -> Void) throws {
+        let pageSize = 512
+        var after: Int64 = 0
+        var columnCount = 0
+        try locked {
+            let s = try db.cached("SELECT table_name FROM batches WHERE batch_id = ?")
+            defer { s.reset() }
+            try s.bind(1, batchID)
+            guard try s.step() else { throw StateError.unknownBatch(batchID) }
+            columnCount = Table(rawValue: s.string(0) ?? "")?.columns.count ?? -1
+        }
+        while true {
+            let page: [[Value]] = try locked {
+                let s = try db.cached("SELECT id, payload FROM outbox WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?")
+                defer { s.reset() }
+                try s.bind(1, batchID)
+                try s.bind(2, after)
+                try s.bind(3, pageSize)
+                var rows: [[Value]] = []
+                rows.reserveCapacity(pageSize)
+                while try s.step() {
+                    let id = s.int64(0)
+                    let values: [Value]
+                    do {
+                        values = try s.withTextBytes(1) { try PayloadDecoder.decode(bytes: $0) }
+                    } catch {
+                        throw StateError.corruptPayload(outboxID: id, reason: "\(error)")
+                    }
+                    guard values.count == columnCount else {
+                        throw StateError.corruptPayload(outboxID: id,
+                                                        reason: "\(values.count) values, table has \(columnCount) columns")
+                    }
+                    rows.append(values)
+                    after = id
+                }
+                return rows
+            }
+            for r in page { try body(r) }
+            if page.count < pageSize { return }
+        }
+    }
+
+    /// Records a successful upload: in one transaction stamps the ledger row and deletes the
+    /// batch's outbox rows (the ledger row stays as the record of what was written where).
+    public func markUploaded(batchID: Int64, location: String, etag: String?, at: Date) throws {
+        try locked {
+            try db.transaction {
+                let u = try db.cached("""
+                    UPDATE batches SET uploaded_at = ?, location = ?, etag = ?, attempts = attempts + 1, last_error = NULL
+                    WHERE batch_id = ?
+                    """)
+                try u.bind(1, at)
+                try u.bind(2, location)
+                try u.bind(3, etag)
+                try u.bind(4, batchID)
+                try u.run()
+                guard db.changes == 1 else { throw StateError.unknownBatch(batchID) }
+                let d = try db.cached("DELETE FROM outbox WHERE batch_id = ?")
+                try d.bind(1, batchID)
+                try d.run()
+            }
+        }
+    }
+
+    /// Records a failed upload attempt (the batch stays pending, key and rows unchanged).
+    public func recordUploadFailure(batchID: Int64, error: String) throws {
+        try locked {
+            let u = try db.cached("UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE batch_id = ?")
+            try u.bind(1, error)
+            try u.bind(2, batchID)
+            try u.run()
+            guard db.changes == 1 else { throw StateError.unknownBatch(batchID) }
+        }
+    }
+
+    /// The most recent upload: object key and time.
+    public func lastUpload() throws -> (key: String, at: Date)? {
+        try locked {
+            let s = try db.cached("""
+                SELECT object_key, uploaded_at FROM batches WHERE uploaded_at IS NOT NULL
+                ORDER BY uploaded_at DESC, batch_id DESC LIMIT 1
+                """)
+            defer { s.reset() }
+            guard try s.step(), let at = s.date(1) else { return nil }
+            return (s.string(0) ?? "", at)
+        }
+    }
+
+    /// `PRAGMA integrity_check` output: "ok" when healthy, else the problems, one per line.
+    public func integrityCheck() throws -> String {
+        try locked {
+            let s = try db.prepare("PRAGMA integrity_check")
+            var lines: [String] = []
+            while try s.step() { lines.append(s.string(0) ?? "") }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
