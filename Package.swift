@@ -66,7 +66,9 @@ let package = Package(
         ]),
         .testTarget(name: "ETLSinkTests", dependencies: ["ETLTestSupport", "ETLSink", "ETLHTTP"]),
         .testTarget(name: "ETLHealthTests", dependencies: ["ETLTestSupport", "ETLHealth"]),
-        .testTarget(name: "ETLDaemonTests", dependencies: ["ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig"]),
+        .testTarget(name: "ETLDaemonTests", dependencies: [
+            "ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig", "ETLSink", "ETLCore",
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

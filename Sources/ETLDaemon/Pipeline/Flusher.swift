@@ -16,7 +16,7 @@ public final class Flusher: @unchecked Sendable {
         public init(maxRows: Int, maxBytes: Int, maxAge: Double) { self.maxRows = maxRows; self.maxBytes = maxBytes; self.maxAge = maxAge }
     }
 
-    public struct Result: Sendable, Equatable {
+    public struct Result: Sendable {
         public var sealed = 0
         public var uploaded = 0
         public var bytes = 0

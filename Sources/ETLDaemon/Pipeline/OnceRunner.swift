@@ -63,36 +63,61 @@ public final class OnceRunner: @unchecked Sendable {
     }
 
     public func run(playlists: [String]) -> Summary {
+        let round = Round(runner: self, playlists: playlists, deadline: clock.now().addingTimeInterval(maxWait))
+        round.start()
+        round.done.wait()
+        sweep?()
+        var summary = round.summary
+        summary.flush = flusher.flush(force: true)
+        return summary
+    }
+
+    /// The mutable state of one `--once` round, guarded by its lock. Workers and park timers
+    /// report back through `finish`.
+    private final class Round: @unchecked Sendable {
+        let runner: OnceRunner
+        let deadline: Date
         let lock = NSLock()
-        var summary = Summary()
-        var pending = playlists[...]
-        var inFlight = 0
-        let deadline = clock.now().addingTimeInterval(maxWait)
         let done = DispatchSemaphore(value: 0)
         let workers = DispatchQueue(label: "spotifyd-etl.once.workers", attributes: .concurrent)
         let timers = DispatchQueue(label: "spotifyd-etl.once.timers")
+        var pending: ArraySlice<String>
+        var inFlight = 0
+        var summary = Summary()
 
-        // Starts as much as concurrency allows; called with `lock` held.
-        func pump() {
-            while inFlight < concurrency, let id = pending.popFirst() {
+        init(runner: OnceRunner, playlists: [String], deadline: Date) {
+            self.runner = runner
+            self.pending = playlists[...]
+            self.deadline = deadline
+        }
+
+        func start() {
+            lock.lock()
+            pump()
+            lock.unlock()
+        }
+
+        /// Starts as much as concurrency allows. Called with `lock` held.
+        private func pump() {
+            while inFlight < runner.concurrency, let id = pending.popFirst() {
                 inFlight += 1
-                workers.async { finish(id, self.poller.poll(id)) }
+                workers.async { self.finish(id, self.runner.poller.poll(id)) }
             }
             if inFlight == 0 && pending.isEmpty { done.signal() }
         }
 
-        func finish(_ id: String, _ outcome: PollOutcome) {
+        private func finish(_ id: String, _ outcome: PollOutcome) {
             lock.lock()
             defer { lock.unlock() }
             inFlight -= 1
             switch outcome {
             case .deferred(let until, let reason):
                 if until <= deadline {
-                    // Park it on a timer; while parked it counts as in flight, so we don't finish early.
+                    // Parked on a timer, not a sleeping thread; it counts as in flight meanwhile.
                     inFlight += 1
-                    let delay = max(0, until.timeIntervalSince(clock.now()))
+                    let delay = max(0, until.timeIntervalSince(runner.clock.now()))
                     timers.asyncAfter(deadline: .now() + delay) {
-                        workers.async { finish(id, self.poller.poll(id)) }
+                        self.workers.async { self.finish(id, self.runner.poller.poll(id)) }
                     }
                 } else {
                     summary.polled += 1
@@ -111,13 +136,5 @@ public final class OnceRunner: @unchecked Sendable {
             }
             pump()
         }
-
-        lock.lock()
-        pump()
-        lock.unlock()
-        done.wait()
-        sweep?()
-        summary.flush = flusher.flush(force: true)
-        return summary
     }
 }

@@ -1,0 +1,92 @@
+import ETLConfig
+import ETLCore
+import ETLExtraction
+import ETLHTTP
+import ETLSink
+import ETLState
+import Foundation
+import Logging
+
+/// Builds the pipeline's parts from a validated config. The executable only calls this and
+/// runs what it returns; tests build the same parts against the emulator and moto.
+public final class Components: @unchecked Sendable {
+    public let config: AppConfig
+    public let state: StateStore
+    public let tokens: TokenProvider
+    public let gate: RateGate
+    public let client: SpotifyClient
+    public let poller: PlaylistPoller
+    public let flusher: Flusher
+    public let metrics: PipelineMetrics
+    public let secrets: SpotifySecrets
+
+    /// Where a `login` stores the refresh token, when it is not given by a credential.
+    public static let storedRefreshTokenKey = "spotify.refresh_token"
+
+    /// Throws `ConfigError` (exit 78) for anything an operator must fix in config or
+    /// credentials, `StateError` when the state DB cannot be opened.
+    public init(config: AppConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
+                logger: Logger, clock: Clock = SystemClock(), sink: ObjectSink? = nil) throws {
+        self.config = config
+        let statePath = config.state.path
+        let stateDir = URL(fileURLWithPath: statePath).deletingLastPathComponent()
+        try Self.makeDirectory(stateDir, key: "state.path", config: config)
+        state = try StateStore(path: statePath, clock: clock)
+
+        var secrets = Secrets.load(environment: environment)
+        let stored = try state.get(Self.storedRefreshTokenKey)
+        try Secrets.requireSecrets(config, secrets, storedRefreshTokenAvailable: stored != nil)
+        if secrets.refreshToken == nil { secrets.refreshToken = stored }
+        self.secrets = secrets
+
+        let transport = CurlHTTPClient()
+        let credentials = SpotifyCredentials(clientID: secrets.clientID!, clientSecret: secrets.clientSecret!,
+                                             refreshToken: secrets.refreshToken)
+        let state = self.state
+        tokens = TokenProvider(credentials: credentials,
+                               grant: config.spotify.auth == .refreshToken ? .refreshToken : .clientCredentials,
+                               accountsURL: config.spotify.accountsURL, transport: transport, clock: clock,
+                               timeout: config.spotify.requestTimeout, logger: logger,
+                               onRefreshTokenRotated: { try? state.set(Components.storedRefreshTokenKey, $0) })
+        gate = RateGate(store: StateGateStore(state: state))
+        client = SpotifyClient(settings: SpotifyClientSettings(apiURL: config.spotify.apiURL,
+                                                               accountsURL: config.spotify.accountsURL,
+                                                               market: config.spotify.market,
+                                                               additionalTypes: config.spotify.additionalTypes,
+                                                               timeout: config.spotify.requestTimeout),
+                               tokens: tokens, gate: gate, transport: transport,
+                               capabilities: StateCapabilityStore(state: state), logger: logger, clock: clock)
+        metrics = PipelineMetrics()
+        poller = PlaylistPoller(source: client, state: state, clock: clock, logger: logger, metrics: metrics)
+
+        let objectSink = try sink ?? Self.makeSink(config: config, environment: environment, logger: logger)
+        let spool = stateDir.appendingPathComponent("spool", isDirectory: true)
+        try Self.makeDirectory(spool, key: "state.path", config: config)
+        let naming = ObjectNaming(format: config.sink.format == .csv ? .csv : .ndjson, gzip: config.sink.compression == .gzip)
+        flusher = Flusher(state: state, sink: objectSink, spoolDirectory: spool, naming: naming,
+                          limits: .init(maxRows: config.sink.maxRows, maxBytes: config.sink.maxBytes, maxAge: config.sink.maxAge),
+                          clock: clock, logger: logger, metrics: metrics)
+    }
+
+    static func makeSink(config: AppConfig, environment: [String: String], logger: Logger) throws -> ObjectSink {
+        switch config.sink.kind {
+        case .local:
+            let root = URL(fileURLWithPath: config.sink.path, isDirectory: true)
+            try makeDirectory(root, key: "sink.path", config: config)
+            return LocalSink(root: root)
+        case .s3:
+            return try S3SinkFactory.make(config: config, environment: environment, logger: logger)
+        }
+    }
+
+    static func makeDirectory(_ url: URL, key: String, config: AppConfig) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigError(file: config.sourcePath, key: key,
+                              message: "cannot create directory \(url.path): \((error as NSError).localizedDescription)")
+        }
+    }
+}
+
+extension SpotifyClient: PlaylistPoller.Source {}

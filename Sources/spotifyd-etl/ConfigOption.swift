@@ -1,0 +1,30 @@
+import ArgumentParser
+import ETLConfig
+import ETLCore
+import Foundation
+
+/// `--config PATH`, shared by every subcommand that reads the config.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Config file (TOML).")
+    var config: String = AppConfig.defaultPath
+
+    /// Loads and validates, or prints the one-line reason and exits 78 (EX_CONFIG).
+    func load() throws -> AppConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            Console.error(error.description)
+            throw ArgumentParser.ExitCode(ETLCore.ExitCode.config)
+        }
+    }
+}
+
+/// stderr/stdout writes that are flushed at once: under systemd stdout is block-buffered.
+enum Console {
+    static func out(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+    static func error(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import ETLCore
+
+/// The `spotifyd-etl` command. Each subcommand lives in its own file and only wires parts
+/// from the library modules together.
+@main
+struct SpotifydETL: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spotifyd-etl",
+        abstract: "Keeps a data warehouse in step with Spotify playlists.",
+        version: ETLVersion.string,
+        subcommands: [Run.self, CheckConfig.self, Login.self])
+}

@@ -1,2 +1,0 @@
-import ETLDaemon
-print("spotifyd-etl")

@@ -1,4 +1,0 @@
-import XCTest
-@testable import ETLDaemon
-
-final class ETLDaemonSmokeTests: XCTestCase {}
