@@ -763,8 +763,8 @@ class Handler(BaseHTTPRequestHandler):
             w.requests += 1
             w.by_route["token"] = w.by_route.get("token", 0) + 1
             fault = self.match_fault("/api/token")
-        if fault:
-            return self.fire(fault)
+        if fault and self.fire(fault):
+            return
         cid = csec = None
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Basic "):
