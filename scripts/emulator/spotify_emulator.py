@@ -127,6 +127,7 @@ class Catalog:
         self.shows: dict = {}
         self.episodes: dict = {}
         self.counter = 0
+        self._track_cache: dict = {}
 
     def artist(self, label: str, name: str | None = None, genres=None) -> str:
         aid = b62id(f"artist:{self.seed}:{label}")
@@ -190,7 +191,7 @@ class Catalog:
         tr = [t for t in self.tracks.values() if t["album_id"] == alid]
         items = []
         for t in tr:
-            s = self.track_obj(t["id"])
+            s = dict(self.track_obj(t["id"]))
             s.pop("album", None)
             s.pop("popularity", None)
             s.pop("external_ids", None)
@@ -220,6 +221,13 @@ class Catalog:
         return tid
 
     def track_obj(self, tid: str) -> dict:
+        """Cached: catalog entries never change after creation. Callers must not mutate the result."""
+        obj = self._track_cache.get(tid)
+        if obj is None:
+            obj = self._track_cache[tid] = self._track_obj(tid)
+        return obj
+
+    def _track_obj(self, tid: str) -> dict:
         t = self.tracks[tid]
         obj = {
             "album": self.simple_album(t["album_id"]),
@@ -755,8 +763,8 @@ class Handler(BaseHTTPRequestHandler):
             w.requests += 1
             w.by_route["token"] = w.by_route.get("token", 0) + 1
             fault = self.match_fault("/api/token")
-        if fault:
-            return self.fire(fault)
+        if fault and self.fire(fault):
+            return
         cid = csec = None
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Basic "):
