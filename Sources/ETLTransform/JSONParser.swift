@@ -91,6 +91,7 @@ private struct Parser {
         try enter()
         i += 1
         var fields: [(key: String, value: JSONValue)] = []
+        fields.reserveCapacity(8)
         skipWS()
         if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
         while true {
