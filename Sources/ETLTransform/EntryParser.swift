@@ -70,7 +70,7 @@ private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> Pars
 
     var addedAt: String?
     if let raw = entry["added_at"], !raw.isNull {
-        guard let s = raw.stringValue, let n = Timestamp.normalize(s) else {
+        guard let s = raw.stringValue, let n = FastTimestamp.normalize(s) else {
             throw EntryReject(reason: RejectReason.invalidAddedAt)
         }
         addedAt = n

