@@ -70,7 +70,7 @@ final class OnceEndToEndTests: XCTestCase {
         XCTAssertTrue(r1.stdout.contains("unavailable: "), r1.stdout)
         XCTAssertTrue(r1.stdout.contains("\(foreign) (HTTP 403"), r1.stdout)
         XCTAssertTrue(r1.stdout.contains("\(editorial) (HTTP 404"), r1.stdout)
-        let errors = try h.sqlite("SELECT playlist_id || '=' || last_error FROM playlist_state WHERE last_error IS NOT NULL ORDER BY 1")
+        let errors = try h.sqlite("SELECT playlist_id || '=' || last_error FROM watermarks WHERE last_error IS NOT NULL ORDER BY 1")
         XCTAssertTrue(errors.contains(foreign) && errors.contains(editorial), errors)
 
         let items = try h.rows(.playlistItems)
@@ -189,8 +189,8 @@ final class OnceEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(stats["token"] ?? 0, 2, "the 401 made the client refresh its token")
         let others = Set(ids).subtracting([ids[2]])
         XCTAssertEqual(Harness.netMembership(try h.rows(.playlistItems)), try h.truthMembership(only: others))
-        XCTAssertEqual(try h.sqlite("SELECT count(*) FROM playlist_state WHERE playlist_id = '\(ids[2])' AND snapshot_id IS NOT NULL"), "0")
-        XCTAssertTrue(try h.sqlite("SELECT last_error FROM playlist_state WHERE playlist_id = '\(ids[2])'").contains("malformed"))
+        XCTAssertEqual(try h.sqlite("SELECT count(*) FROM watermarks WHERE playlist_id = '\(ids[2])' AND snapshot_id IS NOT NULL"), "0")
+        XCTAssertTrue(try h.sqlite("SELECT last_error FROM watermarks WHERE playlist_id = '\(ids[2])'").contains("malformed"))
 
         try h.emulator.clearFaults()
         let r2 = try h.once()

@@ -384,6 +384,11 @@ class World:
         # faults / stats
         self.faults: list[dict] = []
         self.not_before = 0.0
+        # When the last 429 was sent. Requests arriving within `inflight_grace` of it were
+        # already on the wire when the client got the 429 (other workers' in-flight requests):
+        # a client cannot recall those, so they are counted apart, not as violations.
+        self.window_opened = 0.0
+        self.inflight_grace = args.inflight_grace_ms / 1000.0
         self.stats_reset()
         if args.scenario == "small":
             self.build_small()
@@ -395,6 +400,7 @@ class World:
         self.by_route: dict[str, int] = {}
         self.by_playlist: dict[str, int] = {}
         self.violations = 0
+        self.inflight_after_429 = 0
         self.by_status: dict[str, int] = {}
 
     # ---- building
@@ -859,7 +865,8 @@ class Handler(BaseHTTPRequestHandler):
             rule["fired"] += 1
             if rule.get("status") == 429:
                 ra = parse_retry_after(rule.get("retry_after"))
-                w.not_before = max(w.not_before, time.time() + ra)
+                w.window_opened = time.time()
+                w.not_before = max(w.not_before, w.window_opened + ra)
             return rule
         return None
 
@@ -896,7 +903,10 @@ class Handler(BaseHTTPRequestHandler):
             if pid:
                 w.by_playlist[pid] = w.by_playlist.get(pid, 0) + 1
             if now < w.not_before:
-                w.violations += 1
+                if now >= w.window_opened + w.inflight_grace:
+                    w.violations += 1
+                else:
+                    w.inflight_after_429 += 1
             auth = self.headers.get("Authorization", "")
             tok = auth[7:] if auth.startswith("Bearer ") else None
             exp = w.access.get(tok) if tok else None
@@ -1056,7 +1066,8 @@ class Handler(BaseHTTPRequestHandler):
             with w.lock:
                 if name == "stats" and method == "GET":
                     return self.send(200, {"requests": w.requests, "by_route": w.by_route, "by_playlist": w.by_playlist,
-                                           "violations": w.violations, "not_before": w.not_before,
+                                           "violations": w.violations,
+                                           "inflight_after_429": w.inflight_after_429, "not_before": w.not_before,
                                            "faults": [{k: v for k, v in r.items() if not k.startswith("_")} for r in w.faults]})
                 if name == "stats/reset" and method == "POST":
                     w.stats_reset()
@@ -1142,6 +1153,8 @@ def main(argv=None):
     ap.add_argument("--client-secret", default="test-secret")
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--dev-mode", action="store_true")
+    ap.add_argument("--inflight-grace-ms", type=int, default=500,
+                    help="requests arriving this soon after a 429 was sent count as in flight, not violations")
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="shut down when the launching process dies (used by the Swift launcher)")
     args = ap.parse_args(argv)

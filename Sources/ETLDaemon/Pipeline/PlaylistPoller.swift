@@ -27,6 +27,10 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// Enrich artists with `/artists` (genres, followers, popularity) when first seen.
     private let enrichArtists: Bool
     static let maxScanRestarts = 3
+    /// Serializes "which dimension ids are new?" with the commit that records them. Without it
+    /// two playlists polled at once could both see a shared track as unseen and both write it.
+    /// Only this short, local step is serialized; the network work stays concurrent.
+    private let commitLock = NSLock()
 
     public init(source: Source, state: StateStore, clock: Clock = SystemClock(), logger: Logger,
                 metrics: PipelineMetrics = PipelineMetrics(), enrichArtists: Bool = true) {
@@ -147,6 +151,8 @@ public final class PlaylistPoller: @unchecked Sendable {
                                              extraArtists: extraArtists, observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
         rows.append(contentsOf: result.eventRows)
+        commitLock.lock()
+        defer { commitLock.unlock() }
 
         // Dimensions: write an id the first time it is seen, and again only when a fact that
         // was incomplete (artist without genres) is now complete.
