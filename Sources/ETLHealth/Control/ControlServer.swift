@@ -90,6 +90,9 @@ public final class ControlServer: @unchecked Sendable {
     private func serve(_ fd: Int32) {
         defer { close(fd) }
         Self.setTimeouts(fd, seconds: 5)
+        // Read the request before answering, even when refusing: replying and closing while
+        // the client is still sending would give it EPIPE instead of a readable refusal.
+        let line = Self.readLine(fd, max: Self.maxLine)
         guard let peer = Self.peerCredentials(fd) else {
             _ = Self.writeLine(fd, ControlResponse.failure("cannot identify peer").jsonLine())
             return
@@ -105,7 +108,7 @@ public final class ControlServer: @unchecked Sendable {
             return
         }
         let response: ControlResponse
-        switch Self.readLine(fd, max: Self.maxLine) {
+        switch line {
         case .none:
             response = .failure("no request received")
         case .some(let line):
@@ -173,11 +176,13 @@ public final class ControlServer: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Writes the line plus newline; false when the peer is gone.
     static func writeLine(_ fd: Int32, _ line: String) -> Bool {
         let bytes = Array((line + "\n").utf8)
         var off = 0
         while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a peer that hung up must yield EPIPE, not kill the daemon with SIGPIPE.
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 { if errno == EINTR { continue }; return false }
             off += n
         }

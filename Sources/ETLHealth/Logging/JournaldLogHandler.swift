@@ -36,7 +36,9 @@ public struct JournaldLogHandler: LogHandler {
                                          file: event.file, function: event.function, line: event.line,
                                          identifier: identifier, secrets: secrets)
         if JournalFields.send(fields) != 0 {
-            // Journal unreachable (e.g. journald restarting): never drop the line silently.
+            // Send failed (e.g. EMSGSIZE, ENOBUFS): never drop the line silently. Note libsystemd
+            // itself returns 0 when the journal socket does not exist, which is why this
+            // backend is chosen only when JOURNAL_STREAM proves journald is our stderr.
             StderrLogHandler.write(StderrLogHandler.formatLine(level: event.level, message: event.message.description,
                                                                 metadata: merged, secrets: secrets))
         }
