@@ -48,9 +48,16 @@ final class WatchdogDecisionTests: XCTestCase {
     }
 
     func testDisabledWithoutInterval() {
-        let w = ProgressWatchdog(interval: .some(nil))
+        let w = ProgressWatchdog(interval: nil)
         XCTAssertEqual(w.tick(), .disabled)
         XCTAssertEqual(w.stateDescription, "disabled")
+        unsetenv("WATCHDOG_USEC")
+        XCTAssertNil(ProgressWatchdog().interval)
+        setenv("WATCHDOG_USEC", "2000000", 1)
+        defer { unsetenv("WATCHDOG_USEC") }
+        let fromEnv = ProgressWatchdog()
+        XCTAssertEqual(fromEnv.interval, .seconds(2))
+        XCTAssertEqual(fromEnv.staleness, 2)
     }
 }
 

@@ -100,17 +100,22 @@ public final class ProgressWatchdog: @unchecked Sendable {
     /// Maximum age of progress/heartbeat that still counts as alive.
     public let staleness: TimeInterval
 
-    /// - Parameters:
-    ///   - interval: WATCHDOG_USEC; defaults to `notifier.watchdogInterval()`.
-    ///   - staleness: defaults to the watchdog interval.
-    public init(notifier: SystemdNotifier = SystemdNotifier(), interval: Duration?? = nil,
-                staleness: TimeInterval? = nil, clock: Clock = SystemClock()) {
+    /// Interval from the environment (WATCHDOG_USEC / WATCHDOG_PID via `sd_watchdog_enabled`);
+    /// disabled when systemd did not ask for a watchdog.
+    /// - Parameter staleness: defaults to the watchdog interval.
+    public convenience init(notifier: SystemdNotifier = SystemdNotifier(), staleness: TimeInterval? = nil,
+                            clock: Clock = SystemClock()) {
+        self.init(interval: notifier.watchdogInterval(), notifier: notifier, staleness: staleness, clock: clock)
+    }
+
+    /// Explicit interval (nil = disabled), for tests and for callers that already read it.
+    public init(interval: Duration?, notifier: SystemdNotifier = SystemdNotifier(), staleness: TimeInterval? = nil,
+                clock: Clock = SystemClock()) {
         self.notifier = notifier
         self.clock = clock
-        let iv: Duration? = interval ?? notifier.watchdogInterval()
-        self.interval = iv
-        self.staleness = staleness ?? iv?.seconds ?? 60
-        self.lastVerdict = iv == nil ? .disabled : .healthy
+        self.interval = interval
+        self.staleness = staleness ?? interval?.seconds ?? 60
+        self.lastVerdict = interval == nil ? .disabled : .healthy
     }
 
     deinit { timer?.cancel() }
