@@ -1,0 +1,236 @@
+import ETLCore
+import Foundation
+import Logging
+import XCTest
+@testable import ETLHealth
+
+func sampleReport() -> StatusReport {
+    StatusReport(version: "0.1.0", uptimeS: 3725, startedAt: "2026-11-25T09:00:00Z",
+                 playlists: [.init(id: "37i9dQZF1DXcBWIGoYBM5M", name: "Today's Top Hits", lastPoll: "2026-11-25T10:00:00Z",
+                                   snapshotID: "MTY4NzQ1NjAwMCwwMDAwMDAw", items: 50, nextDue: "2026-11-25T10:15:00Z"),
+                             .init(id: "p2", name: "Mine", items: 1234, lastError: "HTTP 403: not owner")],
+                 rateGate: .init(state: "throttled", until: "2026-11-25T11:00:00Z", reason: "QUOTA_EXCEEDED"),
+                 token: .init(expiresAt: "2026-11-25T11:00:00Z", state: "valid"),
+                 outbox: [.init(table: "playlist_items", rows: 120, oldestAgeS: 42), .init(table: "tracks", rows: 0)],
+                 pendingBatches: 2, lastUpload: .init(key: "tracks/dt=2026-11-25/tracks-000000000001.ndjson.gz", at: "2026-11-25T10:01:00Z"),
+                 watchdog: .init(state: "ok"), disk: .init(state: "ok"))
+}
+
+final class ControlProtocolTests: XCTestCase {
+    func testRequestCoding() throws {
+        XCTAssertEqual(try ControlRequest.decode(line: #"{"cmd":"status"}"#), ControlRequest(cmd: .status))
+        XCTAssertEqual(try ControlRequest.decode(line: #"{"cmd":"poll","playlists":["a","b"]}"#).playlists, ["a", "b"])
+        XCTAssertThrowsError(try ControlRequest.decode(line: #"{"cmd":"rm -rf"}"#))
+        XCTAssertThrowsError(try ControlRequest.decode(line: "not json"))
+        XCTAssertEqual(ControlRequest(cmd: .flush).jsonLine(), #"{"cmd":"flush"}"#)
+    }
+
+    func testStatusJSONIsStableAndSnakeCase() throws {
+        let r = sampleReport()
+        let line = r.jsonLine()
+        XCTAssertEqual(line, r.jsonLine())
+        XCTAssertFalse(line.contains("\n"))
+        for key in ["\"uptime_s\"", "\"started_at\"", "\"rate_gate\"", "\"pending_batches\"", "\"last_upload\"",
+                    "\"oldest_age_s\"", "\"snapshot_id\"", "\"next_due\"", "\"last_error\"", "\"last_poll\"", "\"expires_at\""] {
+            XCTAssertTrue(line.contains(key), key)
+        }
+        XCTAssertTrue(line.hasPrefix(#"{"disk":{"state":"ok"},"last_upload":"#), line)  // sorted keys
+        let back = try JSONDecoder().decode(StatusReport.self, from: Data(line.utf8))
+        XCTAssertEqual(back, r)
+    }
+
+    func testRenderTableAligns() {
+        let t = sampleReport().renderTable()
+        XCTAssertTrue(t.contains("rate gate       throttled until 2026-11-25T11:00:00Z (QUOTA_EXCEEDED)"), t)
+        XCTAssertTrue(t.contains("started         2026-11-25T09:00:00Z (up 1h2m)"), t)
+        let lines = t.split(separator: "\n").map(String.init)
+        let header = try! XCTUnwrap(lines.first { $0.hasPrefix("PLAYLIST") })
+        let row1 = try! XCTUnwrap(lines.first { $0.hasPrefix("37i9dQ") })
+        let row2 = try! XCTUnwrap(lines.first { $0.hasPrefix("p2 ") })
+        // Columns start at the same offsets.
+        let nameCol = header.range(of: "NAME")!.lowerBound.utf16Offset(in: header)
+        XCTAssertEqual(row1.range(of: "Today's")!.lowerBound.utf16Offset(in: row1), nameCol)
+        XCTAssertEqual(row2.range(of: "Mine")!.lowerBound.utf16Offset(in: row2), nameCol)
+        // ITEMS right-aligned: the numbers end where the header ends.
+        let itemsEnd = header.range(of: "ITEMS")!.upperBound.utf16Offset(in: header)
+        XCTAssertEqual(row2.range(of: "1234")!.upperBound.utf16Offset(in: row2), itemsEnd)
+        XCTAssertEqual(row1.range(of: " 50")!.upperBound.utf16Offset(in: row1), itemsEnd)
+        XCTAssertTrue(t.contains("HTTP 403: not owner"))
+        XCTAssertFalse(lines.contains { $0.hasSuffix(" ") })
+    }
+}
+
+final class ControlAuthorizationTests: XCTestCase {
+    func testRule() {
+        func ok(_ uid: UInt32, _ gid: UInt32, _ groups: [UInt32] = []) -> Bool {
+            ControlAuthorization.isAllowed(peer: PeerCredentials(pid: 1, uid: uid, gid: gid), daemonUID: 990, daemonGID: 985,
+                                           peerSupplementaryGroups: groups)
+        }
+        XCTAssertTrue(ok(0, 0))          // root
+        XCTAssertTrue(ok(990, 990))      // the daemon's own user
+        XCTAssertTrue(ok(1000, 985))     // primary group is the daemon's group
+        XCTAssertTrue(ok(1000, 1000, [1000, 985]))  // supplementary member
+        XCTAssertFalse(ok(1000, 1000, [1000, 27]))
+        XCTAssertFalse(ok(65534, 65534))
+    }
+
+    func testSupplementaryGroupsLookup() {
+        XCTAssertTrue(ControlAuthorization.supplementaryGroups(uid: 0).contains(0))
+        XCTAssertEqual(ControlAuthorization.supplementaryGroups(uid: 4_000_000_000), [])
+    }
+}
+
+final class ControlServerTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        var template = Array((NSTemporaryDirectory() + "/etl-ctl-XXXXXX").utf8CString)
+        dir = String(cString: try XCTUnwrap(mkdtemp(&template)))
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func makeServer(_ capture: LogCapture? = nil) -> (ControlServer, String) {
+        let path = dir + "/control.sock"
+        let server = ControlServer(path: path, logger: (capture ?? LogCapture()).logger) { req, peer in
+            switch req.cmd {
+            case .status: return ControlResponse(ok: true, status: sampleReport(), message: "peer uid \(peer.uid) pid \(peer.pid)")
+            case .poll: return ControlResponse(ok: true, message: "queued " + (req.playlists ?? ["all"]).joined(separator: ","))
+            case .flush: return ControlResponse(ok: false, error: "nothing to flush")
+            }
+        }
+        return (server, path)
+    }
+
+    func testRoundTrip() throws {
+        let (server, path) = makeServer()
+        try server.start()
+        defer { server.stop() }
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o660)
+
+        let r = try ControlClient.send(ControlRequest(cmd: .status), socketPath: path)
+        XCTAssertTrue(r.ok)
+        XCTAssertEqual(r.status, sampleReport())
+        XCTAssertEqual(r.message, "peer uid \(getuid()) pid \(getpid())")  // SO_PEERCRED of this very process
+        let p = try ControlClient.send(ControlRequest(cmd: .poll, playlists: ["a", "b"]), socketPath: path)
+        XCTAssertEqual(p.message, "queued a,b")
+        let f = try ControlClient.send(ControlRequest(cmd: .flush), socketPath: path)
+        XCTAssertEqual(f, ControlResponse(ok: false, error: "nothing to flush"))
+    }
+
+    func testMalformedRequestGetsErrorReply() throws {
+        let (server, path) = makeServer()
+        try server.start()
+        defer { server.stop() }
+        let out = try runPython(path: path, line: #"{"cmd":"explode"}"#)
+        let r = try ControlResponse.decode(line: out.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertFalse(r.ok)
+        XCTAssertTrue(r.error?.contains("malformed request") ?? false, "\(r)")
+    }
+
+    func testNotRunningError() {
+        let path = dir + "/missing.sock"
+        XCTAssertThrowsError(try ControlClient.send(ControlRequest(cmd: .status), socketPath: path)) { e in
+            XCTAssertEqual("\(e)", "spotifyd-etl is not running (no control socket at \(path))")
+        }
+        // A stale socket file with nobody listening reads the same.
+        let (server, spath) = makeServer()
+        try? server.start()
+        server.stop()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = try! ControlServer.address(spath)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        XCTAssertThrowsError(try ControlClient.send(ControlRequest(cmd: .status), socketPath: spath)) { e in
+            XCTAssertEqual(e as? ControlClient.ClientError, .notRunning(path: spath))
+        }
+        // ...and a new server replaces that stale file.
+        let (s2, _) = makeServer()
+        XCTAssertNoThrow(try s2.start())
+        defer { s2.stop() }
+        XCTAssertTrue((try? ControlClient.send(ControlRequest(cmd: .status), socketPath: spath))?.ok ?? false)
+        // A second server on a live socket refuses to steal it.
+        let (s3, _) = makeServer()
+        XCTAssertThrowsError(try s3.start()) { e in
+            XCTAssertEqual(e as? ControlServer.ServerError, .alreadyRunning(spath))
+        }
+    }
+
+    /// A real peer with another uid: `setpriv` drops to nobody; SO_PEERCRED reports 65534 and
+    /// the server refuses and logs it. The socket mode is opened to 0666 here only so the
+    /// kernel's file-permission gate lets the connect through and the SO_PEERCRED gate is tested.
+    func testRefusesOtherUserOverRealSocket() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            // Not root: we are "another user" to a server that believes it runs as a
+            // different uid/gid, so our own client must be refused over the real socket.
+            let capture = LogCapture()
+            let path = dir + "/control.sock"
+            let server = ControlServer(path: path, logger: capture.logger, daemonUID: getuid() &+ 1,
+                                       daemonGID: 4_000_000_001) { _, _ in ControlResponse(ok: true) }
+            try server.start()
+            defer { server.stop() }
+            XCTAssertEqual(try ControlClient.send(ControlRequest(cmd: .status), socketPath: path), .permissionDenied)
+            XCTAssertEqual(capture.events.first?.metadata?["peer_uid"], "\(getuid())")
+            return
+        }
+        let capture = LogCapture()
+        let (server, path) = makeServer(capture)
+        try server.start()
+        defer { server.stop() }
+
+        // With the proper 0660 mode, nobody is stopped by the kernel before reaching us.
+        XCTAssertEqual(chmod(dir, 0o755), 0)
+        let blocked = try runPython(path: path, line: #"{"cmd":"status"}"#, asNobody: true)
+        XCTAssertTrue(blocked.contains("PermissionError") || blocked.contains("Errno 13"), blocked)
+
+        XCTAssertEqual(chmod(path, 0o666), 0)
+        let out = try runPython(path: path, line: #"{"cmd":"status"}"#, asNobody: true)
+        let r = try ControlResponse.decode(line: out.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(r, ControlResponse(ok: false, error: "permission denied"))
+        XCTAssertNil(r.status)
+        let refusal = try XCTUnwrap(capture.events.first { $0.message.description.contains("refused") })
+        XCTAssertEqual(refusal.metadata?["peer_uid"], "65534")
+        XCTAssertNotNil(refusal.metadata?["peer_pid"])
+        // Root still gets served on the same socket.
+        XCTAssertTrue(try ControlClient.send(ControlRequest(cmd: .status), socketPath: path).ok)
+    }
+
+    /// Sends `line` with a tiny Python client (system python, readable by any uid); returns
+    /// its stdout, or stderr when it failed.
+    func runPython(path: String, line: String, asNobody: Bool = false) throws -> String {
+        let script = """
+        import socket, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(sys.argv[1])
+        s.sendall(sys.argv[2].encode() + b"\\n")
+        buf = b""
+        while not buf.endswith(b"\\n"):
+            chunk = s.recv(65536)
+            if not chunk: break
+            buf += chunk
+        sys.stdout.write(buf.decode())
+        """
+        let p = Process()
+        if asNobody {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, path, line]
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.arguments = ["-c", script, path, line]
+        }
+        p.currentDirectoryURL = URL(fileURLWithPath: "/")
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return p.terminationStatus == 0 ? o : e
+    }
+}

@@ -1,4 +1,0 @@
-import XCTest
-@testable import ETLHealth
-
-final class ETLHealthSmokeTests: XCTestCase {}
