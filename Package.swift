@@ -55,7 +55,7 @@ let package = Package(
         ]),
 
         // Launchers for the real peers tests talk to. Test-only.
-        .target(name: "ETLTestSupport", dependencies: ["ETLCore"]),
+        .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),
 
         .testTarget(name: "ETLCoreTests", dependencies: ["ETLTestSupport", "ETLCore"]),
         .testTarget(name: "ETLConfigTests", dependencies: ["ETLTestSupport", "ETLConfig"]),
