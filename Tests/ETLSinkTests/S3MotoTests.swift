@@ -145,6 +145,41 @@ final class S3MotoTests: XCTestCase {
         XCTAssertEqual(try goodSink.client.listObjects(prefix: "auth/").count, 1)
     }
 
+    /// 503 SlowDown / 500 twice, then the real moto: retried with (injected) sleeps, succeeds.
+    func testSlowDownAndInternalErrorAreRetriedWithBackoff() throws {
+        final class Flaky: HTTPTransport, @unchecked Sendable {
+            let inner = CurlHTTPClient()
+            var failures = [(503, "SlowDown"), (500, "InternalError")]
+            func send(_ request: HTTPRequest) throws -> HTTPResponse {
+                if !failures.isEmpty {
+                    let (s, c) = failures.removeFirst()
+                    return HTTPResponse(status: s, headers: [], body: Data("<Error><Code>\(c)</Code><Message>m</Message><RequestId>r</RequestId></Error>".utf8))
+                }
+                return try inner.send(request)
+            }
+        }
+        final class Sleeps: @unchecked Sendable { var d: [Double] = [] }
+        let sleeps = Sleeps()
+        let policy = S3RetryPolicy(maxAttempts: 4, baseDelay: 0.1, maxDelay: 1, sleeper: { sleeps.d.append($0) }, random: { 0.5 })
+        let sink = try S3Sink(settings: try settings(prefix: "retry/"), credentials: try goodCreds(), transport: Flaky(), retry: policy)
+        XCTAssertNoThrow(try sink.put(try spool(Data("retry me".utf8), key: "dt=2026-11-25/r.gz")))
+        XCTAssertEqual(sleeps.d.count, 2)
+        XCTAssertEqual(sleeps.d[0], 0.075, accuracy: 1e-9)
+        XCTAssertEqual(sleeps.d[1], 0.15, accuracy: 1e-9)
+        // Exhausted retries surface as transient with S3's code and request id.
+        final class AlwaysSlow: HTTPTransport {
+            func send(_ request: HTTPRequest) throws -> HTTPResponse {
+                HTTPResponse(status: 503, headers: [], body: Data("<Error><Code>SlowDown</Code><Message>m</Message><RequestId>RID9</RequestId></Error>".utf8))
+            }
+        }
+        let slow = try S3Sink(settings: try settings(prefix: "retry/"), credentials: try goodCreds(), transport: AlwaysSlow(), retry: Self.noSleep)
+        XCTAssertThrowsError(try slow.put(try spool(Data("x".utf8), key: "y"))) { e in
+            XCTAssertEqual((e as? SinkError)?.kind, .transient)
+            XCTAssertEqual((e as? SinkError)?.code, "SlowDown")
+            XCTAssertEqual((e as? SinkError)?.requestID, "RID9")
+        }
+    }
+
     func testNoSuchBucketNeedsOperator() throws {
         var s = try settings()
         s.bucket = "no-such-bucket-here"
