@@ -46,7 +46,8 @@ public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked S
             throw CredentialsError("IMDS credentials for role \"\(role)\" are not the expected JSON")
         }
         let exp = (obj["Expiration"] as? String).flatMap { Self.parseISO($0) }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: obj["Token"] as? String,
+        let token = (obj["Token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token,
                               expiration: exp, source: "imds:\(role)")
     }
 
