@@ -60,14 +60,39 @@ func startMoto() throws -> (MotoServer, StaticCredentialsProvider) {
     return (moto, StaticCredentialsProvider(AWSCredentials(accessKeyID: moto.accessKey, secretAccessKey: moto.secretKey)))
 }
 
+if mode == "mkfile" {
+    let made = try makeFile(bytes: 64 * MiB, seed: 64)
+    try? FileManager.default.removeItem(atPath: CommandLine.arguments[2])
+    try FileManager.default.moveItem(atPath: made.path, toPath: CommandLine.arguments[2])
+    exit(0)
+}
+
 if mode == "rss" {
     // Only the 64 MiB multipart upload, so ru_maxrss is its peak.
-    let (moto, creds) = try startMoto()
-    defer { moto.stop() }
-    let file = try makeFile(bytes: 64 * MiB, seed: 64)
-    defer { try? FileManager.default.removeItem(at: file) }
+    // The 64 MiB file is made by a child process (`s3-bench mkfile PATH`), so building it
+    // does not count towards this process's peak.
+    // run.sh also starts moto outside this process (S3_BENCH_ENDPOINT/_ACCESS_KEY/_SECRET_KEY),
+    // so the figure is the uploader's own footprint, as in the daemon.
+    let file = URL(fileURLWithPath: CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : "/tmp/s3bench-rss.ndjson")
+    if !FileManager.default.fileExists(atPath: file.path) {
+        let mk = Process()
+        mk.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        mk.arguments = ["mkfile", file.path]
+        try mk.run(); mk.waitUntilExit()
+    }
+    let env = ProcessInfo.processInfo.environment
+    var motoHandle: MotoServer?
+    let endpoint: String, creds: StaticCredentialsProvider
+    if let ep = env["S3_BENCH_ENDPOINT"], let ak = env["S3_BENCH_ACCESS_KEY"], let sk = env["S3_BENCH_SECRET_KEY"] {
+        endpoint = ep
+        creds = StaticCredentialsProvider(AWSCredentials(accessKeyID: ak, secretAccessKey: sk))
+    } else {
+        let (m, c) = try startMoto()
+        motoHandle = m; endpoint = m.endpoint; creds = c
+    }
+    defer { motoHandle?.stop() }
     let baseline = maxRSSMB()
-    let sink = try S3Sink(settings: S3Settings(bucket: "bench-bucket", endpoint: moto.endpoint, pathStyle: true, multipartThreshold: 16 * MiB),
+    let sink = try S3Sink(settings: S3Settings(bucket: "bench-bucket", endpoint: endpoint, pathStyle: true, multipartThreshold: 16 * MiB),
                           credentials: creds)
     let r = try sink.put(SealedObject(key: "rss/64mib.ndjson", fileURL: file, byteCount: 64 * MiB, contentType: "application/x-ndjson", contentEncoding: nil))
     print(String(format: "rss: 64 MiB multipart upload etag=%@ peak RSS (ru_maxrss, whole process) = %.1f MB (before upload %.1f MB)",
@@ -92,8 +117,7 @@ if mode == "all" || mode == "throughput" {
         }
         let dt = Date().timeIntervalSince(t0), dc = cpuSeconds() - c0
         let mb = Double(size * reps) / 1e6
-        print(String(format: "throughput: %3d MiB objects x%-2d  %7.1f MB/s  (client CPU %.2f s, %s)", size / MiB, reps, mb / dt, dc,
-                     size >= 16 * MiB ? "multipart 8 MiB parts" : "single PUT"))
+        print(String(format: "throughput: %3d MiB objects x%-2d  %7.1f MB/s  (client CPU %.2f s)", size / MiB, reps, mb / dt, dc) + (size >= 16 * MiB ? " multipart, 8 MiB parts" : " single PUT"))
     }
 }
 
@@ -150,4 +174,25 @@ if mode == "all" || mode == "cpu" {
         gzBest = min(gzBest, cpuSeconds() - c0)
     }
     print(String(format: "cpu: gzip level 6 %.3f CPU-s/GB (ratio %.1f:1)", gzBest / gb, Double(total) / Double(outBytes)))
+}
+
+if mode == "rssparts" {
+    // Diagnostic: ru_maxrss after each step of a manual multipart upload.
+    let env = ProcessInfo.processInfo.environment
+    let creds = StaticCredentialsProvider(AWSCredentials(accessKeyID: env["S3_BENCH_ACCESS_KEY"]!, secretAccessKey: env["S3_BENCH_SECRET_KEY"]!))
+    let client = try S3Client(settings: S3Settings(bucket: "bench-bucket", endpoint: env["S3_BENCH_ENDPOINT"]!, pathStyle: true), credentials: creds)
+    let fh = try FileHandle(forReadingFrom: URL(fileURLWithPath: CommandLine.arguments[2]))
+    print(String(format: "start %.1f", maxRSSMB()))
+    let id = try client.createMultipartUpload(key: "diag")
+    print(String(format: "created %.1f", maxRSSMB()))
+    var parts: [S3CompletedPart] = []
+    for n in 1...8 {
+        let d = try S3Client.readExactly(fh.fileDescriptor, count: 8 * MiB, path: "x")
+        print(String(format: "read %d %.1f", n, maxRSSMB()))
+        _ = BodyDigests(d)
+        print(String(format: "digest %d %.1f", n, maxRSSMB()))
+        parts.append(try client.uploadPart(key: "diag", uploadID: id, partNumber: n, body: d))
+        print(String(format: "uploaded %d %.1f", n, maxRSSMB()))
+    }
+    try client.completeMultipartUpload(key: "diag", uploadID: id, parts: parts)
 }

@@ -213,13 +213,7 @@ public final class S3Client: @unchecked Sendable {
             var number = 1
             while remaining > 0 {
                 let n = min(settings.partSize, remaining)
-                let chunk: Data
-                do { chunk = try fh.read(upToCount: n) ?? Data() } catch {
-                    throw SinkError(kind: .needsOperator, code: "SpoolFileUnreadable", message: "\(fileURL.path): \(error.localizedDescription)")
-                }
-                guard chunk.count == n else {
-                    throw SinkError(kind: .needsOperator, code: "SpoolFileTruncated", message: "\(fileURL.path) ended early")
-                }
+                let chunk = try S3Client.readExactly(fh.fileDescriptor, count: n, path: fileURL.path)
                 parts.append(try uploadPart(key: key, uploadID: uploadID, partNumber: number, body: chunk))
                 remaining -= n
                 number += 1
@@ -229,6 +223,26 @@ public final class S3Client: @unchecked Sendable {
             try? abortMultipartUpload(key: key, uploadID: uploadID)
             throw error
         }
+    }
+
+    /// Reads one part straight into its own buffer with read(2): FileHandle.read(upToCount:)
+    /// on Linux fills a temporary buffer and copies it, doubling the part's footprint.
+    public static func readExactly(_ fd: Int32, count: Int, path: String) throws -> Data {
+        var data = Data(count: count)
+        var got = 0
+        var failure: Int32 = 0
+        data.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            while got < count {
+                let r = read(fd, base + got, count - got)
+                if r > 0 { got += r } else if r < 0 && errno == EINTR { continue } else { failure = r < 0 ? errno : 0; break }
+            }
+        }
+        if got != count {
+            let why = failure != 0 ? String(cString: strerror(failure)) : "file ended early"
+            throw SinkError(kind: .needsOperator, code: failure != 0 ? "SpoolFileUnreadable" : "SpoolFileTruncated", message: "\(path): \(why)")
+        }
+        return data
     }
 
     public func headObject(key: String) throws -> S3ObjectInfo? {
