@@ -2,6 +2,21 @@ import CCurl
 import ETLCore
 import Foundation
 
+/// A byte range of a file, sent as a request body. The transport reads it in 64 KiB chunks
+/// while the bytes go out, so a large upload (an 8 MiB S3 part) is never held in memory;
+/// the file is reopened for every send, so a retried request re-reads the same range.
+public struct FileBody: Sendable, Equatable {
+    public var path: String
+    public var offset: Int
+    public var length: Int
+
+    public init(path: String, offset: Int = 0, length: Int) {
+        self.path = path
+        self.offset = offset
+        self.length = length
+    }
+}
+
 /// A request as our clients build it. Headers are sent exactly as given (order kept), which
 /// the SigV4 signer relies on; curl's own defaults that would change the signed request
 /// (`Expect`, a default `Content-Type`) are suppressed.
@@ -10,16 +25,23 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: Data?
+    /// A streamed body read from a file range; when set it is sent instead of `body`.
+    public var bodyFile: FileBody?
     /// Whole-request timeout in seconds. A wedged peer never holds a worker longer than this.
     public var timeout: Double
 
-    public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil, timeout: Double = 30) {
+    public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil,
+                bodyFile: FileBody? = nil, timeout: Double = 30) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.bodyFile = bodyFile
         self.timeout = timeout
     }
+
+    /// Whether the request carries a body at all (possibly empty).
+    var hasBody: Bool { body != nil || bodyFile != nil }
 }
 
 public struct HTTPResponse: Sendable {
@@ -89,7 +111,21 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
         let h = checkout()
         defer { checkin(h) }
-        let ctx = TransferContext(body: request.body ?? Data())
+        let ctx: TransferContext
+        if let file = request.bodyFile {
+            guard file.offset >= 0, file.length >= 0 else {
+                throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: "request body \(file.path): invalid range offset \(file.offset) length \(file.length)", isTimeout: false)
+            }
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: "cannot open request body \(file.path): \(String(cString: strerror(errno)))", isTimeout: false)
+            }
+            ctx = TransferContext(source: .file(fd: fd, offset: file.offset, path: file.path), length: file.length)
+        } else {
+            let body = request.body ?? Data()
+            ctx = TransferContext(source: .data(body), length: body.count)
+        }
+        defer { ctx.close() }
         let unmanaged = Unmanaged.passRetained(ctx)
         defer { unmanaged.release() }
 
@@ -114,11 +150,15 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         case "HEAD": ccurl_setopt_long(h, CURLOPT_NOBODY, 1)
         default:
             ccurl_setopt_str(h, CURLOPT_CUSTOMREQUEST, request.method)
-            if request.method != "DELETE" || request.body != nil {
+            if request.method != "DELETE" || request.hasBody {
                 ccurl_setopt_long(h, CURLOPT_UPLOAD, 1)
-                ccurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(ctx.body.count))
+                ccurl_setopt_off(h, CURLOPT_INFILESIZE_LARGE, curl_off_t(ctx.length))
                 ccurl_setopt_cb(h, CURLOPT_READFUNCTION, curlRead)
                 ccurl_setopt_ptr(h, CURLOPT_READDATA, unmanaged.toOpaque())
+                // Lets curl rewind the body when it resends on a fresh connection (a
+                // keep-alive connection the peer closed) instead of failing the request.
+                ccurl_setopt_seek(h, CURLOPT_SEEKFUNCTION, curlSeek)
+                ccurl_setopt_ptr(h, CURLOPT_SEEKDATA, unmanaged.toOpaque())
             }
         }
 
@@ -130,12 +170,15 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         }
         // curl adds these on its own; they would be unsigned noise or change semantics.
         if !names.contains("expect") { list = curl_slist_append(list, "Expect:") }
-        if !names.contains("content-type") && request.body != nil { list = curl_slist_append(list, "Content-Type:") }
+        if !names.contains("content-type") && request.hasBody { list = curl_slist_append(list, "Content-Type:") }
         if !names.contains("transfer-encoding") { list = curl_slist_append(list, "Transfer-Encoding:") }
         ccurl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
         defer { curl_slist_free_all(list) }
 
         let rc = curl_easy_perform(h)
+        if let failure = ctx.bodyFailure {
+            throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: failure, isTimeout: false)
+        }
         guard rc == CURLE_OK else {
             let msg = String(cString: curl_easy_strerror(rc))
             throw HTTPTransportError(code: Int(rc.rawValue), message: msg, isTimeout: rc == CURLE_OPERATION_TIMEDOUT)
@@ -146,12 +189,54 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
     }
 }
 
+/// Chunk size for streamed file bodies: curl's default upload buffer, so each read callback
+/// is one pread(2) straight into curl's buffer and no copy of the body exists in our memory.
+let fileBodyChunk = 64 << 10
+
 private final class TransferContext {
-    let body: Data
+    enum Source {
+        case data(Data)
+        case file(fd: Int32, offset: Int, path: String)
+    }
+    let source: Source
+    let length: Int
     var sent = 0
     var received = Data()
     var headers: [(String, String)] = []
-    init(body: Data) { self.body = body }
+    /// Why reading a file body failed (the read callback aborted the transfer).
+    var bodyFailure: String?
+
+    init(source: Source, length: Int) {
+        self.source = source
+        self.length = length
+    }
+
+    func close() {
+        if case .file(let fd, _, _) = source { _ = Glibc.close(fd) }
+    }
+
+    /// Fills up to `capacity` bytes at `dst` with the next body bytes; nil on a read failure.
+    func read(into dst: UnsafeMutableRawPointer, capacity: Int) -> Int? {
+        let count = min(capacity, length - sent)
+        if count <= 0 { return 0 }
+        switch source {
+        case .data(let body):
+            body.withUnsafeBytes { raw in dst.copyMemory(from: raw.baseAddress!.advanced(by: sent), byteCount: count) }
+            sent += count
+            return count
+        case .file(let fd, let offset, let path):
+            let want = min(count, fileBodyChunk)
+            while true {
+                let r = pread(fd, dst, want, off_t(offset + sent))
+                if r > 0 { sent += r; return r }
+                if r < 0 && errno == EINTR { continue }
+                bodyFailure = r < 0
+                    ? "reading request body \(path): \(String(cString: strerror(errno)))"
+                    : "request body \(path) ended at byte \(offset + sent), expected \(length) bytes from offset \(offset)"
+                return nil
+            }
+        }
+    }
 }
 
 private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
@@ -164,14 +249,15 @@ private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: In
 private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
     guard let ptr, let ud else { return 0 }
     let ctx = Unmanaged<TransferContext>.fromOpaque(ud).takeUnretainedValue()
-    let count = min(size * n, ctx.body.count - ctx.sent)
-    if count <= 0 { return 0 }
-    ctx.body.withUnsafeBytes { raw in
-        let base = raw.baseAddress!.advanced(by: ctx.sent)
-        UnsafeMutableRawPointer(ptr).copyMemory(from: base, byteCount: count)
-    }
-    ctx.sent += count
-    return count
+    return ctx.read(into: UnsafeMutableRawPointer(ptr), capacity: size * n) ?? Int(CURL_READFUNC_ABORT)
+}
+
+private func curlSeek(_ ud: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ origin: Int32) -> Int32 {
+    guard let ud else { return Int32(CURL_SEEKFUNC_FAIL) }
+    let ctx = Unmanaged<TransferContext>.fromOpaque(ud).takeUnretainedValue()
+    guard origin == SEEK_SET, offset >= 0, offset <= ctx.length else { return Int32(CURL_SEEKFUNC_CANTSEEK) }
+    ctx.sent = Int(offset)
+    return Int32(CURL_SEEKFUNC_OK)
 }
 
 private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {

@@ -126,29 +126,33 @@ if mode == "all" || mode == "cpu" {
     let file = try makeFile(bytes: total, seed: 7)
     defer { try? FileManager.default.removeItem(at: file) }
     let gb = Double(total) / 1e9
-    // Signing + hashing exactly as a multipart upload does it: per 8 MiB part SHA-256 (hex +
-    // base64), MD5 (hex + base64) and a SigV4 signature over the request.
+    // Signing + hashing exactly as a multipart upload does it: per 8 MiB part a streaming
+    // pass over the file range (pread, 64 KiB buffer) computing SHA-256 (hex + base64) and
+    // MD5 (hex + base64), then a SigV4 signature over the request with the file body.
     let builder = S3RequestBuilder(endpoint: try S3Endpoint(settings: S3Settings(bucket: "bench-bucket", endpoint: "http://127.0.0.1:9", pathStyle: true)), region: "us-east-1")
     let creds = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")
-    let fh = try FileHandle(forReadingFrom: file)
-    var parts: [Data] = []
-    while let d = try fh.read(upToCount: 8 * MiB), !d.isEmpty { parts.append(d) }
-    try fh.close()
     var best = Double.infinity
     for _ in 0..<3 {
         let c0 = cpuSeconds()
-        for (i, p) in parts.enumerated() {
-            let req = builder.build(method: "PUT", key: "k", query: [("partNumber", "\(i + 1)"), ("uploadId", "u")], body: p,
-                                    objectChecksum: true, credentials: creds, date: Date())
+        for i in 0..<(total / (8 * MiB)) {
+            let range = FileBody(path: file.path, offset: i * 8 * MiB, length: 8 * MiB)
+            let d = try BodyDigests(file: range)
+            let req = builder.build(method: "PUT", key: "k", query: [("partNumber", "\(i + 1)"), ("uploadId", "u")], file: range,
+                                    digests: d, objectChecksum: true, credentials: creds, date: Date())
             precondition(req.headers.count > 3)
         }
         best = min(best, cpuSeconds() - c0)
     }
+    // The gzip figure below works on parts in memory (as the encoder's deflate would).
+    let fh = try FileHandle(forReadingFrom: file)
+    var parts: [Data] = []
+    while let d = try fh.read(upToCount: 8 * MiB), !d.isEmpty { parts.append(d) }
+    try fh.close()
     var sslBest = Double.infinity
     for _ in 0..<3 {
         sslBest = min(sslBest, try runOpenSSL(["dgst", "-md5", file.path]) + runOpenSSL(["dgst", "-sha256", file.path]))
     }
-    print(String(format: "cpu: sign+hash (SHA-256 + MD5 + SigV4) %.3f CPU-s/GB;  openssl dgst -md5 + -sha256 %.3f CPU-s/GB;  ratio %.2fx (target <= 1.3x)",
+    print(String(format: "cpu: sign+hash (streamed file pass: SHA-256 + MD5 + SigV4) %.3f CPU-s/GB;  openssl dgst -md5 + -sha256 %.3f CPU-s/GB;  ratio %.2fx (target <= 1.3x)",
                  best / gb, sslBest / gb, best / sslBest))
     // gzip (zlib level 6, as the encoder uses) over the same bytes.
     var gzBest = Double.infinity
@@ -181,17 +185,16 @@ if mode == "rssparts" {
     let env = ProcessInfo.processInfo.environment
     let creds = StaticCredentialsProvider(AWSCredentials(accessKeyID: env["S3_BENCH_ACCESS_KEY"]!, secretAccessKey: env["S3_BENCH_SECRET_KEY"]!))
     let client = try S3Client(settings: S3Settings(bucket: "bench-bucket", endpoint: env["S3_BENCH_ENDPOINT"]!, pathStyle: true), credentials: creds)
-    let fh = try FileHandle(forReadingFrom: URL(fileURLWithPath: CommandLine.arguments[2]))
+    let path = CommandLine.arguments[2]
     print(String(format: "start %.1f", maxRSSMB()))
     let id = try client.createMultipartUpload(key: "diag")
     print(String(format: "created %.1f", maxRSSMB()))
     var parts: [S3CompletedPart] = []
     for n in 1...8 {
-        let d = try S3Client.readExactly(fh.fileDescriptor, count: 8 * MiB, path: "x")
-        print(String(format: "read %d %.1f", n, maxRSSMB()))
-        _ = BodyDigests(d)
+        let range = FileBody(path: path, offset: (n - 1) * 8 * MiB, length: 8 * MiB)
+        _ = try BodyDigests(file: range)
         print(String(format: "digest %d %.1f", n, maxRSSMB()))
-        parts.append(try client.uploadPart(key: "diag", uploadID: id, partNumber: n, body: d))
+        parts.append(try client.uploadPart(key: "diag", uploadID: id, partNumber: n, file: range))
         print(String(format: "uploaded %d %.1f", n, maxRSSMB()))
     }
     try client.completeMultipartUpload(key: "diag", uploadID: id, parts: parts)

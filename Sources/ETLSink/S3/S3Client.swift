@@ -49,18 +49,26 @@ public final class S3Client: @unchecked Sendable {
     /// Retryable failures back off with jitter; credential rejections get exactly one retry
     /// with fresh credentials (if they changed); everything else becomes `.needsOperator`.
     func execute(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-                 body: Data? = nil, digests: BodyDigests? = nil, objectChecksum: Bool = false,
+                 body: Data? = nil, file: FileBody? = nil, digests: BodyDigests? = nil, objectChecksum: Bool = false,
                  allow: Set<Int> = []) throws -> HTTPResponse {
         var attempt = 0
         var refreshed = false
+        // A file body is hashed once, before the first attempt; retries re-read the range.
+        let fileDigests = try file.map { f in try digests ?? BodyDigests(file: f) }
         let digests = body.map { b in digests ?? BodyDigests(b) }
         while true {
             let creds: AWSCredentials
             do { creds = try credentials.credentials() } catch {
                 throw SinkError(kind: .needsOperator, code: "NoCredentials", message: "\(error)")
             }
-            let req = builder.build(method: method, key: key, query: query, headers: headers, body: body, digests: digests,
+            let req: HTTPRequest
+            if let file, let fileDigests {
+                req = builder.build(method: method, key: key, query: query, headers: headers, file: file, digests: fileDigests,
                                     objectChecksum: objectChecksum, credentials: creds, date: clock.now())
+            } else {
+                req = builder.build(method: method, key: key, query: query, headers: headers, body: body, digests: digests,
+                                    objectChecksum: objectChecksum, credentials: creds, date: clock.now())
+            }
             let resp: HTTPResponse
             do {
                 resp = try transport.send(req)
@@ -115,6 +123,20 @@ public final class S3Client: @unchecked Sendable {
         let d = BodyDigests(body)
         let resp = try execute(method: "PUT", key: key, headers: objectHeaders(contentType: contentType, contentEncoding: contentEncoding),
                                body: body, digests: d, objectChecksum: true)
+        return try confirmPut(resp, digests: d, key: key)
+    }
+
+    /// PutObject of a file range, streamed: the range is hashed in one 64 KiB-buffered pass,
+    /// then sent from the file, so memory does not grow with the object.
+    @discardableResult
+    public func putObject(key: String, file: FileBody, contentType: String? = nil, contentEncoding: String? = nil) throws -> String {
+        let d = try BodyDigests(file: file)
+        let resp = try execute(method: "PUT", key: key, headers: objectHeaders(contentType: contentType, contentEncoding: contentEncoding),
+                               file: file, digests: d, objectChecksum: true)
+        return try confirmPut(resp, digests: d, key: key)
+    }
+
+    private func confirmPut(_ resp: HTTPResponse, digests d: BodyDigests, key: String) throws -> String {
         let etag = S3Client.unquote(resp.header("etag"))
         guard resp.status == 200, etag == d.md5Hex else {
             throw SinkError(kind: .transient, code: "ETagMismatch", message: "PUT \(describe(key)): S3 answered \(resp.status) with ETag \"\(etag)\", expected MD5 \(d.md5Hex)")
@@ -139,6 +161,18 @@ public final class S3Client: @unchecked Sendable {
         let d = BodyDigests(body)
         let resp = try execute(method: "PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
                                body: body, digests: d, objectChecksum: true)
+        return try confirmPart(resp, digests: d, key: key, partNumber: partNumber)
+    }
+
+    /// UploadPart streamed from a file range (see `putObject(key:file:)`).
+    public func uploadPart(key: String, uploadID: String, partNumber: Int, file: FileBody) throws -> S3CompletedPart {
+        let d = try BodyDigests(file: file)
+        let resp = try execute(method: "PUT", key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
+                               file: file, digests: d, objectChecksum: true)
+        return try confirmPart(resp, digests: d, key: key, partNumber: partNumber)
+    }
+
+    private func confirmPart(_ resp: HTTPResponse, digests d: BodyDigests, key: String, partNumber: Int) throws -> S3CompletedPart {
         let etag = S3Client.unquote(resp.header("etag"))
         guard etag == d.md5Hex else {
             throw SinkError(kind: .transient, code: "ETagMismatch", message: "UploadPart \(partNumber) \(describe(key)): ETag \"\(etag)\" != MD5 \(d.md5Hex)")
@@ -183,7 +217,8 @@ public final class S3Client: @unchecked Sendable {
     }
 
     /// Uploads a file: one PutObject below the multipart threshold, otherwise multipart with
-    /// `settings.partSize` parts read one at a time (only one part is ever in memory). Any
+    /// `settings.partSize` parts. Every body is streamed from the file (hashed in a 64 KiB
+    /// pass, then read in 64 KiB chunks as curl sends it), so no part is ever in memory. Any
     /// failure after CreateMultipartUpload aborts the upload so no orphan parts remain.
     public func uploadFile(key: String, fileURL: URL, byteCount: Int, contentType: String?, contentEncoding: String?) throws -> String {
         let actual: Int
@@ -196,26 +231,19 @@ public final class S3Client: @unchecked Sendable {
             throw SinkError(kind: .needsOperator, code: "SpoolFileSizeMismatch", message: "\(fileURL.path) has \(actual) bytes, batch says \(byteCount)")
         }
         if byteCount < settings.multipartThreshold {
-            let body: Data
-            do { body = try Data(contentsOf: fileURL) } catch {
-                throw SinkError(kind: .needsOperator, code: "SpoolFileUnreadable", message: "\(fileURL.path): \(error.localizedDescription)")
-            }
-            return try putObject(key: key, body: body, contentType: contentType, contentEncoding: contentEncoding)
+            return try putObject(key: key, file: FileBody(path: fileURL.path, offset: 0, length: byteCount),
+                                 contentType: contentType, contentEncoding: contentEncoding)
         }
-        guard let fh = FileHandle(forReadingAtPath: fileURL.path) else {
-            throw SinkError(kind: .needsOperator, code: "SpoolFileUnreadable", message: "cannot open \(fileURL.path)")
-        }
-        defer { try? fh.close() }
         let uploadID = try createMultipartUpload(key: key, contentType: contentType, contentEncoding: contentEncoding)
         do {
             var parts: [S3CompletedPart] = []
-            var remaining = byteCount
+            var offset = 0
             var number = 1
-            while remaining > 0 {
-                let n = min(settings.partSize, remaining)
-                let chunk = try S3Client.readExactly(fh.fileDescriptor, count: n, path: fileURL.path)
-                parts.append(try uploadPart(key: key, uploadID: uploadID, partNumber: number, body: chunk))
-                remaining -= n
+            while offset < byteCount {
+                let n = min(settings.partSize, byteCount - offset)
+                parts.append(try uploadPart(key: key, uploadID: uploadID, partNumber: number,
+                                            file: FileBody(path: fileURL.path, offset: offset, length: n)))
+                offset += n
                 number += 1
             }
             return try completeMultipartUpload(key: key, uploadID: uploadID, parts: parts)

@@ -2,27 +2,6 @@ import Crypto
 import ETLHTTP
 import Foundation
 
-/// Digests of one request body, computed once: the SigV4 payload hash (hex SHA-256), the
-/// `x-amz-checksum-sha256` value (base64 SHA-256) and `Content-MD5` (base64 MD5), whose hex
-/// form is also the ETag S3 must echo for a single PUT or a part.
-public struct BodyDigests: Sendable, Equatable {
-    public var sha256Hex: String
-    public var sha256Base64: String
-    public var md5Base64: String
-    public var md5Hex: String
-    public var md5Bytes: [UInt8]
-
-    public init(_ body: Data) {
-        let sha = Array(SHA256.hash(data: body))
-        let md5 = Array(Insecure.MD5.hash(data: body))
-        sha256Hex = SigV4Signer.hex(sha)
-        sha256Base64 = Data(sha).base64EncodedString()
-        md5Bytes = md5
-        md5Hex = SigV4Signer.hex(md5)
-        md5Base64 = Data(md5).base64EncodedString()
-    }
-}
-
 /// Builds signed S3 requests. Pure apart from the inputs: the same arguments give the same
 /// bytes, which the unit test checks against the body actually attached.
 public struct S3RequestBuilder: Sendable {
@@ -50,13 +29,35 @@ public struct S3RequestBuilder: Sendable {
     public func build(method: String, key: String?, query pairs: [(String, String)] = [], headers extra: [(String, String)] = [],
                       body: Data? = nil, digests: BodyDigests? = nil, objectChecksum: Bool = false,
                       credentials: AWSCredentials, date: Date, timeout: Double = 120) -> HTTPRequest {
+        let d = body.map { b in digests ?? BodyDigests(b) }
+        var req = make(method: method, key: key, query: pairs, headers: extra, digests: d, objectChecksum: objectChecksum,
+                       credentials: credentials, date: date, timeout: timeout)
+        req.body = body
+        return req
+    }
+
+    /// The same request with a body streamed from a file range (PutObject of a spool file,
+    /// UploadPart). `digests` must be those of exactly that range (`BodyDigests(file:)`):
+    /// the builder stays free of I/O, and the signed headers are identical to sending the
+    /// range's bytes as `Data`.
+    public func build(method: String, key: String?, query pairs: [(String, String)] = [], headers extra: [(String, String)] = [],
+                      file: FileBody, digests: BodyDigests, objectChecksum: Bool = false,
+                      credentials: AWSCredentials, date: Date, timeout: Double = 120) -> HTTPRequest {
+        var req = make(method: method, key: key, query: pairs, headers: extra, digests: digests, objectChecksum: objectChecksum,
+                       credentials: credentials, date: date, timeout: timeout)
+        req.bodyFile = file
+        return req
+    }
+
+    /// Signed headers and URL; `digests` nil means no body.
+    private func make(method: String, key: String?, query pairs: [(String, String)], headers extra: [(String, String)],
+                      digests: BodyDigests?, objectChecksum: Bool, credentials: AWSCredentials, date: Date, timeout: Double) -> HTTPRequest {
         let path = key.map { endpoint.path(forKey: $0) } ?? (endpoint.bucketPath.isEmpty ? "/" : endpoint.bucketPath)
         let q = S3RequestBuilder.query(pairs)
         var headers: [(String, String)] = [("Host", endpoint.authority)]
         headers += extra
         let payloadHash: String
-        if let body {
-            let d = digests ?? BodyDigests(body)
+        if let d = digests {
             headers.append(("Content-MD5", d.md5Base64))
             if objectChecksum { headers.append(("x-amz-checksum-sha256", d.sha256Base64)) }
             payloadHash = d.sha256Hex
@@ -69,6 +70,6 @@ public struct S3RequestBuilder: Sendable {
         let sig = signer.sign(method: method, path: path, query: q, headers: headers, payloadHash: payloadHash,
                               credentials: credentials, date: date)
         headers.append(("Authorization", sig.authorization))
-        return HTTPRequest(method: method, url: endpoint.url(path: path, query: q), headers: headers, body: body, timeout: timeout)
+        return HTTPRequest(method: method, url: endpoint.url(path: path, query: q), headers: headers, timeout: timeout)
     }
 }
