@@ -1,3 +1,4 @@
+import CoreMetrics
 import ETLHTTP
 import Foundation
 
@@ -8,6 +9,8 @@ public final class ActivityTransport: HTTPTransport, @unchecked Sendable {
     private let inner: HTTPTransport
     private let lock = NSLock()
     private var last = Date()
+    /// Every request to Spotify (API and token endpoint), for the `ApiRequests` metric.
+    private let requests = Counter(label: "ApiRequests")
 
     public init(_ inner: HTTPTransport) { self.inner = inner }
 
@@ -17,6 +20,7 @@ public final class ActivityTransport: HTTPTransport, @unchecked Sendable {
     }
 
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        requests.increment()
         defer { lock.lock(); last = Date(); lock.unlock() }
         return try inner.send(request)
     }
