@@ -252,18 +252,7 @@ public final class StateStore: @unchecked Sendable {
                     }
                 }
 
-                if !c.seen.isEmpty {
-                    let s = try db.cached("""
-                        INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
-                        ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
-                        """)
-                    for m in c.seen {
-                        try s.bind(1, m.kind.rawValue)
-                        try s.bind(2, m.id)
-                        try s.bind(3, m.complete ? 1 : 0)
-                        try s.run()
-                    }
-                }
+                try insertSeen(c.seen)
 
                 if !c.rejectHashes.isEmpty {
                     let s = try db.cached("INSERT OR IGNORE INTO reject_seen(playlist_id, raw_hash) VALUES (?, ?)")
@@ -274,18 +263,62 @@ public final class StateStore: @unchecked Sendable {
                     }
                 }
 
-                if !c.rows.isEmpty {
-                    let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
-                    for row in c.rows {
-                        let payload = JSONText.encodeValues(row.values)
-                        try s.bind(1, row.table.rawValue)
-                        try s.bind(2, payload)
-                        try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
-                        try s.bind(4, createdAt.timeIntervalSince1970)
-                        try s.run()
-                    }
-                }
+                try insertOutbox(c.rows, createdAt: createdAt)
             }
+        }
+    }
+
+    /// Dimension rows that are not part of a playlist snapshot (a later enrichment filling
+    /// fields that were missing), with their seen marks, in one transaction.
+    public func commitDimensions(seen: [SeenMark], rows: [Row]) throws {
+        let createdAt = clock.now()
+        try locked {
+            try db.transaction {
+                try insertSeen(seen)
+                try insertOutbox(rows, createdAt: createdAt)
+            }
+        }
+    }
+
+    /// Ids recorded as incomplete (a row was written with fields missing), oldest first by id.
+    public func incompleteIDs(kind: DimensionKind, limit: Int) throws -> [String] {
+        try locked {
+            let s = try db.cached("SELECT id FROM seen WHERE kind = ? AND complete = 0 ORDER BY id LIMIT ?")
+            defer { s.reset() }
+            try s.bind(1, kind.rawValue)
+            try s.bind(2, limit)
+            var out: [String] = []
+            while try s.step() { out.append(s.string(0) ?? "") }
+            return out
+        }
+    }
+
+    /// Within a transaction: upserts seen ids; `complete` never goes back to incomplete.
+    private func insertSeen(_ marks: [SeenMark]) throws {
+        guard !marks.isEmpty else { return }
+        let s = try db.cached("""
+            INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
+            ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
+            """)
+        for m in marks {
+            try s.bind(1, m.kind.rawValue)
+            try s.bind(2, m.id)
+            try s.bind(3, m.complete ? 1 : 0)
+            try s.run()
+        }
+    }
+
+    /// Within a transaction: appends rows to the outbox.
+    private func insertOutbox(_ rows: [Row], createdAt: Date) throws {
+        guard !rows.isEmpty else { return }
+        let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
+        for row in rows {
+            let payload = JSONText.encodeValues(row.values)
+            try s.bind(1, row.table.rawValue)
+            try s.bind(2, payload)
+            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
+            try s.bind(4, createdAt.timeIntervalSince1970)
+            try s.run()
         }
     }
 

@@ -42,7 +42,8 @@ struct Run: ParsableCommand {
         }
         if once {
             let runner = OnceRunner(poller: components.poller, flusher: components.flusher,
-                                    concurrency: config.schedule.concurrency, maxWait: maxWait, logger: logger)
+                                    concurrency: config.schedule.concurrency, maxWait: maxWait, logger: logger,
+                                    sweep: { components.enrichment.run() })
             let summary = runner.run(playlists: config.playlists.map(\.id))
             Console.out(summary.line)
             throw ArgumentParser.ExitCode(summary.exitCode)

@@ -228,3 +228,52 @@ final class OnceEndToEndTests: XCTestCase {
         XCTAssertFalse(noSecret.stderr.contains(h.emulator.options.clientID + ":"), "no secret material in errors")
     }
 }
+
+/// Artist enrichment that fails is retried on a later run, and a playlist edited during its
+/// scan is scanned again.
+final class EnrichmentAndRescanTests: XCTestCase {
+    func testFailedEnrichmentIsRetriedLater() throws {
+        let h = try Harness(.init(scenario: "generated", playlists: 2, items: 30, seed: 12))
+        try h.emulator.setFaults([["path_regex": "/v1/artists", "status": 503, "count": -1]])
+        let r1 = try h.once()
+        XCTAssertEqual(r1.status, 0, r1.stdout)
+        let first = try h.rows(.artists)
+        XCTAssertFalse(first.isEmpty)
+        XCTAssertTrue(first.allSatisfy { $0["genres"] is NSNull }, "enrichment failed, so genres are null")
+        XCTAssertNotEqual(try h.sqlite("SELECT count(*) FROM seen WHERE kind = 'artist' AND complete = 0"), "0")
+
+        try h.emulator.clearFaults()
+        let r2 = try h.once()
+        XCTAssertEqual(r2.status, 0, r2.stdout)
+        XCTAssertTrue(r2.stdout.contains("0 changed"), "no playlist changed: \(r2.stdout)")
+        let all = try h.rows(.artists)
+        let completed = all.filter { !($0["genres"] is NSNull) }
+        XCTAssertEqual(Set(completed.map { $0["artist_id"] as! String }), Set(first.map { $0["artist_id"] as! String }),
+                       "every incomplete artist was written again with its genres")
+        XCTAssertEqual(try h.sqlite("SELECT count(*) FROM seen WHERE kind = 'artist' AND complete = 0"), "0")
+
+        // Nothing incomplete any more: an unchanged run makes only the metadata requests.
+        try h.emulator.resetStats()
+        _ = try h.once()
+        XCTAssertNil((try h.emulator.stats()["by_route"] as! [String: Int])["artists_batch"])
+    }
+
+    func testSnapshotChangingMidScanRestartsTheScan() throws {
+        let h = try Harness(.init(scenario: "generated", playlists: 1, items: 200, seed: 13))
+        let id = h.playlistIDs[0]
+        // The emulator answers slowly, and the playlist is edited while its pages are read.
+        try h.emulator.setFaults([["path_regex": "/v1/playlists/\(id)/items", "status": 0, "delay_ms": 400, "count": -1]])
+        let (p, _, _) = try h.launch(["run", "--once", "--config", h.configURL.path])
+        usleep(900_000)
+        _ = try h.emulator.mutate(id, [["op": "add", "count": 3], ["op": "remove", "positions": [0]]])
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let items = (try h.emulator.stats()["by_route"] as! [String: Int])["items"] ?? 0
+        XCTAssertGreaterThan(items, 4, "the scan was not restarted (\(items) item pages)")
+        // What was committed is the settled snapshot, not a mix.
+        XCTAssertEqual(Harness.netMembership(try h.rows(.playlistItems)), try h.truthMembership())
+        let snap = try h.sqlite("SELECT snapshot_id FROM watermarks WHERE playlist_id = '\(id)'")
+        let truthSnap = ((try h.emulator.truth()["playlists"] as! [[String: Any]])[0]["snapshot_id"] as! String)
+        XCTAssertEqual(snap, truthSnap)
+    }
+}

@@ -17,6 +17,7 @@ public final class Components: @unchecked Sendable {
     public let client: SpotifyClient
     public let poller: PlaylistPoller
     public let flusher: Flusher
+    public let enrichment: EnrichmentSweep
     public let metrics: PipelineMetrics
     public let secrets: SpotifySecrets
     /// When the Spotify client last finished an HTTP request, for the watchdog.
@@ -62,6 +63,7 @@ public final class Components: @unchecked Sendable {
         metrics = PipelineMetrics()
         poller = PlaylistPoller(source: client, state: state, clock: clock, logger: logger, metrics: metrics)
 
+        enrichment = EnrichmentSweep(source: client, state: state, clock: clock, logger: logger)
         let objectSink = try sink ?? Self.makeSink(config: config, environment: environment, logger: logger)
         let spool = stateDir.appendingPathComponent("spool", isDirectory: true)
         try Self.makeDirectory(spool, key: "state.path", config: config)

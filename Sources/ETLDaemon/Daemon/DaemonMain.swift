@@ -17,6 +17,7 @@ public final class Daemon: @unchecked Sendable {
     let watchdog: ProgressWatchdog
     let scheduler: Scheduler
     let flushQueue = DispatchQueue(label: "spotifyd-etl.flusher")
+    let enrichQueue = DispatchQueue(label: "spotifyd-etl.enrichment")
     let emitter: EMFEmitter?
     var control: ControlServer?
     let startedAt = Date()
@@ -24,6 +25,7 @@ public final class Daemon: @unchecked Sendable {
     private var flushTimer: DispatchSourceTimer?
     private var signalSources: [DispatchSourceSignal] = []
     private var flushBackoff = FlushBackoff()
+    private var nextEnrichment = Date().addingTimeInterval(60)
     private var stopping = false
 
     public init(components: Components, configPath: String, logger: Logger, emf: EMFMetrics?) {
@@ -99,6 +101,13 @@ public final class Daemon: @unchecked Sendable {
         if let next = flushBackoff.nextAttempt, now < next {
             watchdog.idle("flusher", until: next)
             return
+        }
+        if now >= nextEnrichment {
+            // Rare: incomplete artists only exist after an enrichment failed. Its own queue,
+            // so slow per-id fetches never hold up uploads (or the flusher's watchdog).
+            nextEnrichment = now.addingTimeInterval(600)
+            let sweep = components.enrichment
+            enrichQueue.async { sweep.run() }
         }
         let r = components.flusher.flush(force: false)
         statusBoard.flushed(r)
