@@ -9,9 +9,11 @@ struct ConfigOption: ParsableArguments {
     var config: String = AppConfig.defaultPath
 
     /// Loads and validates, or prints the one-line reason and exits 78 (EX_CONFIG).
-    func load() throws -> AppConfig {
+    func load() throws -> AppConfig { try Self.load(path: config) }
+
+    static func load(path: String) throws -> AppConfig {
         do {
-            return try ConfigLoader.load(path: config)
+            return try ConfigLoader.load(path: path)
         } catch {
             Console.error(error.description)
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.config)

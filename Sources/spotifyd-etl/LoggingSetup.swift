@@ -1,14 +1,21 @@
+import ETLConfig
+import ETLHealth
 import Logging
+import Metrics
 
 enum LoggingSetup {
-    /// Chooses the log backend once per process (journald when stderr is the journal,
-    /// readable stderr lines otherwise).
+    /// Chooses the log backend once per process: native journal entries when stderr is the
+    /// journal (JOURNAL_STREAM matches fd 2), readable `<N>`-prefixed stderr lines otherwise.
+    /// Known secrets are redacted by either backend.
     static func bootstrap(level: Logger.Level = .info) -> Logger {
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        LogBackend.detect().bootstrap(level: level, secrets: Secrets.load().all)
         return Logger(label: "spotifyd-etl")
+    }
+
+    /// Aggregating metrics backend, mirrored as CloudWatch EMF log entries by the daemon.
+    static func bootstrapMetrics() -> EMFMetrics {
+        let emf = EMFMetrics()
+        MetricsSystem.bootstrap(emf)
+        return emf
     }
 }

@@ -26,6 +26,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let logger = LoggingSetup.bootstrap()
+        let emf = LoggingSetup.bootstrapMetrics()
         if Self.isLoopback(config.spotify.apiURL) {
             logger.notice("using a Spotify API on loopback (the bundled emulator?): \(config.spotify.apiURL)")
         }
@@ -46,7 +47,7 @@ struct Run: ParsableCommand {
             Console.out(summary.line)
             throw ArgumentParser.ExitCode(summary.exitCode)
         }
-        try DaemonMain.run(components: components, configPath: options.config, logger: logger)
+        try DaemonMain.run(components: components, configPath: options.config, logger: logger, emf: emf)
     }
 
     static func isLoopback(_ url: String) -> Bool {

@@ -9,5 +9,5 @@ struct SpotifydETL: ParsableCommand {
         commandName: "spotifyd-etl",
         abstract: "Keeps a data warehouse in step with Spotify playlists.",
         version: ETLVersion.string,
-        subcommands: [Run.self, CheckConfig.self, Login.self])
+        subcommands: [Run.self, CheckConfig.self, Status.self, Poll.self, Flush.self, Login.self])
 }

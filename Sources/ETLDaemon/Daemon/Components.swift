@@ -19,6 +19,8 @@ public final class Components: @unchecked Sendable {
     public let flusher: Flusher
     public let metrics: PipelineMetrics
     public let secrets: SpotifySecrets
+    /// When the Spotify client last finished an HTTP request, for the watchdog.
+    public let activity: ActivityTransport
 
     /// Where a `login` stores the refresh token, when it is not given by a credential.
     public static let storedRefreshTokenKey = "spotify.refresh_token"
@@ -39,7 +41,8 @@ public final class Components: @unchecked Sendable {
         if secrets.refreshToken == nil { secrets.refreshToken = stored }
         self.secrets = secrets
 
-        let transport = CurlHTTPClient()
+        activity = ActivityTransport(CurlHTTPClient())
+        let transport = activity
         let credentials = SpotifyCredentials(clientID: secrets.clientID!, clientSecret: secrets.clientSecret!,
                                              refreshToken: secrets.refreshToken)
         let state = self.state

@@ -75,6 +75,9 @@ public final class Scheduler: @unchecked Sendable {
         }
     }
 
+    /// In-flight polls; only meaningful on `queue` (e.g. from `onTick`).
+    public var inFlightNow: Int { inFlight }
+
     public func snapshot() -> (plan: DuePlan, inFlight: Int) {
         queue.sync { (plan, inFlight) }
     }
