@@ -144,7 +144,7 @@ added_playlist="${all_playlists[2]}"
 
 sink="${SYSTEMD_TEST_SINK:-}"
 if [ -z "$sink" ]; then
-  if [ -f scripts/testsupport/moto_server.py ] && ! strings "$binary" | grep -q 's3 sink not available in this build'; then
+  if [ -f scripts/testsupport/moto_server.py ] && ! grep -qaF 's3 sink not available in this build' "$binary"; then
     sink=s3
   else
     sink=local
@@ -171,17 +171,21 @@ nspawn_pid=$!
 # The container's PID 1 is nspawn's child running systemd.
 for _ in $(seq 100); do
   leader="$(ps -o pid= --ppid "$nspawn_pid" 2>/dev/null | tr -d ' ' | head -n1)"
-  [ -n "$leader" ] && [ "$(readlink "/proc/$leader/exe" 2>/dev/null)" != "$(readlink "/proc/$nspawn_pid/exe")" ] && break
+  # nspawn's short-lived intermediate child is also its child: wait for the one running systemd.
+  [ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ] && break
   leader=""; sleep 0.1
 done
 if [ -z "$leader" ]; then
   notok "container booted"; tail -n 30 "$work/console.log" | sed 's/^/#   /'; echo "$passed passed, $failed failed"; exit 1
 fi
+# systemctl needs PID 1's private bus socket, which appears a moment after PID 1 starts.
+wait_for 30 test -S "$(cpath /run/systemd/private)"
 state="$(INSIDE_TIMEOUT=60 inside systemctl is-system-running --wait 2>&1)"
 case "$state" in
   running|degraded) ok "container booted: systemctl is-system-running = $state ($((SECONDS - t)) s)" ;;
   *) notok "container booted: is-system-running = '$state'"; tail -n 30 "$work/console.log" | sed 's/^/#   /'
-     inside systemctl --failed --no-legend 2>&1 | sed 's/^/#   /' ;;
+     inside systemctl --failed --no-legend 2>&1 | sed 's/^/#   /'
+     echo "$passed passed, $failed failed"; exit 1 ;;
 esac
 [ "$state" = degraded ] && inside systemctl --failed --no-legend | sed 's/^/#   failed unit: /'
 
@@ -354,7 +358,9 @@ else
   notok "objects with the polled playlists appear in the $sink sink ($(object_count) objects)"
 fi
 
-# 3. journal: custom fields and a valid EMF document.
+# 3. journal: custom fields and a valid EMF document (the first one after [metrics] interval).
+emf_logged() { inside journalctl -u spotifyd-etl -o json --no-pager SPOTIFYD_EMF=1 | grep -q .; }
+wait_for 20 emf_logged
 inside journalctl -u spotifyd-etl -o json --no-pager >"$work/journal.json"
 check "journal -o json: custom fields and at least one valid EMF document" python3 - "$work/journal.json" <<'PY'
 import json, sys
