@@ -54,6 +54,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Benchmark of the S3 loader (bench/s3/run.sh); not shipped.
+        .executableTarget(name: "s3-bench", dependencies: [
+            "ETLSink", "ETLHTTP", "ETLTestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "bench/s3", exclude: ["run.sh"]),
+
         // Launchers for the real peers tests talk to. Test-only.
         .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),
 

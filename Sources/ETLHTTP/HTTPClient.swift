@@ -99,7 +99,11 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         ccurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(min(request.timeout, 10) * 1000))
         ccurl_setopt_str(h, CURLOPT_USERAGENT, userAgent)
         ccurl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
-        ccurl_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")  // identity or gzip, decoded by curl
+        // identity or gzip, decoded by curl — unless the caller sets Accept-Encoding itself
+        // (S3 GET of a gzip object must return the stored bytes, not inflate them).
+        if !request.headers.contains(where: { $0.0.lowercased() == "accept-encoding" }) {
+            ccurl_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")
+        }
         ccurl_setopt_cb(h, CURLOPT_WRITEFUNCTION, curlWrite)
         ccurl_setopt_ptr(h, CURLOPT_WRITEDATA, unmanaged.toOpaque())
         ccurl_setopt_cb(h, CURLOPT_HEADERFUNCTION, curlHeader)

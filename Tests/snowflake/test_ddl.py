@@ -39,9 +39,24 @@ GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 VALUES = dict(bucket="example-bucket", prefix="spotifyd-etl", integration="SPOTIFYD_ETL_S3",
               database="SPOTIFYD_ETL", schema="RAW")
 
-# Contract nullability (BRIEF / docs/data-contract.md): everything else is NOT NULL.
+# Contract nullability, read from docs/data-contract.md (columns marked **null**): everything
+# else is NOT NULL. Reading it keeps the DDL, the doc and the transform in one agreement.
+def _contract_nullable():
+    doc = open(os.path.join(ROOT, "docs", "data-contract.md"), encoding="utf-8").read()
+    out, cur = {}, None
+    for line in doc.splitlines():
+        m = re.match(r"### (\w+)", line)
+        if m:
+            cur = m.group(1)
+            out[cur] = set()
+        elif cur and line.startswith("| ") and "**null**" in line:
+            out[cur].add(line.split("|")[1].strip())
+    return out
+
+
+NULLABLE_FROM_DOC = _contract_nullable()
 NULLABLE = {
-    "playlists": {"public", "followers"},
+    "playlists": {"description", "owner_id", "owner_name", "public", "collaborative", "followers", "item_count"},
     "playlist_items": {"track_id", "episode_id", "added_at", "added_by"},
     "tracks": {"isrc", "popularity"},
     "albums": set(),
@@ -49,6 +64,7 @@ NULLABLE = {
     "episodes": {"release_date"},
     "rejects": {"position"},
 }
+assert NULLABLE == NULLABLE_FROM_DOC, NULLABLE_FROM_DOC
 ARRAY_COLUMNS = {("tracks", "artist_ids"), ("albums", "artist_ids"), ("artists", "genres")}
 TIMESTAMP_COLUMNS = {"observed_at", "added_at"}
 DATE_COLUMNS = {"release_date"}

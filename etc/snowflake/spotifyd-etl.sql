@@ -69,13 +69,13 @@ CREATE TABLE IF NOT EXISTS playlists (
   playlist_id VARCHAR NOT NULL,
   snapshot_id VARCHAR NOT NULL,
   name VARCHAR NOT NULL,
-  description VARCHAR NOT NULL,
-  owner_id VARCHAR NOT NULL,
-  owner_name VARCHAR NOT NULL,
+  description VARCHAR,
+  owner_id VARCHAR,
+  owner_name VARCHAR,
   public BOOLEAN,
-  collaborative BOOLEAN NOT NULL,
+  collaborative BOOLEAN,
   followers NUMBER(38, 0),
-  item_count NUMBER(38, 0) NOT NULL,
+  item_count NUMBER(38, 0),
   observed_at TIMESTAMP_TZ NOT NULL,
   batch_id NUMBER(38, 0) NOT NULL
 );

@@ -3,9 +3,21 @@ import ETLSink
 import Foundation
 import Logging
 
-/// Maps `[sink] kind = "s3"` to the S3 sink. Kept apart so the local-only build path stays small.
+/// Maps `[sink] kind = "s3"` to the S3 sink, with credentials from the standard AWS chain
+/// (environment or $CREDENTIALS_DIRECTORY, shared credentials file, EC2 IMDSv2).
 enum S3SinkFactory {
+    static func settings(_ s: AppConfig.S3) -> S3Settings {
+        S3Settings(bucket: s.bucket, prefix: s.prefix, region: s.region, endpoint: s.endpoint, pathStyle: s.pathStyle,
+                   multipartThreshold: s.multipartThreshold, storageClass: s.storageClass, profile: s.profile)
+    }
+
     static func make(config: AppConfig, environment: [String: String], logger: Logger) throws -> ObjectSink {
-        throw ConfigError(file: config.sourcePath, key: "sink.kind", message: "s3 sink not available in this build")
+        let s = config.sink.s3
+        do {
+            let chain = CredentialsChain(environment: environment, profile: s.profile)
+            return try S3Sink(settings: settings(s), credentials: chain)
+        } catch let e as S3ConfigError {
+            throw ConfigError(file: config.sourcePath, key: "sink.endpoint", message: e.message)
+        }
     }
 }

@@ -1,0 +1,156 @@
+import ETLCore
+import ETLHTTP
+import Foundation
+
+/// Hands out credentials for signing. Implementations cache and refresh; `invalidate()` is
+/// called when S3 rejected the credentials (403 ExpiredToken, InvalidAccessKeyId), so the
+/// next call fetches fresh ones.
+public protocol AWSCredentialsProvider: Sendable {
+    func credentials() throws -> AWSCredentials
+    func invalidate()
+}
+
+/// Fixed credentials (tests, tools).
+public struct StaticCredentialsProvider: AWSCredentialsProvider {
+    public let value: AWSCredentials
+    public init(_ value: AWSCredentials) { self.value = value }
+    public func credentials() throws -> AWSCredentials { value }
+    public func invalidate() {}
+}
+
+/// No source in the chain produced credentials. The message names every place looked at,
+/// never a secret.
+public struct CredentialsError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "AWS credentials: \(message)" }
+}
+
+/// The standard chain, in order:
+/// 1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN — files of those names in
+///    $CREDENTIALS_DIRECTORY (systemd LoadCredential=) win over environment variables;
+/// 2. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), profile
+///    settings.profile / AWS_PROFILE / "default";
+/// 3. EC2 IMDSv2 (unless AWS_EC2_METADATA_DISABLED=true).
+/// Results are cached; temporary ones are refreshed 5 minutes before they expire.
+public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable {
+    private let environment: [String: String]
+    private let profile: String?
+    private let transport: HTTPTransport
+    private let clock: Clock
+    private let lock = NSLock()
+    private var cached: AWSCredentials?
+    private lazy var imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock)
+
+    /// Refresh this long before Expiration.
+    public static let refreshMargin: TimeInterval = 300
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, profile: String? = nil,
+                transport: HTTPTransport = CurlHTTPClient(), clock: Clock = SystemClock()) {
+        self.environment = environment
+        self.profile = profile
+        self.transport = transport
+        self.clock = clock
+    }
+
+    public func credentials() throws -> AWSCredentials {
+        lock.lock(); defer { lock.unlock() }
+        if let c = cached, !CredentialsChain.needsRefresh(c, now: clock.now()) { return c }
+        let fresh = try resolve()
+        cached = fresh
+        return fresh
+    }
+
+    public func invalidate() {
+        lock.lock(); cached = nil; lock.unlock()
+        imds.invalidate()
+    }
+
+    static func needsRefresh(_ c: AWSCredentials, now: Date) -> Bool {
+        guard let exp = c.expiration else { return false }
+        return exp.timeIntervalSince(now) < refreshMargin
+    }
+
+    private func resolve() throws -> AWSCredentials {
+        if let c = try CredentialsChain.fromEnvironmentOrDirectory(environment) { return c }
+        if let c = try CredentialsChain.fromSharedFile(environment, profile: profile) { return c }
+        if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" {
+            throw CredentialsError("none found: not in $CREDENTIALS_DIRECTORY or the environment, not in the shared credentials file, and IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)")
+        }
+        do {
+            return try imds.credentials()
+        } catch let e as CredentialsError {
+            throw CredentialsError("none found in $CREDENTIALS_DIRECTORY, the environment or the shared credentials file; IMDS: \(e.message)")
+        }
+    }
+
+    /// Source 1. A file in $CREDENTIALS_DIRECTORY wins over the variable of the same name.
+    static func fromEnvironmentOrDirectory(_ env: [String: String]) throws -> AWSCredentials? {
+        var fromDir = false
+        func value(_ name: String) -> String? {
+            if let dir = env["CREDENTIALS_DIRECTORY"], !dir.isEmpty,
+               let data = FileManager.default.contents(atPath: dir + "/" + name) {
+                let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                if !s.isEmpty { fromDir = true; return s }
+            }
+            if let v = env[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty { return v }
+            return nil
+        }
+        let id = value("AWS_ACCESS_KEY_ID"), secret = value("AWS_SECRET_ACCESS_KEY"), token = value("AWS_SESSION_TOKEN")
+        switch (id, secret) {
+        case (nil, nil): return nil
+        case let (id?, secret?):
+            return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token,
+                                  source: fromDir ? "credentials-directory" : "environment")
+        default:
+            throw CredentialsError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (only one was found in $CREDENTIALS_DIRECTORY/environment)")
+        }
+    }
+
+    /// Source 2: INI file, `[profile]` sections with aws_access_key_id, aws_secret_access_key,
+    /// aws_session_token. A missing file is not an error; a profile missing from an existing
+    /// file that was explicitly asked for is.
+    static func fromSharedFile(_ env: [String: String], profile: String?) throws -> AWSCredentials? {
+        let path: String
+        if let p = env["AWS_SHARED_CREDENTIALS_FILE"], !p.isEmpty {
+            path = p.hasPrefix("~/") ? (env["HOME"] ?? NSHomeDirectory()) + String(p.dropFirst(1)) : p
+        } else {
+            guard let home = env["HOME"], !home.isEmpty else { return nil }
+            path = home + "/.aws/credentials"
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        let explicit = profile ?? env["AWS_PROFILE"]
+        let name = explicit ?? "default"
+        let sections = parseINI(String(decoding: data, as: UTF8.self))
+        guard let sec = sections[name] else {
+            if explicit != nil { throw CredentialsError("profile \"\(name)\" not found in \(path)") }
+            return nil
+        }
+        guard let id = sec["aws_access_key_id"], let secret = sec["aws_secret_access_key"], !id.isEmpty, !secret.isEmpty else {
+            throw CredentialsError("profile \"\(name)\" in \(path) lacks aws_access_key_id or aws_secret_access_key")
+        }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: sec["aws_session_token"],
+                              source: "shared-file:\(name)")
+    }
+
+    static func parseINI(_ text: String) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        var current: String?
+        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") && line.hasSuffix("]") {
+                var n = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                if n.hasPrefix("profile ") { n = String(n.dropFirst(8)).trimmingCharacters(in: .whitespaces) }
+                current = n
+                if out[n] == nil { out[n] = [:] }
+                continue
+            }
+            guard let c = current, let eq = line.firstIndex(of: "=") else { continue }
+            let k = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let v = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            out[c]![k] = v
+        }
+        return out
+    }
+}

@@ -1,0 +1,86 @@
+import ETLCore
+import ETLHTTP
+import Foundation
+
+/// EC2 instance-role credentials over IMDSv2: a session token from PUT /latest/api/token,
+/// then the role name and the role's credentials JSON. Refreshed 5 minutes before
+/// Expiration, or at once after `invalidate()` (S3 said ExpiredToken / the key is gone).
+public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked Sendable {
+    private let endpoint: String
+    private let transport: HTTPTransport
+    private let clock: Clock
+    private let lock = NSLock()
+    private var cached: AWSCredentials?
+    private var token: (value: String, expires: Date)?
+    static let tokenTTL = 21_600
+
+    public init(environment: [String: String], transport: HTTPTransport, clock: Clock = SystemClock()) {
+        var ep = environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://169.254.169.254"
+        while ep.hasSuffix("/") { ep.removeLast() }
+        self.endpoint = ep
+        self.transport = transport
+        self.clock = clock
+    }
+
+    public func credentials() throws -> AWSCredentials {
+        lock.lock(); defer { lock.unlock() }
+        if let c = cached, !CredentialsChain.needsRefresh(c, now: clock.now()) { return c }
+        let c = try fetch()
+        cached = c
+        return c
+    }
+
+    public func invalidate() {
+        lock.lock(); cached = nil; lock.unlock()
+    }
+
+    private func fetch() throws -> AWSCredentials {
+        let tok = try sessionToken()
+        let roleResp = try get("/latest/meta-data/iam/security-credentials/", token: tok)
+        let role = String(decoding: roleResp, as: UTF8.self).split(whereSeparator: { $0 == "\n" }).first
+            .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !role.isEmpty else { throw CredentialsError("IMDS lists no instance role") }
+        let body = try get("/latest/meta-data/iam/security-credentials/" + SigV4Signer.uriEncode(role), token: tok)
+        guard let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let id = obj["AccessKeyId"] as? String, let secret = obj["SecretAccessKey"] as? String else {
+            throw CredentialsError("IMDS credentials for role \"\(role)\" are not the expected JSON")
+        }
+        let exp = (obj["Expiration"] as? String).flatMap { Self.parseISO($0) }
+        let token = (obj["Token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token,
+                              expiration: exp, source: "imds:\(role)")
+    }
+
+    private func sessionToken() throws -> String {
+        if let t = token, t.expires.timeIntervalSince(clock.now()) > 60 { return t.value }
+        let req = HTTPRequest(method: "PUT", url: endpoint + "/latest/api/token",
+                              headers: [("X-aws-ec2-metadata-token-ttl-seconds", String(Self.tokenTTL))], body: Data(), timeout: 2)
+        let resp: HTTPResponse
+        do { resp = try transport.send(req) } catch {
+            throw CredentialsError("IMDS at \(endpoint) unreachable (\(error))")
+        }
+        guard resp.status == 200, !resp.body.isEmpty else { throw CredentialsError("IMDS token request answered HTTP \(resp.status)") }
+        let v = String(decoding: resp.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        token = (v, clock.now().addingTimeInterval(TimeInterval(Self.tokenTTL)))
+        return v
+    }
+
+    private func get(_ path: String, token tok: String) throws -> Data {
+        let req = HTTPRequest(method: "GET", url: endpoint + path, headers: [("X-aws-ec2-metadata-token", tok)], timeout: 2)
+        let resp: HTTPResponse
+        do { resp = try transport.send(req) } catch {
+            throw CredentialsError("IMDS at \(endpoint) unreachable (\(error))")
+        }
+        if resp.status == 401 { token = nil }
+        guard resp.status == 200 else { throw CredentialsError("IMDS \(path) answered HTTP \(resp.status)") }
+        return resp.body
+    }
+
+    static func parseISO(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s)
+    }
+}
