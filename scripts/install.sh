@@ -12,8 +12,9 @@
 #              binary with the Swift runtime linked statically: -static-stdlib).
 #   --no-reload  do not run `systemctl daemon-reload` afterwards.
 #
-# The static-stdlib binary still links libcurl, libsqlite3, zlib and libsystemd dynamically
-# (Debian: libcurl4 libsqlite3-0 zlib1g libsystemd0).
+# The static-stdlib binary still links libcurl, libsqlite3, zlib, libsystemd and libxml2 (+ICU,
+# via FoundationXML) dynamically (Debian bookworm: libcurl4 libsqlite3-0 zlib1g libsystemd0
+# libxml2).
 #
 # Credentials: LoadCredential= with a missing source file fails the unit (systemd 252), so the
 # optional credentials (SPOTIFY_REFRESH_TOKEN, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -22,7 +23,7 @@
 # the daemon refuses to start (exit 78, naming the missing credential) until they are filled.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 src="$(cd "$(dirname "$0")/.." && pwd)"
 prefix=/usr/local

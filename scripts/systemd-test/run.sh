@@ -339,6 +339,9 @@ if [ "$state" = active/running ] && [ -n "$status_text" ]; then
 else
   notok "systemctl start: $state, STATUS=\"$status_text\" $start_out"
   inside journalctl -u spotifyd-etl --no-pager -n 30 | sed 's/^/#   /'
+  log "the daemon did not start: the remaining daemon assertions were not run"
+  echo "$passed passed, $failed failed ($((SECONDS - t0)) s)"
+  exit 1
 fi
 
 # 2. playlists are polled (journal entries carrying PLAYLIST_ID) and flushed objects appear.
