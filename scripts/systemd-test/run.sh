@@ -209,6 +209,9 @@ if [ "$sink" = s3 ]; then
   python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_key"])' "$moto_keys" >"$cred/AWS_SECRET_ACCESS_KEY"
 fi
 
+# Each phase (run --once, then the daemon) writes under its own sink prefix/directory, so the
+# daemon assertions never see the objects of run --once.
+phase=once
 # write_config MAX_AGE PLAYLIST...: the test config, pointing at the host's emulator and sink.
 write_config() {
   local max_age="$1"; shift
@@ -238,13 +241,13 @@ TOML
       cat <<TOML
 kind = "s3"
 bucket = "$bucket"
-prefix = "systemd-test/"
+prefix = "systemd-test/$phase/"
 region = "us-east-1"
 endpoint = "$moto"
 path_style = true
 TOML
     else
-      printf 'kind = "local"\npath = "/var/lib/spotifyd-etl/out"\n'
+      printf 'kind = "local"\npath = "/var/lib/spotifyd-etl/%s"\n' "$phase"
     fi
     cat <<TOML
 format = "ndjson"
@@ -278,15 +281,15 @@ inside systemctl daemon-reload
 # objects_with TEXT: number of sink objects whose (decompressed) content contains TEXT.
 objects_with() {
   if [ "$sink" = s3 ]; then
-    python3 - "$moto" "$bucket" "$1" <<'PY'
+    python3 - "$moto" "$bucket" "systemd-test/$phase/" "$1" <<'PY'
 import gzip, json, sys, urllib.request, xml.etree.ElementTree as ET
 import boto3
-base, bucket, text = sys.argv[1:]
+base, bucket, prefix, text = sys.argv[1:]
 keys = json.loads(urllib.request.urlopen(base + "/_ts/state").read())
 s3 = boto3.client("s3", endpoint_url=base, region_name="us-east-1",
                   aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"])
 n = 0
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
     for o in page.get("Contents", []):
         body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
         if o["Key"].endswith(".gz"):
@@ -298,7 +301,7 @@ PY
     local n=0 f
     while IFS= read -r -d '' f; do
       case "$f" in *.gz) zcat -- "$f" ;; *) cat -- "$f" ;; esac | grep -qF -- "$1" && n=$((n + 1))
-    done < <(find "$(cpath /var/lib/private/spotifyd-etl/out)" -type f ! -name '.*' -print0 2>/dev/null)
+    done < <(find "$(cpath "/var/lib/private/spotifyd-etl/$phase")" -type f ! -name '.*' -print0 2>/dev/null)
     echo "$n"
   fi
 }
@@ -327,9 +330,12 @@ if [ "$infra_only" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- daemon assertions
-# Start from an empty state and sink so the assertions below see only the daemon's work.
+# Start from an empty state and a fresh sink prefix so the assertions below see only the
+# daemon's work.
+phase=daemon
+write_config 1h "${initial_playlists[@]}"
 inside rm -rf /var/lib/private/spotifyd-etl/state.db /var/lib/private/spotifyd-etl/state.db-wal \
-  /var/lib/private/spotifyd-etl/state.db-shm /var/lib/private/spotifyd-etl/out
+  /var/lib/private/spotifyd-etl/state.db-shm
 
 # 1. start reaches active (running) with a STATUS= line.
 start_out="$(INSIDE_TIMEOUT=90 inside systemctl start spotifyd-etl 2>&1)"
