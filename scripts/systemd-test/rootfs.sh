@@ -27,6 +27,14 @@ if [ -f "$dest/.complete" ]; then
 fi
 
 mkdir -p "$cache"
+# One builder at a time (parallel test runs on one machine); the others then find it complete.
+exec 9>"$cache/.lock"
+flock 9
+if [ -f "$dest/.complete" ]; then
+  echo "$dest"
+  exit 0
+fi
+rm -rf --one-file-system "$dest"
 tmp="$(mktemp -d "$cache/.building.XXXXXX")"
 trap 'rm -rf --one-file-system "$tmp"' EXIT
 echo "rootfs: debootstrap $suite from $mirror (first run only)" >&2
@@ -49,6 +57,6 @@ touch "$tmp/.complete"
 for old in "$cache"/*-*/; do
   [ -d "$old" ] && [ "${old%/}" != "$dest" ] && rm -rf --one-file-system "${old%/}"
 done
-mv "$tmp" "$dest"
+mv -T "$tmp" "$dest"
 trap - EXIT
 echo "$dest"
