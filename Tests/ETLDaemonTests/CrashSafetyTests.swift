@@ -9,7 +9,7 @@ final class CrashSafetyTests: XCTestCase {
     func testKill9AtRandomPointsThenRerun() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...1_000_000)
         print("CrashSafetyTests seed \(seed) (rerun with CRASH_SEED=\(seed))")
-        var rng = SeededRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let h = try Harness(.init(scenario: "generated", playlists: 24, items: 150, seed: 31), extraConfig: "")
         // Small batches and a slowish API so kills land mid-scan, mid-commit and mid-flush.
         let toml = try String(contentsOf: h.configURL, encoding: .utf8)
@@ -67,14 +67,3 @@ final class CrashSafetyTests: XCTestCase {
     }
 }
 
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

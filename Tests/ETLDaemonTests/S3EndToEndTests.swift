@@ -71,7 +71,7 @@ final class S3EndToEndTests: XCTestCase {
         let e = env(h, moto.accessKey, moto.secretKey)
         let seed = UInt64.random(in: 1...1_000_000)
         print("S3EndToEndTests seed \(seed)")
-        var rng = SeededRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var ledger: [String: String] = [:]
         for round in 0..<22 {
             if round % 7 == 3 { _ = try h.emulator.mutateRandom(seed: round, playlists: 8) }

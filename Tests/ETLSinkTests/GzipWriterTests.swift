@@ -25,7 +25,7 @@ final class GzipWriterTests: XCTestCase {
 
     /// ~3 MiB of mixed, partly incompressible data, so the output spans many 64 KiB buffers.
     private func sampleChunks() -> [[UInt8]] {
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         var chunks: [[UInt8]] = []
         for i in 0..<48 {
             var c = Array("chunk \(i) 東京 🎧 \"quoted\"\n".utf8)
@@ -76,7 +76,7 @@ final class GzipWriterTests: XCTestCase {
     func testOutputIsIndependentOfInputChunking() throws {
         let chunks = sampleChunks()
         let whole = try gzipFile("whole.gz", [Array(chunks.joined())])
-        var rng = SplitMix(seed: 99)
+        var rng = SplitMix64(seed: 99)
         var pieces: [[UInt8]] = []
         var all = Array(chunks.joined())[...]
         while !all.isEmpty {
@@ -136,15 +136,3 @@ final class GzipWriterTests: XCTestCase {
     }
 }
 
-/// Small deterministic PRNG for incompressible test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}

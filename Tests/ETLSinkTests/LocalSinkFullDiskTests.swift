@@ -38,7 +38,7 @@ final class LocalSinkFullDiskTests: XCTestCase {
     private func bigObject(bytes: Int) throws -> SealedObject {
         let spool = dir.appendingPathComponent("spool")
         try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var data = Data(capacity: bytes)
         while data.count < bytes { var v = rng.next(); withUnsafeBytes(of: &v) { data.append(contentsOf: $0) } }
         let url = spool.appendingPathComponent("big.bin")

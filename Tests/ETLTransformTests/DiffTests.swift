@@ -91,7 +91,7 @@ final class DiffTests: XCTestCase {
     /// added = max(0, new - old) and removed = max(0, old - new); positions reported exist
     /// in the snapshot they claim; and applying the diff to the old multiset gives the new one.
     func testRandomizedDiffMatchesMultisetArithmetic() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for round in 0..<500 {
             let keys = (0..<(1 + rng.int(6))).map { "k\($0)" }
             var list: [(String, String?)] = (0..<rng.int(30)).map { i in

@@ -206,7 +206,7 @@ extension EntryParserTests {
 
 extension EntryParserTests {
     func testFastTimestampMatchesCore() {
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for _ in 0..<2_000 {
             let t = Int64(rng.next() % 253_402_300_799) // year 0001…9999
             XCTAssertEqual(FastTimestamp.iso(epochSeconds: t), Timestamp.iso(epochSeconds: t))

@@ -1,3 +1,4 @@
+import ETLCore
 import Foundation
 import XCTest
 @testable import ETLTransform
@@ -86,7 +87,7 @@ final class JSONParserTests: XCTestCase {
     }
 
     func testRandomBytesNeverCrash() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let alphabet = Array("{}[]\",:\\u0123456789abcdefnulltruefalse -+.eE\u{1}".utf8) + [0xC3, 0xA9, 0xFF, 0xF0, 0x9F]
         for _ in 0..<5_000 {
             let n = Int(rng.next() % 40)
@@ -131,16 +132,3 @@ final class JSONParserTests: XCTestCase {
     }
 }
 
-/// Deterministic PRNG so randomized tests are reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}

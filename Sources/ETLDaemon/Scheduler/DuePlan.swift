@@ -1,3 +1,4 @@
+import ETLCore
 import Foundation
 
 /// When each playlist is next due. Pure: the scheduler's timer asks it what to start, and tests
@@ -95,15 +96,3 @@ public struct DuePlan: Sendable {
     }
 }
 
-/// Small deterministic PRNG so tests can seed the jitter.
-struct SplitMix64: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

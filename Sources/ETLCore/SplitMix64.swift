@@ -1,0 +1,17 @@
+/// A tiny deterministic PRNG (SplitMix64). Used for the scheduler's jitter and, by tests and
+/// the chaos tools, for reproducible randomness from a printed seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform-ish in 0..<n (modulo bias is irrelevant for tests and jitter).
+    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
