@@ -10,7 +10,7 @@ apt_pkgs=(libcurl4-openssl-dev libsystemd-dev libsqlite3-dev zlib1g-dev pkg-conf
 if [ $want_test = 1 ]; then
   # systemd-container + debootstrap: the real-systemd test; util-linux: setpriv for the
   # unprivileged control-socket client; openssl: the hashing floor of the S3 benchmark.
-  apt_pkgs+=(systemd-container debootstrap util-linux openssl gzip)
+  apt_pkgs+=(systemd systemd-container debootstrap debian-archive-keyring util-linux procps openssl gzip time)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -3,7 +3,9 @@
 #   1. the Spotify emulator's and test peers' own self-tests (Python unittest),
 #   2. the Snowflake DDL tests (pytest: sqlglot, DuckDB, fakesnow),
 #   3. the Swift suite, which starts the Spotify emulator, moto and the other real peers
-#      itself on loopback.
+#      itself on loopback,
+#   4. the unit file checks (systemd-analyze security <= 1.5, verify) and the real-systemd
+#      test: the daemon as a service in a booted bookworm container (systemd-nspawn).
 # Exits non-zero if any part fails; every part runs regardless.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,10 @@ if swift build --build-tests; then
 else
   failed+=("swift build")
 fi
+
+echo "== systemd: unit checks and the daemon under a real systemd"
+scripts/systemd-test/check-unit.sh || failed+=("check-unit")
+scripts/systemd-test/run.sh || failed+=("systemd-test")
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
