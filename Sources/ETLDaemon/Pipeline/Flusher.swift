@@ -35,6 +35,7 @@ public final class Flusher: @unchecked Sendable {
     private let metrics: PipelineMetrics
     /// One flush at a time: the scheduler's timer, `spotifyd-etl flush` and shutdown may race.
     private let lock = NSLock()
+    private var lastFailureCode: String?
 
     public init(state: StateStore, sink: ObjectSink, spoolDirectory: URL, naming: ObjectNaming, limits: Limits,
                 clock: Clock = SystemClock(), logger: Logger, metrics: PipelineMetrics = PipelineMetrics()) {
@@ -77,7 +78,15 @@ public final class Flusher: @unchecked Sendable {
         }
         if let f = result.failure {
             metrics.uploadFailed()
-            logger.error("upload failed: \(f.description)", metadata: ["error_code": "\(f.code)"])
+            // Logged once per distinct failure (with the sink's code and request id); repeats
+            // of the same one while an operator fixes credentials or the bucket go to debug.
+            let level: Logger.Level = f.code == lastFailureCode ? .debug : .error
+            lastFailureCode = f.code
+            logger.log(level: level, "upload failed: \(f.description)",
+                       metadata: ["error_code": "\(f.code)", "request_id": "\(f.requestID ?? "-")"])
+        } else if result.uploaded > 0 || result.sealed > 0 {
+            if lastFailureCode != nil { logger.notice("uploads recovered") }
+            lastFailureCode = nil
         }
         updateGauges()
         return result
