@@ -54,6 +54,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Pipeline benchmark (replayed pages, no network); kept out of the daemon binary.
+        .executableTarget(name: "spotifyd-etl-bench", dependencies: [
+            "ETLDaemon", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Launchers for the real peers tests talk to. Test-only.
         .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),
 

@@ -137,6 +137,12 @@ public final class StateStore: @unchecked Sendable {
             defer { s.reset() }
             var out: [String: SeenState] = [:]
             out.reserveCapacity(ids.count)
+            // One read transaction for all lookups: outside a transaction every SELECT opens
+            // and closes its own, and in WAL mode that is a lock round trip (fcntl syscalls)
+            // per id — most of the cost of checking a playlist's ids against a big seen set.
+            let ownTransaction = sqlite3_get_autocommit(db.handle) != 0
+            if ownTransaction { try db.exec("BEGIN") }
+            defer { if ownTransaction { _ = try? db.exec("COMMIT") } }
             try s.bind(1, kind.rawValue)
             for id in ids where out[id] == nil {
                 try s.bind(2, id)
@@ -148,6 +154,32 @@ public final class StateStore: @unchecked Sendable {
                 sqlite3_reset(s.handle)  // keep the kind binding
             }
             return out
+        }
+    }
+
+    /// Bulk-marks `ids` of one kind as seen in ONE transaction on one prepared statement
+    /// (upsert; `complete` never regresses), without materialising the ids: pass a lazy
+    /// sequence. For the pipeline benchmark (pre-seeding a million seen track ids) and for
+    /// imports; the poller itself records seen ids inside `commit(_:)`. Returns the number
+    /// of ids written.
+    @discardableResult
+    public func seedSeen<S: Sequence>(kind: DimensionKind, ids: S, complete: Bool) throws -> Int where S.Element == String {
+        try locked {
+            try db.transaction {
+                let s = try db.cached("""
+                    INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
+                    ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
+                    """)
+                var n = 0
+                for id in ids {
+                    try s.bind(1, kind.rawValue)
+                    try s.bind(2, id)
+                    try s.bind(3, complete ? 1 : 0)
+                    try s.run()
+                    n += 1
+                }
+                return n
+            }
         }
     }
 
