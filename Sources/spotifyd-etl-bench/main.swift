@@ -28,6 +28,7 @@ struct Options {
     var keep = false
     var flushEvery = 20
     var smaps = false
+    var dumpPage: Int?
 
     static let usage = """
         usage: spotifyd-etl-bench [--playlists N] [--items M] [--seen S] [--new-percent P]
@@ -40,6 +41,7 @@ struct Options {
           --dir PATH        work directory (default: a fresh temp dir, removed afterwards)
           --keep            keep the work directory
           --smaps           also list the largest resident mappings at the end
+          --dump-page N     print page N (offset N*50) of playlist 0 and exit (to compare shapes with the emulator)
         """
 
     static func parse(_ args: [String]) -> Options {
@@ -65,6 +67,7 @@ struct Options {
             case "--dir": o.dir = value()
             case "--keep": o.keep = true
             case "--smaps": o.smaps = true
+            case "--dump-page": o.dumpPage = int(value())
             case "-h", "--help": print(usage); exit(0)
             default: fail("unknown argument \(args[i])")
             }
@@ -90,6 +93,12 @@ func secs(_ s: Double) -> String { String((s * 1000).rounded() / 1000) + " s" }
 
 let rssAtStart = ResourceUsage.procStatusKiB("VmRSS")
 let opts = Options.parse(Array(CommandLine.arguments.dropFirst()))
+if let n = opts.dumpPage {
+    let g = PageGenerator(playlists: 1, itemsPerPlaylist: opts.items, seenTracks: opts.seen, newPercent: opts.newPercent,
+                          seed: opts.seed)
+    FileHandle.standardOutput.write(Data(g.itemsPage(playlist: 0, offset: n * PageGenerator.pageLimit)))
+    exit(0)
+}
 let fm = FileManager.default
 let workDir: URL
 if let d = opts.dir {
