@@ -259,29 +259,7 @@ public final class StateStore: @unchecked Sendable {
                 try w.run()
 
                 if let members = c.members {
-                    let del = try db.cached("DELETE FROM members WHERE playlist_id = ?")
-                    try del.bind(1, c.playlistID)
-                    try del.run()
-                    let ins = try db.cached("""
-                        INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
-                                            added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
-                    // The same item may occur several times; the ordinal tells occurrences apart.
-                    var ordinals: [String: Int] = [:]
-                    for m in members {
-                        let ord = ordinals[m.itemKey, default: 0]
-                        ordinals[m.itemKey] = ord + 1
-                        try ins.bind(1, c.playlistID)
-                        try ins.bind(2, m.itemKey)
-                        try ins.bind(3, ord)
-                        try ins.bind(4, m.itemType.rawValue)
-                        try ins.bind(5, m.trackID)
-                        try ins.bind(6, m.episodeID)
-                        try ins.bind(7, m.position)
-                        try ins.bind(8, m.addedAt)
-                        try ins.bind(9, m.addedBy)
-                        try ins.run()
-                    }
+                    try replaceMembers(playlistID: c.playlistID, with: members)
                 }
 
                 if !c.seen.isEmpty {
@@ -318,6 +296,70 @@ public final class StateStore: @unchecked Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// One stored membership row, keyed by `MemberSlot`.
+    private struct StoredMember: Equatable {
+        var itemType: String, trackID: String?, episodeID: String?, position: Int, addedAt: String?, addedBy: String?
+    }
+
+    private struct MemberSlot: Hashable {
+        var itemKey: String
+        var ordinal: Int
+    }
+
+    /// Makes the stored membership of a playlist equal to `members` (inside the caller's
+    /// transaction), writing only rows that differ. A changed snapshot usually keeps most
+    /// of its items in place, and rewriting every row (DELETE all + INSERT all) was the
+    /// largest single cost of a re-poll; reading the rows back is far cheaper than b-tree
+    /// writes. The result is the same as a full rewrite: rows keyed (item_key, ordinal),
+    /// the ordinal telling repeated occurrences of one item apart in snapshot order.
+    private func replaceMembers(playlistID: String, with members: [Member]) throws {
+        let sel = try db.cached("""
+            SELECT item_key, ordinal, item_type, track_id, episode_id, position, added_at, added_by
+            FROM members WHERE playlist_id = ?
+            """)
+        try sel.bind(1, playlistID)
+        var stored: [MemberSlot: StoredMember] = [:]
+        while try sel.step() {
+            stored[MemberSlot(itemKey: sel.string(0) ?? "", ordinal: sel.int(1))] =
+                StoredMember(itemType: sel.string(2) ?? "", trackID: sel.string(3), episodeID: sel.string(4),
+                             position: sel.int(5), addedAt: sel.string(6), addedBy: sel.string(7))
+        }
+        sel.reset()
+        let upsert = try db.cached("""
+            INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
+                                added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(playlist_id, item_key, ordinal) DO UPDATE SET
+                item_type = excluded.item_type, track_id = excluded.track_id, episode_id = excluded.episode_id,
+                position = excluded.position, added_at = excluded.added_at, added_by = excluded.added_by
+            """)
+        var ordinals: [String: Int] = [:]
+        for m in members {
+            let ord = ordinals[m.itemKey, default: 0]
+            ordinals[m.itemKey] = ord + 1
+            let row = StoredMember(itemType: m.itemType.rawValue, trackID: m.trackID, episodeID: m.episodeID,
+                                   position: m.position, addedAt: m.addedAt, addedBy: m.addedBy)
+            if stored.removeValue(forKey: MemberSlot(itemKey: m.itemKey, ordinal: ord)) == row { continue }
+            try upsert.bind(1, playlistID)
+            try upsert.bind(2, m.itemKey)
+            try upsert.bind(3, ord)
+            try upsert.bind(4, row.itemType)
+            try upsert.bind(5, row.trackID)
+            try upsert.bind(6, row.episodeID)
+            try upsert.bind(7, row.position)
+            try upsert.bind(8, row.addedAt)
+            try upsert.bind(9, row.addedBy)
+            try upsert.run()
+        }
+        // Rows no longer in the snapshot (sorted: deterministic statement order).
+        let del = try db.cached("DELETE FROM members WHERE playlist_id = ? AND item_key = ? AND ordinal = ?")
+        for slot in stored.keys.sorted(by: { ($0.itemKey, $0.ordinal) < ($1.itemKey, $1.ordinal) }) {
+            try del.bind(1, playlistID)
+            try del.bind(2, slot.itemKey)
+            try del.bind(3, slot.ordinal)
+            try del.run()
         }
     }
 
