@@ -58,6 +58,10 @@ let package = Package(
         .executableTarget(name: "s3-bench", dependencies: [
             "ETLSink", "ETLHTTP", "ETLTestSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "bench/s3", exclude: ["run.sh"]),
+        // Pipeline benchmark (replayed pages, no network); kept out of the daemon binary.
+        .executableTarget(name: "spotifyd-etl-bench", dependencies: [
+            "ETLDaemon", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // Launchers for the real peers tests talk to. Test-only.
         .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),

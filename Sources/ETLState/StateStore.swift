@@ -137,6 +137,12 @@ public final class StateStore: @unchecked Sendable {
             defer { s.reset() }
             var out: [String: SeenState] = [:]
             out.reserveCapacity(ids.count)
+            // One read transaction for all lookups: outside a transaction every SELECT opens
+            // and closes its own, and in WAL mode that is a lock round trip (fcntl syscalls)
+            // per id — most of the cost of checking a playlist's ids against a big seen set.
+            let ownTransaction = sqlite3_get_autocommit(db.handle) != 0
+            if ownTransaction { try db.exec("BEGIN") }
+            defer { if ownTransaction { _ = try? db.exec("COMMIT") } }
             try s.bind(1, kind.rawValue)
             for id in ids where out[id] == nil {
                 try s.bind(2, id)
@@ -148,6 +154,32 @@ public final class StateStore: @unchecked Sendable {
                 sqlite3_reset(s.handle)  // keep the kind binding
             }
             return out
+        }
+    }
+
+    /// Bulk-marks `ids` of one kind as seen in ONE transaction on one prepared statement
+    /// (upsert; `complete` never regresses), without materialising the ids: pass a lazy
+    /// sequence. For the pipeline benchmark (pre-seeding a million seen track ids) and for
+    /// imports; the poller itself records seen ids inside `commit(_:)`. Returns the number
+    /// of ids written.
+    @discardableResult
+    public func seedSeen<S: Sequence>(kind: DimensionKind, ids: S, complete: Bool) throws -> Int where S.Element == String {
+        try locked {
+            try db.transaction {
+                let s = try db.cached("""
+                    INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
+                    ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
+                    """)
+                var n = 0
+                for id in ids {
+                    try s.bind(1, kind.rawValue)
+                    try s.bind(2, id)
+                    try s.bind(3, complete ? 1 : 0)
+                    try s.run()
+                    n += 1
+                }
+                return n
+            }
         }
     }
 
@@ -227,29 +259,7 @@ public final class StateStore: @unchecked Sendable {
                 try w.run()
 
                 if let members = c.members {
-                    let del = try db.cached("DELETE FROM members WHERE playlist_id = ?")
-                    try del.bind(1, c.playlistID)
-                    try del.run()
-                    let ins = try db.cached("""
-                        INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
-                                            added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """)
-                    // The same item may occur several times; the ordinal tells occurrences apart.
-                    var ordinals: [String: Int] = [:]
-                    for m in members {
-                        let ord = ordinals[m.itemKey, default: 0]
-                        ordinals[m.itemKey] = ord + 1
-                        try ins.bind(1, c.playlistID)
-                        try ins.bind(2, m.itemKey)
-                        try ins.bind(3, ord)
-                        try ins.bind(4, m.itemType.rawValue)
-                        try ins.bind(5, m.trackID)
-                        try ins.bind(6, m.episodeID)
-                        try ins.bind(7, m.position)
-                        try ins.bind(8, m.addedAt)
-                        try ins.bind(9, m.addedBy)
-                        try ins.run()
-                    }
+                    try replaceMembers(playlistID: c.playlistID, with: members)
                 }
 
                 try insertSeen(c.seen)
@@ -319,6 +329,70 @@ public final class StateStore: @unchecked Sendable {
             try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
             try s.bind(4, createdAt.timeIntervalSince1970)
             try s.run()
+        }
+    }
+
+    /// One stored membership row, keyed by `MemberSlot`.
+    private struct StoredMember: Equatable {
+        var itemType: String, trackID: String?, episodeID: String?, position: Int, addedAt: String?, addedBy: String?
+    }
+
+    private struct MemberSlot: Hashable {
+        var itemKey: String
+        var ordinal: Int
+    }
+
+    /// Makes the stored membership of a playlist equal to `members` (inside the caller's
+    /// transaction), writing only rows that differ. A changed snapshot usually keeps most
+    /// of its items in place, and rewriting every row (DELETE all + INSERT all) was the
+    /// largest single cost of a re-poll; reading the rows back is far cheaper than b-tree
+    /// writes. The result is the same as a full rewrite: rows keyed (item_key, ordinal),
+    /// the ordinal telling repeated occurrences of one item apart in snapshot order.
+    private func replaceMembers(playlistID: String, with members: [Member]) throws {
+        let sel = try db.cached("""
+            SELECT item_key, ordinal, item_type, track_id, episode_id, position, added_at, added_by
+            FROM members WHERE playlist_id = ?
+            """)
+        try sel.bind(1, playlistID)
+        var stored: [MemberSlot: StoredMember] = [:]
+        while try sel.step() {
+            stored[MemberSlot(itemKey: sel.string(0) ?? "", ordinal: sel.int(1))] =
+                StoredMember(itemType: sel.string(2) ?? "", trackID: sel.string(3), episodeID: sel.string(4),
+                             position: sel.int(5), addedAt: sel.string(6), addedBy: sel.string(7))
+        }
+        sel.reset()
+        let upsert = try db.cached("""
+            INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
+                                added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(playlist_id, item_key, ordinal) DO UPDATE SET
+                item_type = excluded.item_type, track_id = excluded.track_id, episode_id = excluded.episode_id,
+                position = excluded.position, added_at = excluded.added_at, added_by = excluded.added_by
+            """)
+        var ordinals: [String: Int] = [:]
+        for m in members {
+            let ord = ordinals[m.itemKey, default: 0]
+            ordinals[m.itemKey] = ord + 1
+            let row = StoredMember(itemType: m.itemType.rawValue, trackID: m.trackID, episodeID: m.episodeID,
+                                   position: m.position, addedAt: m.addedAt, addedBy: m.addedBy)
+            if stored.removeValue(forKey: MemberSlot(itemKey: m.itemKey, ordinal: ord)) == row { continue }
+            try upsert.bind(1, playlistID)
+            try upsert.bind(2, m.itemKey)
+            try upsert.bind(3, ord)
+            try upsert.bind(4, row.itemType)
+            try upsert.bind(5, row.trackID)
+            try upsert.bind(6, row.episodeID)
+            try upsert.bind(7, row.position)
+            try upsert.bind(8, row.addedAt)
+            try upsert.bind(9, row.addedBy)
+            try upsert.run()
+        }
+        // Rows no longer in the snapshot (sorted: deterministic statement order).
+        let del = try db.cached("DELETE FROM members WHERE playlist_id = ? AND item_key = ? AND ordinal = ?")
+        for slot in stored.keys.sorted(by: { ($0.itemKey, $0.ordinal) < ($1.itemKey, $1.ordinal) }) {
+            try del.bind(1, playlistID)
+            try del.bind(2, slot.itemKey)
+            try del.bind(3, slot.ordinal)
+            try del.run()
         }
     }
 

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why a body is not JSON, with the byte offset of the first problem.
 public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public let offset: Int
@@ -97,6 +103,9 @@ private struct Parser {
         i += 1
         var fields: [(key: String, value: JSONValue)] = []
         fields.reserveCapacity(8)
+        // The two most recent large container values of this object, for `reuseSibling`.
+        var recent1: (start: Int, count: Int, value: JSONValue)?
+        var recent2: (start: Int, count: Int, value: JSONValue)?
         skipWS()
         if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
         while true {
@@ -109,7 +118,17 @@ private struct Parser {
             guard p[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWS()
-            let v = try value()
+            let v: JSONValue
+            if let r = reuseSibling(recent1) ?? reuseSibling(recent2) {
+                v = r
+            } else {
+                let start = i
+                v = try value()
+                if i - start >= Self.reuseMinBytes, p[start] == UInt8(ascii: "{") || p[start] == UInt8(ascii: "[") {
+                    recent2 = recent1
+                    recent1 = (start, i - start, v)
+                }
+            }
             fields.append((k, v))
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
@@ -117,6 +136,24 @@ private struct Parser {
             if p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
             throw fail("expected ',' or '}'")
         }
+    }
+
+    /// Containers shorter than this are never compared: the saving would not pay for the check.
+    static let reuseMinBytes = 64
+
+    /// Every playlist item entry carries its track object twice, under `item` and under the
+    /// deprecated alias `track`, byte for byte the same. Parsing the second copy doubled the
+    /// cost of a page (allocating the tree dominates). When the bytes at `i` start with the
+    /// complete text of a sibling container value parsed earlier in the same object, the
+    /// value here is that same value (same bytes at the same depth parse identically, and a
+    /// container ends at its own closing bracket), so the parsed value is shared (copy on
+    /// write) and the bytes are skipped. Exact: no input parses differently, and a mismatch
+    /// costs one `memcmp` that usually stops at the first bytes.
+    mutating func reuseSibling(_ c: (start: Int, count: Int, value: JSONValue)?) -> JSONValue? {
+        guard let c, i + c.count <= p.count, p[i] == p[c.start], let base = p.baseAddress,
+              memcmp(base + i, base + c.start, c.count) == 0 else { return nil }
+        i += c.count
+        return c.value
     }
 
     mutating func array() throws(JSONParseError) -> JSONValue {

@@ -1,0 +1,232 @@
+/// Deterministic Spotify-shaped API bodies for the pipeline benchmark.
+///
+/// Why generated rather than stored: 100k entries of the real shape are ~250 MB of JSON (each
+/// entry carries the full track object twice, under `item` and the deprecated `track` alias);
+/// holding them in memory would swamp the RSS figure, and a fixture that large does not belong
+/// in the repository. The bodies are byte-for-byte what `scripts/emulator/spotify_emulator.py`
+/// renders for its `generated` scenario (same keys, same key order, `json.dumps` spacing
+/// `", "`/`": "`, same mix: 2% episodes, 1% null items, 1% local files, the rest tracks), only
+/// the ids come from a counter so the benchmark controls which ids are already seen.
+///
+/// Ids are 22-character base62 strings: one kind letter + the index in 21 base62 digits.
+/// Track `t` belongs to album `t / 10`; album `a` to artist `a / 2`; every third track has a
+/// featured artist from the seeded range. Tracks below `seenTracks` are the pre-seeded ones.
+struct PageGenerator {
+    let playlists: Int
+    let itemsPerPlaylist: Int
+    let seenTracks: Int
+    /// Percent of track entries that are not yet seen (new ids beyond the seeded range).
+    let newPercent: Int
+    let seed: UInt64
+    /// 0 = the playlists as first seen; 1 = a later snapshot in which `newPercent` of the
+    /// entries were replaced by not-yet-seen tracks (the daemon's steady state: a re-poll
+    /// where most of the playlist is unchanged).
+    var version = 0
+    static let pageLimit = 50
+    static let episodePool = 500
+
+    var seenAlbums: Int { max(1, seenTracks / 10) }
+    var seenArtists: Int { max(1, seenAlbums / 2) }
+
+    // MARK: ids
+
+    private static let digits = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    static func id(_ kind: Character, _ n: Int) -> String {
+        var out = [UInt8](repeating: UInt8(ascii: "0"), count: 22)
+        out[0] = UInt8(ascii: kind.unicodeScalars.first!)
+        var v = n
+        var i = 21
+        while v > 0 && i > 0 { out[i] = digits[v % 62]; v /= 62; i -= 1 }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func playlistID(_ p: Int) -> String { Self.id("P", p) }
+    static func trackID(_ t: Int) -> String { id("T", t) }
+    static func albumID(_ a: Int) -> String { id("L", a) }
+    static func artistID(_ a: Int) -> String { id("R", a) }
+    static func episodeID(_ e: Int) -> String { id("E", e) }
+    static func showID(_ s: Int) -> String { id("S", s) }
+
+    /// Playlist index from a generated id (inverse of `playlistID`).
+    static func index(ofID id: String) -> Int? {
+        let b = Array(id.utf8)
+        guard b.count == 22 else { return nil }
+        var n = 0
+        for c in b[1...] {
+            guard let d = digits.firstIndex(of: c) else { return nil }
+            n = n * 62 + d
+        }
+        return n
+    }
+
+    // MARK: entry choice
+
+    enum Kind { case track(Int), episode(Int), null, local(Int) }
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    func kind(playlist p: Int, item j: Int) -> Kind {
+        if version > 0 {
+            let v = Self.mix(seed &+ UInt64(version) &* 0x1_0000_0001 ^ (UInt64(p) << 32 | UInt64(j)) ^ 0x5EED)
+            if Int(v % 100) < newPercent {
+                return .track(seenTracks + playlists * itemsPerPlaylist * version + p * itemsPerPlaylist + j)
+            }
+        }
+        let h = Self.mix(seed ^ (UInt64(p) << 32 | UInt64(j)))
+        let r = h % 10_000
+        if r < 200 { return .episode(Int((h >> 20) % UInt64(Self.episodePool))) }
+        if r < 300 { return .null }
+        if r < 400 { return .local(p * itemsPerPlaylist + j) }
+        if Int((h >> 16) % 100) < newPercent { return .track(seenTracks + p * itemsPerPlaylist + j) }
+        return .track(Int((h >> 24) % UInt64(max(1, seenTracks))))
+    }
+
+    // MARK: bodies
+
+    /// `GET /playlists/{id}?fields=…` as the client requests it (no items, just the total).
+    func metadata(playlist p: Int) -> [UInt8] {
+        var o = JSONBuf()
+        let pid = playlistID(p)
+        o.raw("{\"collaborative\": false, \"description\": \"Generated playlist \(p)\", \"followers\": {\"total\": \(p % 1000)}, \"id\": ")
+        o.str(pid)
+        o.raw(", \"name\": \"Generated \(p)\", \"owner\": {\"display_name\": \"Emulated Owner\", \"id\": \"emu_owner\"}, \"public\": true, \"snapshot_id\": ")
+        o.str("snap-\(seed)-\(p)-v\(version)")
+        o.raw(", \"items\": {\"total\": \(itemsPerPlaylist)}}")
+        return o.bytes
+    }
+
+    func pageURL(playlist p: Int, offset: Int) -> String {
+        "https://api.spotify.com/v1/playlists/\(playlistID(p))/items?limit=\(Self.pageLimit)&offset=\(offset)&additional_types=track,episode"
+    }
+
+    /// One `/items` page (limit 50) from `offset`.
+    func itemsPage(playlist p: Int, offset: Int) -> [UInt8] {
+        var o = JSONBuf()
+        o.bytes.reserveCapacity(160_000)
+        let end = min(itemsPerPlaylist, offset + Self.pageLimit)
+        o.raw("{\"href\": "); o.str(pageURL(playlist: p, offset: offset))
+        o.raw(", \"items\": [")
+        var j = offset
+        while j < end {
+            if j > offset { o.raw(", ") }
+            entry(&o, playlist: p, item: j)
+            j += 1
+        }
+        o.raw("], \"limit\": \(Self.pageLimit), \"next\": ")
+        if end < itemsPerPlaylist { o.str(pageURL(playlist: p, offset: end)) } else { o.raw("null") }
+        o.raw(", \"offset\": \(offset), \"previous\": ")
+        if offset > 0 { o.str(pageURL(playlist: p, offset: max(0, offset - Self.pageLimit))) } else { o.raw("null") }
+        o.raw(", \"total\": \(itemsPerPlaylist)}")
+        return o.bytes
+    }
+
+    private func addedAt(_ p: Int, _ j: Int) -> String {
+        let s = (p * itemsPerPlaylist + j) * 37
+        let day = 1 + (s / 86_400) % 28, month = 1 + (s / (86_400 * 28)) % 12
+        let hh = (s / 3600) % 24, mm = (s / 60) % 60, ss = s % 60
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "2025-\(two(month))-\(two(day))T\(two(hh)):\(two(mm)):\(two(ss))Z"
+    }
+
+    private func entry(_ o: inout JSONBuf, playlist p: Int, item j: Int) {
+        let k = kind(playlist: p, item: j)
+        o.raw("{\"added_at\": "); o.str(addedAt(p, j))
+        o.raw(", \"added_by\": {\"external_urls\": {\"spotify\": \"https://open.spotify.com/user/emu_owner\"}, \"href\": \"https://api.spotify.com/v1/users/emu_owner\", \"id\": \"emu_owner\", \"type\": \"user\", \"uri\": \"spotify:user:emu_owner\"}, \"is_local\": ")
+        if case .local = k { o.raw("true") } else { o.raw("false") }
+        o.raw(", \"primary_color\": null, \"video_thumbnail\": {\"url\": null}, \"item\": ")
+        let itemStart = o.bytes.count
+        switch k {
+        case .track(let t): track(&o, t)
+        case .episode(let e): episode(&o, e)
+        case .null: o.raw("null")
+        case .local(let n): local(&o, n)
+        }
+        // The deprecated alias repeats the same object, as Spotify and the emulator send it.
+        let item = Array(o.bytes[itemStart...])
+        o.raw(", \"track\": ")
+        o.bytes.append(contentsOf: item)
+        o.raw("}")
+    }
+
+    private func simpleArtist(_ o: inout JSONBuf, _ a: Int) {
+        let id = Self.artistID(a)
+        o.raw("{\"external_urls\": {\"spotify\": \"https://open.spotify.com/artist/\(id)\"}, \"href\": \"https://api.spotify.com/v1/artists/\(id)\", \"id\": \"\(id)\", \"name\": ")
+        o.str(a % 97 == 0 ? "Artíst \(a) ✓" : "Artist \(a)")
+        o.raw(", \"type\": \"artist\", \"uri\": \"spotify:artist:\(id)\"}")
+    }
+
+    private func album(_ o: inout JSONBuf, _ a: Int) {
+        let id = Self.albumID(a)
+        o.raw("{\"album_type\": \"album\", \"total_tracks\": 10, \"available_markets\": [\"DE\", \"US\"], \"external_urls\": {\"spotify\": \"https://open.spotify.com/album/\(id)\"}, \"href\": \"https://api.spotify.com/v1/albums/\(id)\", \"id\": \"\(id)\", \"images\": [{\"url\": \"https://i.scdn.co/image/\(id)\", \"height\": 640, \"width\": 640}], \"name\": ")
+        o.str("Album \(a)")
+        o.raw(", \"release_date\": \"2021-03-05\", \"release_date_precision\": \"day\", \"type\": \"album\", \"uri\": \"spotify:album:\(id)\", \"artists\": [")
+        simpleArtist(&o, a / 2)
+        o.raw("]}")
+    }
+
+    private func track(_ o: inout JSONBuf, _ t: Int) {
+        let id = Self.trackID(t)
+        let h = Self.mix(UInt64(t))
+        o.raw("{\"album\": ")
+        album(&o, t / 10)
+        o.raw(", \"artists\": [")
+        simpleArtist(&o, t / 20)
+        if t % 3 == 0 { o.raw(", "); simpleArtist(&o, Int(h % UInt64(seenArtists))) }
+        o.raw("], \"available_markets\": [\"DE\", \"US\"], \"disc_number\": 1, \"duration_ms\": \(120_000 + Int(h % 240_000)), \"explicit\": \(h % 5 == 0 ? "true" : "false"), \"external_ids\": {\"isrc\": \"QZ\(10_000_000_000 + Int(h % 9_000_000_000))\"}, \"external_urls\": {\"spotify\": \"https://open.spotify.com/track/\(id)\"}, \"href\": \"https://api.spotify.com/v1/tracks/\(id)\", \"id\": \"\(id)\", \"is_local\": false, \"is_playable\": true, \"name\": ")
+        o.str(t % 101 == 0 ? "Song \(t) — “quoted” \\ café" : "Song \(t)")
+        o.raw(", \"preview_url\": null, \"track_number\": \(1 + Int(h % 12)), \"type\": \"track\", \"uri\": \"spotify:track:\(id)\", \"episode\": false, \"track\": true")
+        if h % 5 != 0 { o.raw(", \"popularity\": \(Int(h % 101))") }
+        o.raw("}")
+    }
+
+    private func episode(_ o: inout JSONBuf, _ e: Int) {
+        let id = Self.episodeID(e), sid = Self.showID(e / 10)
+        o.raw("{\"audio_preview_url\": null, \"description\": \"Episode \(e) description\", \"html_description\": \"<p>Episode \(e) description</p>\", \"duration_ms\": \(600_000 + e * 1000), \"explicit\": false, \"external_urls\": {\"spotify\": \"https://open.spotify.com/episode/\(id)\"}, \"href\": \"https://api.spotify.com/v1/episodes/\(id)\", \"id\": \"\(id)\", \"images\": [], \"is_externally_hosted\": false, \"is_playable\": true, \"languages\": [\"en\"], \"name\": ")
+        o.str("Episode \(e)")
+        o.raw(", \"release_date\": \"2025-0\(1 + e % 9)-1\(e % 10)\", \"release_date_precision\": \"day\", \"show\": {\"id\": \"\(sid)\", \"name\": \"Show \(e / 10)\", \"publisher\": \"Emulated Podcasts\", \"type\": \"show\", \"uri\": \"spotify:show:\(sid)\", \"href\": \"https://api.spotify.com/v1/shows/\(sid)\", \"external_urls\": {\"spotify\": \"https://open.spotify.com/show/\(sid)\"}, \"description\": \"Show \(e / 10) description\", \"explicit\": false, \"media_type\": \"audio\", \"languages\": [\"en\"], \"total_episodes\": 100, \"images\": []}, \"type\": \"episode\", \"uri\": \"spotify:episode:\(id)\", \"episode\": true, \"track\": false}")
+    }
+
+    private func local(_ o: inout JSONBuf, _ n: Int) {
+        let secs = 180 + n % 120
+        let uri = "spotify:local:Local+Artist+\(n % 7):Local+Album:Local+Song+\(n):\(secs)"
+        o.raw("{\"album\": {\"album_type\": null, \"artists\": [], \"available_markets\": [], \"external_urls\": {}, \"href\": null, \"id\": null, \"images\": [], \"name\": \"Local Album\", \"release_date\": null, \"release_date_precision\": null, \"type\": \"album\", \"uri\": null}, \"artists\": [{\"external_urls\": {}, \"href\": null, \"id\": null, \"name\": \"Local Artist \(n % 7)\", \"type\": \"artist\", \"uri\": null}], \"available_markets\": [], \"disc_number\": 0, \"duration_ms\": \(secs * 1000), \"explicit\": false, \"external_ids\": {}, \"external_urls\": {}, \"href\": null, \"id\": null, \"is_local\": true, \"name\": ")
+        o.str("Local Song \(n)")
+        o.raw(", \"popularity\": 0, \"preview_url\": null, \"track_number\": 0, \"type\": \"track\", \"uri\": \"\(uri)\", \"episode\": false, \"track\": true}")
+    }
+
+    /// `GET /artists/{id}`: a full artist (genres, followers, popularity), for enrichment.
+    func fullArtist(_ id: String) -> [UInt8] {
+        var o = JSONBuf()
+        let n = Self.index(ofID: id) ?? 0
+        o.raw("{\"external_urls\": {\"spotify\": \"https://open.spotify.com/artist/\(id)\"}, \"followers\": {\"href\": null, \"total\": \(n % 100_000)}, \"genres\": [\"indie pop\", \"dream pop\"], \"href\": \"https://api.spotify.com/v1/artists/\(id)\", \"id\": ")
+        o.str(id)
+        o.raw(", \"images\": [{\"url\": \"https://i.scdn.co/image/\(id)\", \"height\": 640, \"width\": 640}], \"name\": ")
+        o.str(n % 97 == 0 ? "Artíst \(n) ✓" : "Artist \(n)")
+        o.raw(", \"popularity\": \(n % 101), \"type\": \"artist\", \"uri\": \"spotify:artist:\(id)\"}")
+        return o.bytes
+    }
+}
+
+/// Minimal JSON byte writer (strings escaped like Python's `json.dumps(ensure_ascii=False)`).
+struct JSONBuf {
+    var bytes: [UInt8] = []
+    mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    mutating func str(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
