@@ -66,3 +66,32 @@ final class DuePlanTests: XCTestCase {
         XCTAssertLessThanOrEqual(plan.entry("a")!.nextDue, t0.addingTimeInterval(32), "a shorter interval applies at once")
     }
 }
+
+/// The scheduler runtime: a finished poll starts the next due one at once, so throughput is
+/// bounded by `concurrency`, not by the 1 s tick.
+final class SchedulerTests: XCTestCase {
+    func testFinishedPollsStartTheNextWithoutWaitingForATick() {
+        let lock = NSLock()
+        var polled: [String] = []
+        var ticks = 0
+        let all = expectation(description: "all polled")
+        let ids = (0..<60).map { String(format: "p%02d", $0) }
+        let s = Scheduler(playlists: ids.map { ($0, 3600.0) }, jitter: 0, concurrency: 2) { id in
+            usleep(2_000)
+            lock.lock(); polled.append(id); let n = polled.count; lock.unlock()
+            if n == ids.count { all.fulfill() }
+            return .unchanged
+        }
+        s.onTick = { lock.lock(); ticks += 1; lock.unlock() }
+        s.start()
+        wait(for: [all], timeout: 30)
+        let stopped = expectation(description: "stopped")
+        s.stop { stopped.fulfill() }
+        wait(for: [stopped], timeout: 10)
+        lock.lock(); defer { lock.unlock() }
+        XCTAssertEqual(Set(polled), Set(ids))
+        XCTAssertEqual(polled.count, ids.count, "each playlist polled once per interval")
+        // Tick-bound dispatch would need 30 ticks (2 per tick) for 60 playlists.
+        XCTAssertLessThan(ticks, 15, "polls waited for ticks (\(ticks) ticks)")
+    }
+}

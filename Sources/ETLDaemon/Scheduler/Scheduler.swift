@@ -84,6 +84,12 @@ public final class Scheduler: @unchecked Sendable {
 
     private func tick() {
         onTick?()
+        startDue()
+    }
+
+    /// Starts what is due, up to the free capacity. Called on every tick and whenever a poll
+    /// finishes, so throughput is bounded by `concurrency` in flight, not by the tick rate.
+    private func startDue() {
         guard !stopped else { return }
         let now = clock.now()
         for id in plan.takeDue(now: now, capacity: concurrency - inFlight) {
@@ -103,5 +109,6 @@ public final class Scheduler: @unchecked Sendable {
         plan.finished(id, startedAt: startedAt, retryAt: retryAt)
         onOutcome?(id, outcome, lag)
         if stopped, inFlight == 0, let d = drained { drained = nil; d() }
+        startDue()
     }
 }
