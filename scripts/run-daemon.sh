@@ -10,8 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/install-deps.sh
-swift build -c release --product spotifyd-etl >&2
-bin="$(swift build -c release --show-bin-path)/spotifyd-etl"
+swift build -c release --static-swift-stdlib --product spotifyd-etl >&2
+bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/spotifyd-etl"
 
 var="${SPOTIFYD_VAR:-$root/var}"
 mkdir -p "$var/out"
