@@ -128,4 +128,49 @@ final class S3EndToEndTests: XCTestCase {
         let events = try bucketRows(moto).filter { $0.key.hasPrefix("spotify/playlist_items/") }.flatMap(\.value)
         XCTAssertEqual(Harness.netMembership(events), try h.truthMembership())
     }
+
+    /// S3 unreachable: uploads fail as transient, the outbox only grows and `status` shows it;
+    /// when S3 is back the daemon drains it without losing or repeating anything.
+    func testS3UnreachableGrowsTheOutboxThenDrains() throws {
+        let moto = try MotoServer(buckets: [Self.bucket])
+        defer { moto.stop() }
+        let h = try Harness(.init(scenario: "generated", playlists: 3, items: 40, seed: 19))
+        try useS3(h, moto)
+        // First S3 is unreachable: a closed loopback port.
+        let good = try String(contentsOf: h.configURL, encoding: .utf8)
+        try good.replacingOccurrences(of: moto.endpoint, with: "http://127.0.0.1:9").write(to: h.configURL, atomically: true, encoding: .utf8)
+        let e = env(h, moto.accessKey, moto.secretKey)
+        let r1 = try h.run(["run", "--once", "--config", h.configURL.path], env: e)
+        XCTAssertEqual(r1.status, 75, "deferred, nothing lost: \(r1.stdout)")
+        XCTAssertTrue(r1.stdout.contains("upload failed"), r1.stdout)
+        let pending = Int(try h.sqlite("SELECT count(*) FROM outbox")) ?? 0
+        XCTAssertGreaterThan(pending, 0)
+
+        // The daemon, still without S3, reports the backlog in status.
+        let (d, _, _) = try h.launch(["run", "--config", h.configURL.path], env: e)
+        var shown = false
+        for _ in 0..<40 where !shown {
+            usleep(250_000)
+            let st = try h.run(["status", "--json", "--config", h.configURL.path])
+            if st.status == 0, let obj = try? JSONSerialization.jsonObject(with: Data(st.stdout.utf8)) as? [String: Any] {
+                let rows = (obj["outbox"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["rows"] as? Int ?? 0) }
+                shown = rows >= pending
+            }
+        }
+        XCTAssertTrue(shown, "status did not show the outbox backlog")
+        kill(d.processIdentifier, SIGTERM)
+        d.waitUntilExit()
+        XCTAssertEqual(d.terminationStatus, 0)
+        XCTAssertGreaterThanOrEqual(Int(try h.sqlite("SELECT count(*) FROM outbox")) ?? 0, pending, "rows were dropped while S3 was away")
+
+        // S3 is back: everything drains, once.
+        try good.write(to: h.configURL, atomically: true, encoding: .utf8)
+        let r2 = try h.run(["run", "--once", "--config", h.configURL.path], env: e)
+        XCTAssertEqual(r2.status, 0, r2.stdout + r2.stderr.suffix(800))
+        XCTAssertEqual(try h.sqlite("SELECT count(*) FROM outbox"), "0")
+        let objects = try bucketRows(moto)
+        let events = objects.filter { $0.key.hasPrefix("spotify/playlist_items/") }.flatMap(\.value)
+        XCTAssertEqual(Harness.netMembership(events), try h.truthMembership())
+        XCTAssertEqual(Set(objects.keys), Set(try h.sqlite("SELECT object_key FROM batches").split(separator: "\n").map { "spotify/" + $0 }))
+    }
 }
