@@ -47,10 +47,7 @@ public final class IMDSEmulatorProcess: @unchecked Sendable {
     }
 
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        TestSupport.terminate(process)
         try? FileManager.default.removeItem(at: workDir)
     }
 

@@ -72,10 +72,7 @@ public final class MotoServer: @unchecked Sendable {
     }
 
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        TestSupport.terminate(process)
         try? FileManager.default.removeItem(at: workDir)
     }
 

@@ -121,12 +121,7 @@ public final class SpotifyEmulatorProcess: @unchecked Sendable {
         defer { lock.unlock() }
         if stopped { return }
         stopped = true
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        TestSupport.terminate(process)
         try? FileManager.default.removeItem(at: workDir)
     }
 

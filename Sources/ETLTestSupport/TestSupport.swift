@@ -9,3 +9,18 @@ public enum TestSupport {
         return url.path
     }
 }
+
+extension TestSupport {
+    /// Ends a peer the test started, by its PID: SIGTERM, then SIGKILL if it has not exited
+    /// within `grace` seconds, so a wedged peer can never hang the suite.
+    public static func terminate(_ process: Process, grace: TimeInterval = 5) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
