@@ -617,6 +617,65 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
+    /// As `forEachRow`, but hands `body` each row's stored payload bytes (valid only during
+    /// the call) and a function decoding them (throws `.corruptPayload` as `forEachRow` does,
+    /// incl. a wrong value count), so a writer can use the stored text without decoding it.
+    /// A page's payloads are copied into one reused buffer: no per-row allocation.
+    public func forEachPayload(ofBatch batchID: Int64,
+                               _ body: (UnsafeBufferPointer<UInt8>, () throws -> [Value]) throws -> Void) throws {
+        let pageSize = 512
+        var after: Int64 = 0
+        var columnCount = 0
+        try locked {
+            let s = try db.cached("SELECT table_name FROM batches WHERE batch_id = ?")
+            defer { s.reset() }
+            try s.bind(1, batchID)
+            guard try s.step() else { throw StateError.unknownBatch(batchID) }
+            columnCount = Table(rawValue: s.string(0) ?? "")?.columns.count ?? -1
+        }
+        var buffer: [UInt8] = []
+        var rows: [(id: Int64, end: Int)] = []
+        rows.reserveCapacity(pageSize)
+        while true {
+            buffer.removeAll(keepingCapacity: true)
+            rows.removeAll(keepingCapacity: true)
+            try locked {
+                let s = try db.cached("SELECT id, payload FROM outbox WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?")
+                defer { s.reset() }
+                try s.bind(1, batchID)
+                try s.bind(2, after)
+                try s.bind(3, pageSize)
+                while try s.step() {
+                    let id = s.int64(0)
+                    s.withTextBytes(1) { buffer.append(contentsOf: $0) }
+                    rows.append((id, buffer.count))
+                    after = id
+                }
+            }
+            try buffer.withUnsafeBufferPointer { all in
+                var start = 0
+                for r in rows {
+                    let bytes = UnsafeBufferPointer(rebasing: all[start..<r.end])
+                    start = r.end
+                    try body(bytes) {
+                        let values: [Value]
+                        do {
+                            values = try PayloadDecoder.decode(bytes: bytes)
+                        } catch {
+                            throw StateError.corruptPayload(outboxID: r.id, reason: "\(error)")
+                        }
+                        guard values.count == columnCount else {
+                            throw StateError.corruptPayload(outboxID: r.id,
+                                                            reason: "\(values.count) values, table has \(columnCount) columns")
+                        }
+                        return values
+                    }
+                }
+            }
+            if rows.count < pageSize { return }
+        }
+    }
+
     /// Records a successful upload: in one transaction stamps the ledger row and deletes the
     /// batch's outbox rows (the ledger row stays as the record of what was written where).
     public func markUploaded(batchID: Int64, location: String, etag: String?, at: Date) throws {
