@@ -322,13 +322,26 @@ public final class StateStore: @unchecked Sendable {
     private func insertOutbox(_ rows: [Row], createdAt: Date) throws {
         guard !rows.isEmpty else { return }
         let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
+        // The payload is the text `JSONText.encodeValues` returns, encoded into one reused
+        // buffer and bound without a copy: no String and no SQLite-side copy per row.
+        var payload: [UInt8] = []
+        payload.reserveCapacity(4096)
+        defer { _ = try? s.bindNull(2) }  // the buffer dies with this call
         for row in rows {
-            let payload = JSONText.encodeValues(row.values)
+            payload.removeAll(keepingCapacity: true)
+            payload.append(UInt8(ascii: "["))
+            for (i, v) in row.values.enumerated() {
+                if i > 0 { payload.append(UInt8(ascii: ",")) }
+                JSONText.appendValue(v, to: &payload)
+            }
+            payload.append(UInt8(ascii: "]"))
             try s.bind(1, row.table.rawValue)
-            try s.bind(2, payload)
-            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
+            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.count))
             try s.bind(4, createdAt.timeIntervalSince1970)
-            try s.run()
+            try payload.withUnsafeBufferPointer { b in
+                try s.bindTextNoCopy(2, b)
+                try s.run()
+            }
         }
     }
 
