@@ -322,13 +322,26 @@ public final class StateStore: @unchecked Sendable {
     private func insertOutbox(_ rows: [Row], createdAt: Date) throws {
         guard !rows.isEmpty else { return }
         let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
+        // The payload is the text `JSONText.encodeValues` returns, encoded into one reused
+        // buffer and bound without a copy: no String and no SQLite-side copy per row.
+        var payload: [UInt8] = []
+        payload.reserveCapacity(4096)
+        defer { _ = try? s.bindNull(2) }  // the buffer dies with this call
         for row in rows {
-            let payload = JSONText.encodeValues(row.values)
+            payload.removeAll(keepingCapacity: true)
+            payload.append(UInt8(ascii: "["))
+            for (i, v) in row.values.enumerated() {
+                if i > 0 { payload.append(UInt8(ascii: ",")) }
+                JSONText.appendValue(v, to: &payload)
+            }
+            payload.append(UInt8(ascii: "]"))
             try s.bind(1, row.table.rawValue)
-            try s.bind(2, payload)
-            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.utf8.count))
+            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.count))
             try s.bind(4, createdAt.timeIntervalSince1970)
-            try s.run()
+            try payload.withUnsafeBufferPointer { b in
+                try s.bindTextNoCopy(2, b)
+                try s.run()
+            }
         }
     }
 
@@ -614,6 +627,65 @@ public final class StateStore: @unchecked Sendable {
             }
             for r in page { try body(r) }
             if page.count < pageSize { return }
+        }
+    }
+
+    /// As `forEachRow`, but hands `body` each row's stored payload bytes (valid only during
+    /// the call) and a function decoding them (throws `.corruptPayload` as `forEachRow` does,
+    /// incl. a wrong value count), so a writer can use the stored text without decoding it.
+    /// A page's payloads are copied into one reused buffer: no per-row allocation.
+    public func forEachPayload(ofBatch batchID: Int64,
+                               _ body: (UnsafeBufferPointer<UInt8>, () throws -> [Value]) throws -> Void) throws {
+        let pageSize = 512
+        var after: Int64 = 0
+        var columnCount = 0
+        try locked {
+            let s = try db.cached("SELECT table_name FROM batches WHERE batch_id = ?")
+            defer { s.reset() }
+            try s.bind(1, batchID)
+            guard try s.step() else { throw StateError.unknownBatch(batchID) }
+            columnCount = Table(rawValue: s.string(0) ?? "")?.columns.count ?? -1
+        }
+        var buffer: [UInt8] = []
+        var rows: [(id: Int64, end: Int)] = []
+        rows.reserveCapacity(pageSize)
+        while true {
+            buffer.removeAll(keepingCapacity: true)
+            rows.removeAll(keepingCapacity: true)
+            try locked {
+                let s = try db.cached("SELECT id, payload FROM outbox WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?")
+                defer { s.reset() }
+                try s.bind(1, batchID)
+                try s.bind(2, after)
+                try s.bind(3, pageSize)
+                while try s.step() {
+                    let id = s.int64(0)
+                    s.withTextBytes(1) { buffer.append(contentsOf: $0) }
+                    rows.append((id, buffer.count))
+                    after = id
+                }
+            }
+            try buffer.withUnsafeBufferPointer { all in
+                var start = 0
+                for r in rows {
+                    let bytes = UnsafeBufferPointer(rebasing: all[start..<r.end])
+                    start = r.end
+                    try body(bytes) {
+                        let values: [Value]
+                        do {
+                            values = try PayloadDecoder.decode(bytes: bytes)
+                        } catch {
+                            throw StateError.corruptPayload(outboxID: r.id, reason: "\(error)")
+                        }
+                        guard values.count == columnCount else {
+                            throw StateError.corruptPayload(outboxID: r.id,
+                                                            reason: "\(values.count) values, table has \(columnCount) columns")
+                        }
+                        return values
+                    }
+                }
+            }
+            if rows.count < pageSize { return }
         }
     }
 

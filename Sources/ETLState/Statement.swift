@@ -47,6 +47,19 @@ final class Statement {
         try check(rc)
     }
 
+    /// Binds `bytes` (UTF-8) as text WITHOUT copying (SQLITE_STATIC): the caller must keep
+    /// the memory valid and unchanged until the statement has run, and rebind before the next
+    /// step. For hot loops that encode into one reused buffer.
+    func bindTextNoCopy(_ i: Int32, _ bytes: UnsafeBufferPointer<UInt8>) throws {
+        let rc = bytes.withMemoryRebound(to: CChar.self) { b -> Int32 in
+            guard let base = b.baseAddress, b.count > 0 else {
+                return sqlite3_bind_text(handle, i, "", 0, SQLITE_TRANSIENT)
+            }
+            return sqlite3_bind_text(handle, i, base, Int32(b.count), nil)  // nil = SQLITE_STATIC
+        }
+        try check(rc)
+    }
+
     func bind(_ i: Int32, _ v: Data) throws {
         let rc = v.withUnsafeBytes { raw -> Int32 in
             sqlite3_bind_blob(handle, i, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT)

@@ -95,9 +95,8 @@ public final class Flusher: @unchecked Sendable {
     private func deliver(_ batch: SealedBatch, into result: inout Result) throws {
         let encoded: EncodedBatch
         do {
-            encoded = try writer.write(key: batch.objectKey, table: batch.table, batchID: batch.batchID) { emit in
-                try state.forEachRow(ofBatch: batch.batchID, emit)
-            }
+            encoded = try writer.write(key: batch.objectKey, table: batch.table, batchID: batch.batchID,
+                                       payloads: { emit in try state.forEachPayload(ofBatch: batch.batchID, emit) })
         } catch let e as FileSystemError {
             try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
             throw e.sinkError

@@ -146,7 +146,7 @@ public final class PlaylistPoller: @unchecked Sendable {
     private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
         let observedAt = Timestamp.iso(startedAt)
         let previous = try state.members(meta.id)
-        let extraArtists = enrichment(for: entries)
+        let (extraArtists, completeArtists) = enrichment(for: entries)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
                                              extraArtists: extraArtists, observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
@@ -160,9 +160,16 @@ public final class PlaylistPoller: @unchecked Sendable {
         var byKind: [DimensionKind: [DimensionFact]] = [:]
         for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
         for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            let states = try state.seenStates(kind: kind, ids: facts.map(\.key.id))
+            // Artists the enrichment step already found complete need no second lookup: seen
+            // rows are never deleted and `complete` never goes back, so such an artist is
+            // still complete now and would not be written anyway. The others are looked up
+            // again here, under the commit lock, as before.
+            let known: Set<String> = kind == .artist ? completeArtists : []
+            let lookup: [String] = known.isEmpty ? facts.map(\.key.id)
+                : facts.compactMap { known.contains($0.key.id) ? nil : $0.key.id }
+            let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
             for f in facts {
-                let s = states[f.key.id] ?? .unseen
+                let s: SeenState = known.contains(f.key.id) ? .complete : (states[f.key.id] ?? .unseen)
                 if s == .unseen || (s == .incomplete && f.isComplete) {
                     rows.append(f.row(observedAt: observedAt))
                     seen.append(SeenMark(kind, f.key.id, complete: f.isComplete))
@@ -189,18 +196,24 @@ public final class PlaylistPoller: @unchecked Sendable {
 
     /// Full artist objects for artists not yet complete in the state. Failures leave the
     /// fields null (the row is marked incomplete) and `EnrichmentSweep` retries later.
-    private func enrichment(for entries: [ParsedEntry]) -> [ArtistFact] {
-        guard enrichArtists else { return [] }
+    /// Also returns the artist ids found complete, so `commit` need not look them up again.
+    private func enrichment(for entries: [ParsedEntry]) -> ([ArtistFact], Set<String>) {
+        guard enrichArtists else { return ([], []) }
         var ids: [String] = []
         var noted = Set<String>()
         for e in entries {
             guard case .track(let t, _) = e else { continue }
             for a in t.artists + t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
         }
-        guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return [] }
-        let wanted = ids.filter { states[$0] != .complete }
-        guard !wanted.isEmpty else { return [] }
-        guard let fetched = try? source.artists(wanted) else { return [] }
-        return wanted.compactMap { id in fetched[id].flatMap { $0 }.flatMap { try? decodeArtist($0) } }
+        guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return ([], []) }
+        var complete = Set<String>()
+        complete.reserveCapacity(ids.count)
+        var wanted: [String] = []
+        for id in ids {
+            if states[id] == .complete { complete.insert(id) } else { wanted.append(id) }
+        }
+        guard !wanted.isEmpty else { return ([], complete) }
+        guard let fetched = try? source.artists(wanted) else { return ([], complete) }
+        return (wanted.compactMap { id in fetched[id].flatMap { $0 }.flatMap { try? decodeArtist($0) } }, complete)
     }
 }

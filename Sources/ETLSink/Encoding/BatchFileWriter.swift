@@ -13,6 +13,13 @@ import Darwin
 /// never materialised in memory.
 public typealias RowSource = (_ emit: ([Value]) throws -> Void) throws -> Void
 
+/// Streams a batch's rows as stored outbox payloads (`JSONText.encodeValues` text), one `emit`
+/// call per row: the payload bytes (valid only during the call) and a function that decodes
+/// them into values (throwing the store's error for a corrupt payload). The writer splices
+/// NDJSON records straight from canonical payloads and decodes only when it must (CSV, or a
+/// payload not in canonical form); the output bytes are the same either way.
+public typealias PayloadSource = (_ emit: (UnsafeBufferPointer<UInt8>, () throws -> [Value]) throws -> Void) throws -> Void
+
 /// The result of encoding one batch into the spool.
 public struct EncodedBatch: Sendable, Equatable {
     /// What the sink uploads: key, spool file, size on disk, content type and encoding.
@@ -85,6 +92,72 @@ public struct BatchFileWriter: Sendable {
     /// or whatever `rows` throws. On any error no final spool file is created or changed and
     /// the temp file is removed.
     public func write(key: String, table: Table, batchID: Int64, rows: RowSource) throws -> EncodedBatch {
+        try encodeFile(key: key, table: table, batchID: batchID) { encoder, records in
+            try rows { values in try records.add(values, encoder: encoder) }
+        }
+    }
+
+    /// As `write(key:table:batchID:rows:)`, from stored payloads (see `PayloadSource`). The
+    /// bytes written are identical to decoding every payload and passing the values to `rows`.
+    public func write(key: String, table: Table, batchID: Int64, payloads: PayloadSource) throws -> EncodedBatch {
+        let splice = naming.format == .ndjson
+        let prefixes = splice ? NDJSONEncoder.keyPrefixes(table) : []
+        var elements: [Range<Int>] = []
+        elements.reserveCapacity(prefixes.count)
+        return try encodeFile(key: key, table: table, batchID: batchID) { encoder, records in
+            try payloads { bytes, decode in
+                if splice, CanonicalPayload.scan(bytes, into: &elements), elements.count == prefixes.count {
+                    try records.add { NDJSONEncoder.splice(payload: bytes, elements: elements, prefixes: prefixes,
+                                                          batchID: batchID, into: &$0) }
+                } else {
+                    try records.add(try decode(), encoder: encoder)
+                }
+            }
+        }
+    }
+
+    /// Collects encoded records into chunks for the output (see the determinism note above:
+    /// chunk boundaries depend only on the bytes).
+    private final class Records {
+        let table: Table
+        let batchID: Int64
+        let output: BatchOutput
+        var pending: [UInt8] = []
+        var uncompressed = 0
+        var rowCount = 0
+
+        init(table: Table, batchID: Int64, output: BatchOutput) {
+            self.table = table
+            self.batchID = batchID
+            self.output = output
+            pending.reserveCapacity(FileIO.bufferSize + 4096)
+        }
+
+        func add(_ values: [Value], encoder: any RowEncoder) throws {
+            let expected = table.columns.count
+            guard values.count == expected else {
+                throw BatchEncodingError.wrongColumnCount(table: table, batchID: batchID, rowIndex: rowCount,
+                                                          expected: expected, actual: values.count)
+            }
+            try add { encoder.encode(values: values, batchID: batchID, table: table, into: &$0) }
+        }
+
+        func add(_ record: (inout [UInt8]) -> Void) throws {
+            record(&pending)
+            rowCount += 1
+            if pending.count >= FileIO.bufferSize { try flush() }
+        }
+
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            try output.write(pending)
+            uncompressed += pending.count
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func encodeFile(key: String, table: Table, batchID: Int64,
+                            fill: (any RowEncoder, Records) throws -> Void) throws -> EncodedBatch {
         let directory = spoolDirectory.path
         try FileIO.makeDirectories(directory)
         let finalPath = spoolURL(forKey: key).path
@@ -96,30 +169,10 @@ public struct BatchFileWriter: Sendable {
                 ? .gzip(try GzipWriter(fileDescriptor: fd, path: tempPath))
                 : .plain(PlainOutput(fd: fd, path: tempPath))
             let encoder = naming.format.makeEncoder(for: table)
-            let expected = table.columns.count
-            var pending: [UInt8] = []
-            pending.reserveCapacity(FileIO.bufferSize + 4096)
-            var uncompressed = 0
-            var rowCount = 0
-
-            func flushPending() throws {
-                guard !pending.isEmpty else { return }
-                try output.write(pending)
-                uncompressed += pending.count
-                pending.removeAll(keepingCapacity: true)
-            }
-
-            if let header = encoder.header { pending.append(contentsOf: header) }
-            try rows { values in
-                guard values.count == expected else {
-                    throw BatchEncodingError.wrongColumnCount(table: table, batchID: batchID, rowIndex: rowCount,
-                                                              expected: expected, actual: values.count)
-                }
-                encoder.encode(values: values, batchID: batchID, table: table, into: &pending)
-                rowCount += 1
-                if pending.count >= FileIO.bufferSize { try flushPending() }
-            }
-            try flushPending()
+            let records = Records(table: table, batchID: batchID, output: output)
+            if let header = encoder.header { records.pending.append(contentsOf: header) }
+            try fill(encoder, records)
+            try records.flush()
             let written = try output.finish()
             try FileIO.fsync(fd, path: tempPath)
             fdOpen = false
@@ -129,7 +182,7 @@ public struct BatchFileWriter: Sendable {
 
             let object = SealedObject(key: key, fileURL: URL(fileURLWithPath: finalPath), byteCount: written,
                                       contentType: naming.contentType, contentEncoding: naming.gzip ? "gzip" : nil)
-            return EncodedBatch(object: object, uncompressedByteCount: uncompressed, rowCount: rowCount)
+            return EncodedBatch(object: object, uncompressedByteCount: records.uncompressed, rowCount: records.rowCount)
         } catch {
             if fdOpen { _ = close(fd) }
             FileIO.unlinkQuietly(tempPath)

@@ -28,4 +28,33 @@ public struct NDJSONEncoder: RowEncoder {
         RecordBytes.appendDecimal(batchID, to: &out)
         out.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "\n")])
     }
+
+    /// The `"name":` bytes of each column of `table`, computed once per batch for `splice`.
+    static func keyPrefixes(_ table: Table) -> [[UInt8]] {
+        table.columns.map { name in
+            var out: [UInt8] = []
+            JSONText.appendString(name, to: &out)
+            out.append(UInt8(ascii: ":"))
+            return out
+        }
+    }
+
+    /// The same record as `encode`, built from a canonical outbox payload (`CanonicalPayload`)
+    /// by copying each element's stored bytes after its column name: for a canonical payload
+    /// an element's bytes are exactly what `JSONText.appendValue` writes for its value.
+    /// `elements.count` must equal `prefixes.count`.
+    static func splice(payload: UnsafeBufferPointer<UInt8>, elements: [Range<Int>], prefixes: [[UInt8]],
+                       batchID: Int64, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for i in 0..<prefixes.count {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: prefixes[i])
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: payload[elements[i]]))
+        }
+        if !prefixes.isEmpty { out.append(UInt8(ascii: ",")) }
+        JSONText.appendString("batch_id", to: &out)
+        out.append(UInt8(ascii: ":"))
+        RecordBytes.appendDecimal(batchID, to: &out)
+        out.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "\n")])
+    }
 }
