@@ -15,7 +15,7 @@ What it adds to moto 5.2.1's own server:
   encodes wrongly (e.g. sends and signs a bare `=`) is still rejected, as by AWS.
 * Auth switched on after setup: an IAM user with an allow-all inline policy and an access
   key are created while auth is off (moto's default INITIAL_NO_AUTH_ACTION_COUNT is
-  infinite), then the count is set to 0 in-process, as POST /moto-api/reset-auth "0" would,
+  infinite), then POST /moto-api/reset-auth with body "0" switches signature checking on,
   so moto requires a valid signature on every further request.
 * Control endpoints under /_ts/ (unsigned, test only):
     GET  /_ts/state            -> {"access_key", "secret_key", "user"}
@@ -133,12 +133,15 @@ class State:
                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
         for b in buckets:
             s3.create_bucket(Bucket=b)
-        # Exactly what POST /moto-api/reset-auth with body "0" does (moto_api/_internal/
-        # responses.py), done in-process: the HTTP route answers 500 behind our dispatcher.
-        from moto import settings
-        from moto.core.authorization import ActionAuthenticatorMixin
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-        ActionAuthenticatorMixin.request_count = 0
+        # Switch signature checking on: POST /moto-api/reset-auth with body "0". The body must
+        # not be sent as a form (moto reads the raw body, which werkzeug empties for forms).
+        import urllib.request
+        req = urllib.request.Request(self.endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.load(resp)
+        if answer.get("status") != "ok":
+            raise RuntimeError(f"reset-auth failed: {answer}")
 
     def public(self):
         return {"access_key": self.admin[0], "secret_key": self.admin[1], "user": self.user}
