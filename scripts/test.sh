@@ -4,7 +4,9 @@
 #   2. the Snowflake DDL tests (pytest: sqlglot, DuckDB, fakesnow),
 #   3. the Swift suite, which starts the Spotify emulator, moto and the other real peers
 #      itself on loopback,
-#   4. the unit file checks (systemd-analyze security <= 1.5, verify) and the real-systemd
+#   4. the chaos suite's ci profile (kill -9, S3 outage, 429 storms, 5xx, token expiry,
+#      slow API, full disk, read-only state, garbage config; see docs/chaos.md),
+#   5. the unit file checks (systemd-analyze security <= 1.5, verify) and the real-systemd
 #      test: the daemon as a service in a booted bookworm container (systemd-nspawn).
 # Exits non-zero if any part fails; every part runs regardless.
 set -uo pipefail
@@ -28,6 +30,9 @@ if swift build --build-tests; then
 else
   failed+=("swift build")
 fi
+
+echo "== chaos suite (ci profile): the real daemon under injected faults"
+scripts/chaos --profile ci || failed+=("scripts/chaos")
 
 echo "== systemd: unit checks and the daemon under a real systemd"
 scripts/systemd-test/check-unit.sh || failed+=("check-unit")

@@ -22,6 +22,7 @@ public final class Daemon: @unchecked Sendable {
     var control: ControlServer?
     let startedAt = Date()
     let statusBoard: StatusBoard
+    let storage: StorageGuard
     private var flushTimer: DispatchSourceTimer?
     private var signalSources: [DispatchSourceSignal] = []
     private var flushBackoff = FlushBackoff()
@@ -36,11 +37,26 @@ public final class Daemon: @unchecked Sendable {
         // Staleness: a poll may legitimately sit in one HTTP call for the whole request timeout.
         watchdog = ProgressWatchdog(notifier: notifier)
         let poller = components.poller
+        let storage = StorageGuard(store: components.state,
+                                   directory: URL(fileURLWithPath: components.config.state.path).deletingLastPathComponent().path)
+        self.storage = storage
         scheduler = Scheduler(playlists: Self.schedule(components.config), jitter: components.config.schedule.jitter,
-                              concurrency: components.config.schedule.concurrency) { poller.poll($0) }
+                              concurrency: components.config.schedule.concurrency) { id in
+            if let until = storage.hold(now: Date()) {
+                return .deferred(until: until, reason: "state storage cannot take writes")
+            }
+            let outcome = poller.poll(id)
+            storage.observe(outcome, now: Date())
+            return outcome
+        }
         emitter = emf.map { EMFEmitter(metrics: $0, namespace: components.config.metrics.namespace,
                                         interval: components.config.metrics.interval, logger: logger) }
         statusBoard = StatusBoard(components: components)
+        let board = statusBoard
+        storage.onCleared = { [logger] in
+            board.storageCleared()
+            logger.notice("state storage takes writes again; polling resumes")
+        }
     }
 
     static func schedule(_ c: AppConfig) -> [(id: String, interval: Double)] {

@@ -44,6 +44,9 @@ final class StatusBoard: @unchecked Sendable {
         if case .changed = outcome { refreshOutbox() }
     }
 
+    /// The state DB takes writes again (StorageGuard's probe succeeded).
+    func storageCleared() { lock.withLock { storageProblem = nil } }
+
     func flushed(_ r: Flusher.Result) {
         lock.withLock { lastUploadFailure = r.failure?.description }
         refreshOutbox()

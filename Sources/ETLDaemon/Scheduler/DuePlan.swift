@@ -46,12 +46,17 @@ public struct DuePlan: Sendable {
         entries = next
     }
 
-    /// Playlists to start now, oldest due first, at most `capacity`. Marks them in flight.
+    /// Playlists to start now, at most `capacity`: forced ones first, then the rest; within
+    /// each group oldest due first. Marks them in flight.
+    ///
+    /// Forced entries are ordered by their own due time too, not by id: `spotifyd-etl poll`
+    /// repeated faster than a full round completes must not keep re-running the same
+    /// low-id playlists while the others starve (found by scripts/chaos).
     public mutating func takeDue(now: Date, capacity: Int) -> [String] {
         guard capacity > 0 else { return [] }
         let due = entries.values
             .filter { !$0.inFlight && ($0.forced || ($0.nextDue <= now && ($0.parkedUntil ?? .distantPast) <= now)) }
-            .sorted { ($0.forced ? Date.distantPast : $0.nextDue, $0.id) < ($1.forced ? Date.distantPast : $1.nextDue, $1.id) }
+            .sorted { ($0.forced ? 0 : 1, $0.nextDue, $0.id) < ($1.forced ? 0 : 1, $1.nextDue, $1.id) }
             .prefix(capacity)
         for e in due { entries[e.id]?.inFlight = true; entries[e.id]?.forced = false }
         return due.map(\.id)
