@@ -589,45 +589,7 @@ public final class StateStore: @unchecked Sendable {
     /// length of an upload. An uploaded batch has no rows left and yields nothing.
     /// Throws `.unknownBatch` for a missing id, `.corruptPayload` for an undecodable row.
     public func forEachRow(ofBatch batchID: Int64, _ body: ([Value]) throws -> Void) throws {
-        let pageSize = 512
-        var after: Int64 = 0
-        var columnCount = 0
-        try locked {
-            let s = try db.cached("SELECT table_name FROM batches WHERE batch_id = ?")
-            defer { s.reset() }
-            try s.bind(1, batchID)
-            guard try s.step() else { throw StateError.unknownBatch(batchID) }
-            columnCount = Table(rawValue: s.string(0) ?? "")?.columns.count ?? -1
-        }
-        while true {
-            let page: [[Value]] = try locked {
-                let s = try db.cached("SELECT id, payload FROM outbox WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?")
-                defer { s.reset() }
-                try s.bind(1, batchID)
-                try s.bind(2, after)
-                try s.bind(3, pageSize)
-                var rows: [[Value]] = []
-                rows.reserveCapacity(pageSize)
-                while try s.step() {
-                    let id = s.int64(0)
-                    let values: [Value]
-                    do {
-                        values = try s.withTextBytes(1) { try PayloadDecoder.decode(bytes: $0) }
-                    } catch {
-                        throw StateError.corruptPayload(outboxID: id, reason: "\(error)")
-                    }
-                    guard values.count == columnCount else {
-                        throw StateError.corruptPayload(outboxID: id,
-                                                        reason: "\(values.count) values, table has \(columnCount) columns")
-                    }
-                    rows.append(values)
-                    after = id
-                }
-                return rows
-            }
-            for r in page { try body(r) }
-            if page.count < pageSize { return }
-        }
+        try forEachPayload(ofBatch: batchID) { _, decode in try body(decode()) }
     }
 
     /// As `forEachRow`, but hands `body` each row's stored payload bytes (valid only during
