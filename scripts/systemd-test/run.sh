@@ -428,7 +428,9 @@ else
   notok "SIGSTOP: watchdog restart (MainPID $(prop MainPID), NRestarts $(prop NRestarts), $(prop ActiveState)/$(prop SubState))"
   inside kill -CONT "$pid_before" 2>/dev/null
 fi
-if inside journalctl -u spotifyd-etl --no-pager | grep -q 'Watchdog timeout'; then
+# journald writes systemd's message asynchronously: wait for it rather than read once.
+watchdog_logged() { inside journalctl -u spotifyd-etl --no-pager | grep -q 'Watchdog timeout'; }
+if wait_for 15 watchdog_logged; then
   ok "journal records the watchdog timeout"
 else
   notok "journal records the watchdog timeout"
