@@ -4,6 +4,12 @@ import PackageDescription
 // The folder tree follows the pipeline: extraction → state → transform → sink, with the
 // scheduler and daemon wiring in ETLDaemon, health (systemd, journald, EMF) in ETLHealth,
 // and the C libraries behind thin system-library modules.
+/// Every module imports what it uses: members of modules that are only imported transitively
+/// are not visible. This keeps Foundation (and with it ICU and CoreFoundation) out of the
+/// daemon: TOMLKit imports Foundation, and without this its String extensions would silently
+/// win overload resolution in any module that imports ETLConfig.
+let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "spotifyd-etl",
     platforms: [.macOS(.v13)],
@@ -14,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
@@ -25,34 +31,34 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         // Pure shared vocabulary: tables, rows, values, durations, timestamps.
-        .target(name: "ETLCore"),
-        .target(name: "ETLConfig", dependencies: ["ETLCore", .product(name: "TOMLKit", package: "TOMLKit")]),
-        .target(name: "ETLHTTP", dependencies: ["CCurl", "ETLCore"]),
-        .target(name: "ETLState", dependencies: ["CSQLite", "ETLCore"]),
-        .target(name: "ETLTransform", dependencies: ["ETLCore"]),
+        .target(name: "ETLCore", swiftSettings: strictImports),
+        .target(name: "ETLConfig", dependencies: ["ETLCore", .product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strictImports),
+        .target(name: "ETLHTTP", dependencies: ["CCurl", "ETLCore"], swiftSettings: strictImports),
+        .target(name: "ETLState", dependencies: ["CSQLite", "ETLCore"], swiftSettings: strictImports),
+        .target(name: "ETLTransform", dependencies: ["ETLCore"], swiftSettings: strictImports),
         .target(name: "ETLExtraction", dependencies: [
             "ETLCore", "ETLHTTP", "ETLTransform", .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], swiftSettings: strictImports),
         .target(name: "ETLSink", dependencies: [
             "ETLCore", "ETLHTTP", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: strictImports),
         .target(name: "ETLHealth", dependencies: [
             "ETLCore", "CSystemd", .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
-        ]),
+        ], swiftSettings: strictImports),
         .target(name: "ETLDaemon", dependencies: [
             "ETLCore", "ETLConfig", "ETLHTTP", "ETLState", "ETLTransform", "ETLExtraction", "ETLSink", "ETLHealth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ]),
+        ], swiftSettings: strictImports),
         .executableTarget(name: "spotifyd-etl", dependencies: [
             "ETLDaemon", "ETLConfig", "ETLCore", "ETLHealth", "ETLSink", "ETLState",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: strictImports),
 
         // Benchmark of the S3 loader (bench/s3/run.sh); not shipped.
         .executableTarget(name: "s3-bench", dependencies: [
@@ -61,7 +67,7 @@ let package = Package(
         // Pipeline benchmark (replayed pages, no network); kept out of the daemon binary.
         .executableTarget(name: "spotifyd-etl-bench", dependencies: [
             "ETLDaemon", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: strictImports),
 
         // Launchers for the real peers tests talk to. Test-only.
         .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),

@@ -1,5 +1,6 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import TOMLKit
 
 /// Reads `spotifyd-etl.toml` into a validated `AppConfig`. Every failure is one `ConfigError`
@@ -14,12 +15,11 @@ public enum ConfigLoader {
     public static func load(path: String) throws(ConfigError) -> AppConfig {
         let data: Data
         do {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            var st = stat()
+            if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
                 throw ConfigError(file: path, key: "(file)", message: "cannot read config file: is a directory")
             }
-            let attrs = try? FileManager.default.attributesOfItem(atPath: path)
-            if let size = attrs?[.size] as? NSNumber, size.intValue > maxFileSize {
+            if stat(path, &st) == 0, Int(st.st_size) > maxFileSize {
                 throw ConfigError(file: path, key: "(file)", message: "config file is larger than 1 MiB; is this the right file?")
             }
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -270,7 +270,7 @@ public enum ConfigLoader {
     /// A filesystem path: non-empty, no control characters. Relative paths are kept as given
     /// (they resolve against the working directory, `/` under systemd).
     private static func path(_ r: TableReader, _ key: String, _ v: String) throws(ConfigError) -> String {
-        guard !v.trimmingCharacters(in: .whitespaces).isEmpty else { throw r.error(key, "must not be empty") }
+        guard !v.trimmingWhitespace().isEmpty else { throw r.error(key, "must not be empty") }
         guard !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
             throw r.error(key, "path must not contain control characters, got \(ConfigText.quote(v))")
         }

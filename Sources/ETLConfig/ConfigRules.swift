@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Value rules that are more than a type check: URLs, regions, bucket names, markets.
 /// Pure functions returning the problem as text (nil when fine), so the loader can name the key.
@@ -60,7 +60,7 @@ enum ConfigRules {
             return "bucket name may contain only lowercase letters, digits, '.' and '-'"
         }
         guard alnum(u.first!), alnum(u.last!) else { return "bucket name must start and end with a letter or digit" }
-        guard !s.contains("..") else { return "bucket name must not contain \"..\"" }
+        guard s.firstRange(of: "..") == nil else { return "bucket name must not contain \"..\"" }
         let parts = s.split(separator: ".")
         if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return "bucket name must not be an IP address" }
         return nil

@@ -1,3 +1,4 @@
+import ETLCore
 /// Text helpers for config error messages: one line, dotted key paths, quoted values,
 /// and "did you mean" hints for typos.
 enum ConfigText {
@@ -38,7 +39,7 @@ enum ConfigText {
 
     /// Collapses a multi-line message (e.g. from the TOML parser) onto one line.
     static func oneLine(_ s: String) -> String {
-        s.split(whereSeparator: { $0.isNewline }).map { $0.trimmingCharacters(in: .whitespaces) }
+        s.split(whereSeparator: { $0.isNewline }).map { $0.trimmingWhitespace() }
             .filter { !$0.isEmpty }.joined(separator: " ")
     }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
 
 /// Spotify playlist ids as users paste them. Ids are 22 base62 characters; people copy
 /// `spotify:playlist:ID` URIs or `https://open.spotify.com/playlist/ID?si=…` share links, so
@@ -12,7 +13,7 @@ public enum PlaylistID {
     /// - `https://open.spotify.com/playlist/37i9dQZF1DXcBWIGoYBM5M?si=…` (http, no scheme,
     ///   `/intl-xx/` locale prefix and legacy `/user/NAME/playlist/ID` paths too)
     public static func normalize(_ text: String) -> String? {
-        let s = text.trimmingCharacters(in: .whitespaces)
+        let s = text.trimmingWhitespace()
         if isBareID(s) { return s }
         if s.hasPrefix("spotify:") {
             let parts = s.split(separator: ":", omittingEmptySubsequences: false)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
 
 /// The Spotify app credentials. They never live in the TOML file (which is world-readable
 /// under /etc); they come from systemd credentials or the environment. `description` and
@@ -70,7 +71,7 @@ public enum Secrets {
     }
 
     private static func readCredential(directory: String, name: String) -> String? {
-        let path = (directory as NSString).appendingPathComponent(name)
+        let path = Paths.join(directory, name)
         guard let data = FileManager.default.contents(atPath: path), data.count <= 64 << 10,
               let text = String(data: data, encoding: .utf8) else { return nil }
         return clean(text)

@@ -44,7 +44,7 @@ enum TOMLHeaderGuard {
     private static func occurrences(of needle: String, in line: Substring) -> Int {
         var count = 0
         var rest = line[...]
-        while let r = rest.range(of: needle) { count += 1; rest = rest[r.upperBound...] }
+        while let r = rest.firstRange(of: needle) { count += 1; rest = rest[r.upperBound...] }
         return count
     }
 }

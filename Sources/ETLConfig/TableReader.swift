@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import ETLCore
 import TOMLKit
 
@@ -107,7 +107,7 @@ struct TableReader {
         }
         // Units.parseByteSize multiplies without an overflow check; keep the number small
         // enough (< 10^10) that no unit can overflow Int64.
-        let digits = s.trimmingCharacters(in: .whitespaces).prefix { $0.isNumber }.drop { $0 == "0" }
+        let digits = s.trimmingWhitespace().prefix { $0.isNumber }.drop { $0 == "0" }
         guard digits.count <= 10, let bytes = Units.parseByteSize(s) else {
             throw error(key, "bad size \(ConfigText.quote(s)): use a positive integer with an optional unit B, KiB, MiB, GiB, KB, MB or GB, e.g. \"64MiB\"")
         }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Time source, injectable so tests of watermarks, batching ages and rate gates need no sleeps.
 public protocol Clock: Sendable {

@@ -2,7 +2,7 @@
 public enum Units {
     /// "15m", "60s", "1h30m", "500ms", "2d" → seconds. Nil when malformed or not positive.
     public static func parseDuration(_ text: String) -> Double? {
-        let s = text.trimmingCharacters(in: .whitespaces)
+        let s = text.trimmingWhitespace()
         guard !s.isEmpty else { return nil }
         var total = 0.0
         var number = ""
@@ -37,10 +37,10 @@ public enum Units {
 
     /// "64MiB", "16MiB", "1GiB", "512KiB", "1000" (bytes), "10MB" → bytes. Nil when malformed.
     public static func parseByteSize(_ text: String) -> Int? {
-        let s = text.trimmingCharacters(in: .whitespaces)
+        let s = text.trimmingWhitespace()
         let digits = s.prefix { $0.isNumber }
         guard let n = Int(digits), n > 0 else { return nil }
-        let unit = s.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        let unit = s.dropFirst(digits.count).trimmingWhitespace()
         let mult: Int
         switch unit {
         case "", "B": mult = 1
@@ -56,4 +56,4 @@ public enum Units {
     }
 }
 
-import Foundation
+import FoundationEssentials

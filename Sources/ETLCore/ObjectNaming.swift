@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Deterministic object names: `<table>/dt=<YYYY-MM-DD of sealing>/<table>-<batch_id zero-padded
 /// to 12>.<ndjson|csv>[.gz]`. Computed once at sealing and stored with the batch, so a retry
@@ -13,7 +13,7 @@ public struct ObjectNaming: Sendable, Equatable {
     public var fileExtension: String { format.rawValue + (gzip ? ".gz" : "") }
 
     public func key(table: Table, batchID: Int64, sealedAt: Date) -> String {
-        let padded = String(format: "%012lld", batchID)
+        let padded = cFormat("%012lld", batchID)
         return "\(table.rawValue)/dt=\(Timestamp.day(sealedAt))/\(table.rawValue)-\(padded).\(fileExtension)"
     }
 

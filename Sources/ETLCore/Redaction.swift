@@ -5,7 +5,7 @@ public enum Redaction {
     public static func redact(_ text: String, secrets: [String] = []) -> String {
         var out = text
         for s in secrets where s.count >= 4 {
-            out = out.replacingOccurrences(of: s, with: "[REDACTED]")
+            out = out.replacing(s, with: "[REDACTED]")
         }
         for key in ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
                     "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"] {
@@ -21,7 +21,7 @@ public enum Redaction {
         var result = ""
         var rest = Substring(text)
         let needle = key + "="
-        while let r = rest.range(of: needle) {
+        while let r = rest.firstRange(of: needle) {
             result += rest[..<r.upperBound]
             rest = rest[r.upperBound...]
             let end = rest.firstIndex { $0 == "&" || $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "," } ?? rest.endIndex
@@ -34,7 +34,7 @@ public enum Redaction {
     private static func redactAfter(_ prefix: String, in text: String) -> String {
         var result = ""
         var rest = Substring(text)
-        while let r = rest.range(of: prefix) {
+        while let r = rest.firstRange(of: prefix) {
             result += rest[..<r.upperBound]
             rest = rest[r.upperBound...]
             let end = rest.firstIndex { $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "," } ?? rest.endIndex
@@ -45,4 +45,4 @@ public enum Redaction {
     }
 }
 
-import Foundation
+import FoundationEssentials

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// UTC ISO-8601 with a `Z` suffix, second precision: the contract's only timestamp form.
 /// Hand-rolled on `gmtime_r` because DateFormatter is slow and not thread-safe enough for the
@@ -10,7 +11,7 @@ public enum Timestamp {
         var t = time_t(epochSeconds)
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
+        return cFormat("%04d-%02d-%02dT%02d:%02d:%02dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1,
                       Int(tm.tm_mday), Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
     }
 

@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import FoundationEssentials
+import ETLHTTP
 
 /// A minimal blocking HTTP/1.1 listener on 127.0.0.1 for the OAuth redirect. It accepts
 /// connections until one asks for the callback path, answers each with a small page and
@@ -119,8 +120,8 @@ public final class CallbackListener: @unchecked Sendable {
         for pair in query.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ s: Substring) -> String {
-                let plus = s.replacingOccurrences(of: "+", with: " ")
-                return plus.removingPercentEncoding ?? plus
+                let plus = String(s.replacing("+", with: " "))
+                return URLEncoding.percentDecoded(plus) ?? plus
             }
             let key = decode(kv[0])
             if out[key] == nil { out[key] = kv.count > 1 ? decode(kv[1]) : "" }
@@ -158,8 +159,8 @@ private func closeFD(_ fd: Int32) {
 /// A tiny HTML page; `text` is escaped because an `error` parameter comes from the query.
 func page(_ title: String, _ text: String) -> String {
     func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        s.replacing("&", with: "&amp;").replacing("<", with: "&lt;")
+            .replacing(">", with: "&gt;").replacing("\"", with: "&quot;")
     }
     return "<!doctype html><html><head><meta charset=\"utf-8\"><title>spotifyd-etl: \(esc(title))</title></head>"
         + "<body><h1>\(esc(title))</h1><p>\(esc(text))</p></body></html>\n"

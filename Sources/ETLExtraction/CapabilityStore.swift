@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
 
 /// Remembers what the client learned about this app's API access (legacy items endpoint,
 /// forbidden batch endpoints), so the probe cost is paid once, not on every poll. The daemon
@@ -21,7 +22,7 @@ public enum Capability {
 }
 
 public final class InMemoryCapabilityStore: CapabilityStore, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var values: [String: String]
 
     public init(_ values: [String: String] = [:]) { self.values = values }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
 
 /// The app's Spotify credentials. `description`, `debugDescription` and the reflection mirror
 /// never show the secret or the refresh token, so printing, `dump()` or string interpolation
@@ -30,7 +31,7 @@ public struct SpotifyCredentials: Sendable, Equatable, CustomStringConvertible, 
         let dir = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
         func value(_ key: String) throws -> String? {
             if let dir {
-                let path = (dir as NSString).appendingPathComponent(key)
+                let path = Paths.join(dir, key)
                 if FileManager.default.fileExists(atPath: path) {
                     guard let data = FileManager.default.contents(atPath: path) else {
                         throw CredentialsError.unreadable(path: path)

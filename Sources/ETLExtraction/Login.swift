@@ -1,7 +1,9 @@
 import Crypto
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import ETLTransform
+import Glibc
 
 /// PKCE (RFC 7636) verifier and S256 challenge.
 public struct PKCE: Sendable, Equatable {
@@ -24,8 +26,8 @@ public struct PKCE: Sendable, Equatable {
     }
 
     static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        data.base64EncodedString().replacing("+", with: "-").replacing("/", with: "_")
+            .replacing("=", with: "")
     }
 
     /// A random URL-safe `state` value (32 bytes of entropy) against login CSRF.
@@ -167,10 +169,10 @@ public final class LoginSession: @unchecked Sendable {
             let code = api.code.map { " (\($0))" } ?? ""
             throw LoginError.exchangeFailed("HTTP \(response.status)\(code): \(Redaction.redact(api.message, secrets: secrets))")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+        guard let obj = try? JSONParser.parse(Array(response.body)), obj.objectValue != nil else {
             throw LoginError.exchangeFailed("token response is not a JSON object")
         }
-        guard let refresh = obj["refresh_token"] as? String, !refresh.isEmpty else {
+        guard let refresh = obj["refresh_token"]?.stringValue, !refresh.isEmpty else {
             throw LoginError.exchangeFailed("token response carries no refresh_token")
         }
         return refresh

@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// Where the gate's not-before time survives a restart. The daemon backs this with the state
 /// DB, so a `kill -9` during a one-hour quota park does not let the next process send early.
@@ -10,7 +10,7 @@ public protocol GateStore: AnyObject, Sendable {
 
 /// A process-local store, for tests and for `--once` runs that need no persistence.
 public final class InMemoryGateStore: GateStore, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value: (Date, String)?
     public private(set) var saveCount = 0
 
@@ -42,7 +42,7 @@ public final class RateGate: @unchecked Sendable {
     /// Floor for any 429 wait: a `Retry-After: 0` must not become a tight retry loop.
     public static let minimumWait: Double = 1
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var notBefore: Date?
     private var reason = ""
     private let store: GateStore?

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
+import Glibc
 
 /// Parsing of the `Retry-After` header (RFC 9110 §10.2.3 / RFC 7231 §7.1.3): either
 /// delay-seconds or an HTTP-date. Hand-rolled (no DateFormatter) so it is locale-independent
@@ -11,7 +13,7 @@ public enum RetryAfter {
 
     /// Seconds to wait from `now`; nil when absent or unparseable. A date in the past yields 0.
     public static func seconds(_ header: String?, now: Date) -> Double? {
-        guard let raw = header?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        guard let raw = header?.trimmingWhitespace(), !raw.isEmpty else { return nil }
         if raw.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let s = Double(raw), s.isFinite {
             return max(0, s)
         }
@@ -63,8 +65,8 @@ public enum RetryAfter {
         gmtime_r(&t, &tm)
         let wd = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][Int(tm.tm_wday)]
         let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][Int(tm.tm_mon)]
-        let rest = String(format: "%04d %02d:%02d:%02d GMT", Int(tm.tm_year) + 1900, Int(tm.tm_hour), Int(tm.tm_min),
+        let rest = cFormat("%04d %02d:%02d:%02d GMT", Int(tm.tm_year) + 1900, Int(tm.tm_hour), Int(tm.tm_min),
                           Int(tm.tm_sec))
-        return "\(wd), \(String(format: "%02d", Int(tm.tm_mday))) \(mon) \(rest)"
+        return "\(wd), \(cFormat("%02d", Int(tm.tm_mday))) \(mon) \(rest)"
     }
 }

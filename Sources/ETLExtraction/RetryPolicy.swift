@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import ETLCore
 
 /// How a worker waits between short retries (5xx, transport errors). Injectable so tests of
 /// the retry loop run at full speed while still talking to the real emulator.
@@ -13,7 +15,7 @@ public struct ThreadSleeper: Sleeper {
     public init(cap: Double = 2) { self.cap = cap }
     public func sleep(seconds: Double) {
         let s = min(max(seconds, 0), cap)
-        if s > 0 { Thread.sleep(forTimeInterval: s) }
+        if s > 0 { sleepSeconds(s) }
     }
 }
 

@@ -1,6 +1,8 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import ETLTransform
+import Glibc
 import Logging
 
 /// Where and how the client talks to the Web API. Mirrors `AppConfig.Spotify`; the daemon
@@ -56,7 +58,7 @@ public final class SpotifyClient: @unchecked Sendable {
     private let retry: RetryPolicy
     private let clock: ETLCore.Clock
 
-    private let lock = NSCondition()
+    private let lock = Condition()
     private var requests = 0
     private var artistCache: [String: Data] = [:]
     /// Artist ids some worker is fetching right now; others wait for its result rather than
@@ -249,8 +251,7 @@ public final class SpotifyClient: @unchecked Sendable {
     /// Splits `{"artists": [...]}` into one JSON object per requested id (matched by `id`).
     /// Nulls and undecodable bodies give no entry, so those ids stay nil for a later poll.
     private func splitArtists(_ body: Data, requested: [String]) -> [String: Data] {
-        guard let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let list = obj["artists"] as? [Any]
+        guard let obj = try? JSONParser.parse(Array(body)), let list = obj["artists"]?.arrayValue
         else {
             logger.warning("artist batch body is not {\"artists\": [...]}; ids left for a later poll",
                            metadata: ["error_code": "malformed"])
@@ -259,9 +260,8 @@ public final class SpotifyClient: @unchecked Sendable {
         let wanted = Set(requested)
         var out: [String: Data] = [:]
         for element in list {
-            guard let artist = element as? [String: Any], let id = artist["id"] as? String, wanted.contains(id),
-                  let data = try? JSONSerialization.data(withJSONObject: artist, options: [.sortedKeys])
-            else { continue }
+            guard element.objectValue != nil, let id = element["id"]?.stringValue, wanted.contains(id) else { continue }
+            let data = Data(element.canonicalText.utf8)
             out[id] = data
             cacheArtist(id, data)
         }
@@ -393,10 +393,10 @@ public final class SpotifyClient: @unchecked Sendable {
     }
 
     static func playlistID(inURL url: String) -> String? {
-        guard let r = url.range(of: "/playlists/") else { return nil }
+        guard let r = url.firstRange(of: "/playlists/") else { return nil }
         let tail = url[r.upperBound...]
         let id = tail.prefix { $0 != "/" && $0 != "?" }
-        return id.isEmpty ? nil : String(id).removingPercentEncoding ?? String(id)
+        return id.isEmpty ? nil : URLEncoding.percentDecoded(String(id)) ?? String(id)
     }
 
     private func redact(_ text: String) -> String { Redaction.redact(text, secrets: tokens.secrets) }

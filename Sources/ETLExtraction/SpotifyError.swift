@@ -1,5 +1,7 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import ETLTransform
+import Glibc
 
 /// Everything the Spotify client can fail with. The scheduler decides per case: a deferral
 /// reschedules the playlist at `until` (never a sleeping thread), an unavailable playlist is
@@ -70,23 +72,23 @@ enum APIErrorBody {
     }
 
     static func parse(_ body: Data, status: Int) -> Parsed {
-        if let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any] {
-            if let err = obj["error"] as? [String: Any] {
-                let msg = (err["message"] as? String) ?? "HTTP \(status)"
-                let reason = (err["reason"] as? String) ?? (obj["reason"] as? String)
+        if let obj = try? JSONParser.parse(Array(body)), obj.objectValue != nil {
+            if let err = obj["error"], err.objectValue != nil {
+                let msg = err["message"]?.stringValue ?? "HTTP \(status)"
+                let reason = err["reason"]?.stringValue ?? obj["reason"]?.stringValue
                 return Parsed(code: nil, message: Redaction.redact(msg), reason: reason)
             }
-            if let code = obj["error"] as? String {
-                let desc = (obj["error_description"] as? String) ?? code
-                return Parsed(code: code, message: Redaction.redact(desc), reason: obj["reason"] as? String)
+            if let code = obj["error"]?.stringValue {
+                let desc = obj["error_description"]?.stringValue ?? code
+                return Parsed(code: code, message: Redaction.redact(desc), reason: obj["reason"]?.stringValue)
             }
-            if let msg = obj["message"] as? String {
-                return Parsed(code: nil, message: Redaction.redact(msg), reason: obj["reason"] as? String)
+            if let msg = obj["message"]?.stringValue {
+                return Parsed(code: nil, message: Redaction.redact(msg), reason: obj["reason"]?.stringValue)
             }
         }
         let text = String(decoding: body.prefix(200), as: UTF8.self)
-            .replacingOccurrences(of: "\n", with: " ")
-            .trimmingCharacters(in: .whitespaces)
+            .replacing("\n", with: " ")
+            .trimmingWhitespace()
         let reason = text.contains("QUOTA_EXCEEDED") ? "QUOTA_EXCEEDED" : nil
         return Parsed(code: nil, message: text.isEmpty ? "HTTP \(status)" : Redaction.redact(text), reason: reason)
     }

@@ -1,6 +1,8 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import ETLTransform
+import Glibc
 import Logging
 
 /// Access tokens for the Web API, shared by all workers.
@@ -35,8 +37,8 @@ public final class TokenProvider: @unchecked Sendable {
     private let logger: Logger
     private let onRefreshTokenRotated: (@Sendable (String) -> Void)?
 
-    private let stateLock = NSLock()
-    private let fetchLock = NSLock()
+    private let stateLock = Lock()
+    private let fetchLock = Lock()
     private var cached: Cached?
     private var refreshToken: String?
     private var requests = 0
@@ -175,16 +177,16 @@ public final class TokenProvider: @unchecked Sendable {
     /// Parses a 2xx token response. A body we cannot use is an auth failure naming what is
     /// missing; the body itself is never quoted since it may hold a token.
     private func accept(_ response: HTTPResponse, sentAt: Date) throws -> String {
-        guard let obj = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+        guard let obj = try? JSONParser.parse(Array(response.body)), obj.objectValue != nil else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): body is not a JSON object")
         }
-        guard let token = obj["access_token"] as? String, !token.isEmpty else {
+        guard let token = obj["access_token"]?.stringValue, !token.isEmpty else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): missing access_token")
         }
-        guard let expiresIn = (obj["expires_in"] as? NSNumber)?.doubleValue, expiresIn.isFinite, expiresIn > 0 else {
+        guard let expiresIn = obj["expires_in"]?.numberValue, expiresIn.isFinite, expiresIn > 0 else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): missing or invalid expires_in")
         }
-        if let type = obj["token_type"] as? String, type.lowercased() != "bearer" {
+        if let type = obj["token_type"]?.stringValue, type.lowercased() != "bearer" {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): token_type \(type) is not Bearer")
         }
         // Expiry counted from when the request was sent: conservative by the round-trip time.
@@ -192,7 +194,7 @@ public final class TokenProvider: @unchecked Sendable {
         var rotated: String?
         stateLock.lock()
         cached = Cached(token: token, expiresAt: expiresAt)
-        if let rt = obj["refresh_token"] as? String, !rt.isEmpty, rt != refreshToken, grant == .refreshToken {
+        if let rt = obj["refresh_token"]?.stringValue, !rt.isEmpty, rt != refreshToken, grant == .refreshToken {
             refreshToken = rt
             rotated = rt
         }

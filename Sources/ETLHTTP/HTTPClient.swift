@@ -1,6 +1,7 @@
 import CCurl
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A byte range of a file, sent as a request body. The transport reads it in 64 KiB chunks
 /// while the bytes go out, so a large upload (an 8 MiB S3 part) is never held in memory;
@@ -79,7 +80,7 @@ public protocol HTTPTransport: Sendable {
 /// Blocking libcurl client. Calls run on the caller's thread (workers, never the scheduler's
 /// queue); easy handles are pooled so keep-alive connections are reused.
 public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var pool: [OpaquePointer] = []
     private let userAgent: String
     private let maxPooled = 8
@@ -264,12 +265,12 @@ private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: I
     guard let ptr, let ud else { return 0 }
     let ctx = Unmanaged<TransferContext>.fromOpaque(ud).takeUnretainedValue()
     let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * n), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+        .trimmingWhitespaceAndNewlines()
     if line.hasPrefix("HTTP/") {
         ctx.headers = []  // a new header block (after 100 Continue or a proxy) replaces the old
     } else if let colon = line.firstIndex(of: ":") {
-        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let name = line[..<colon].trimmingWhitespace().lowercased()
+        let value = line[line.index(after: colon)...].trimmingWhitespace()
         ctx.headers.append((name, value))
     }
     return size * n
@@ -285,10 +286,35 @@ public enum URLEncoding {
             if unreserved.contains(b) || (keepSlash && b == UInt8(ascii: "/")) {
                 out.unicodeScalars.append(UnicodeScalar(b))
             } else {
-                out += String(format: "%%%02X", b)
+                out += cFormat("%%%02X", b)
             }
         }
         return out
+    }
+
+    /// Decodes `%XX` escapes (no `+` handling: that is form encoding's business). Nil when an
+    /// escape is malformed or the result is not UTF-8, as Foundation's `removingPercentEncoding`.
+    public static func percentDecoded(_ s: String) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        var it = s.utf8.makeIterator()
+        func hex(_ c: UInt8?) -> UInt8? {
+            switch c {
+            case .some(let c) where c >= 0x30 && c <= 0x39: return c - 0x30
+            case .some(let c) where c >= 0x41 && c <= 0x46: return c - 0x41 + 10
+            case .some(let c) where c >= 0x61 && c <= 0x66: return c - 0x61 + 10
+            default: return nil
+            }
+        }
+        while let c = it.next() {
+            if c == UInt8(ascii: "%") {
+                guard let hi = hex(it.next()), let lo = hex(it.next()) else { return nil }
+                out.append(hi << 4 | lo)
+            } else {
+                out.append(c)
+            }
+        }
+        return String(validating: out, as: UTF8.self)
     }
 
     public static func form(_ pairs: [(String, String)]) -> String {

@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// A sealed batch, already encoded (and gzipped) into a spool file. Sinks stream from the
 /// file, so a 64 MiB object is never held in memory twice.

@@ -1,5 +1,7 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
+import ETLCore
+import Glibc
 
 /// A thin owner of one SQLite connection. Opens (creating the file, not its directory), sets
 /// WAL + synchronous=FULL so a committed transaction survives power loss, enforces foreign
@@ -105,12 +107,10 @@ final class Database {
 
     /// errno-based hint for open failures (e.g. "No such file or directory").
     private static func osHint(_ path: String) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
-            return "; directory \(dir) does not exist"
-        }
-        if !dir.isEmpty, !isDir.boolValue { return "; \(dir) is not a directory" }
+        let dir = Paths.parent(path)
+        var st = stat()
+        if !dir.isEmpty, stat(dir, &st) != 0 { return "; directory \(dir) does not exist" }
+        if !dir.isEmpty, (st.st_mode & S_IFMT) != S_IFDIR { return "; \(dir) is not a directory" }
         if !dir.isEmpty, access(dir, W_OK) != 0 { return "; directory \(dir) is not writable" }
         return ""
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Decides which unsealed outbox rows of one table become which batches. Pure: no I/O, so the
 /// edge cases (row limits, byte limits, oversize rows, age, force) are tested directly.

@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// A row of the batch ledger. Once sealed, `objectKey` and the set of rows never change, so a
 /// retried upload writes the same name with the same bytes. After upload the outbox rows are

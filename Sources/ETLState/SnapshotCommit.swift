@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// A dimension id to remember as written. `complete: false` means the row lacked some fields
 /// (e.g. artist genres) and a later poll may write it again.

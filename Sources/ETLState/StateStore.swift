@@ -1,6 +1,6 @@
 import CSQLite
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// The daemon's durable memory: playlist watermarks and membership, seen dimension ids,
 /// reject dedup, small key/value facts, and the outbox of rows waiting to be sealed into
@@ -13,7 +13,7 @@ import Foundation
 public final class StateStore: @unchecked Sendable {
     public let path: String
     let db: Database
-    private let lock = NSLock()
+    private let lock = Lock()
     private let clock: Clock
 
     /// Opens (creating the file, not its directory) and migrates the database at `path`.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What the state DB remembers about one playlist between polls. `snapshotID` is nil until a
 /// snapshot has been committed (a playlist that only ever errored has a row for its error).

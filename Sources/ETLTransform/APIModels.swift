@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Why an API body could not be turned into a model. The reason is short and names the cause
 /// (e.g. "invalid JSON at byte 123: unterminated string", "missing snapshot_id"); it never

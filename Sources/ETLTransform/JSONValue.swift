@@ -40,6 +40,15 @@ public enum JSONValue: Sendable {
         }
     }
 
+    /// Any JSON number as a Double (`3600` and `3600.0` alike); nil for non-numbers.
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
 
     public var objectValue: [(key: String, value: JSONValue)]? {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import ETLCore
 
 /// Name cleaning for every text column: trim surrounding whitespace and normalise to NFC, so
 /// the same title typed on macOS (NFD) and elsewhere (NFC) compares equal downstream. All
@@ -15,7 +16,7 @@ public enum TextCleaning {
             if first == u.startIndex && last == u.index(before: u.endIndex) { return s }
             return String(s[first...last])
         }
-        return s.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+        return String(decoding: s.trimmingWhitespaceAndNewlines()._nfcCodeUnits, as: UTF8.self)
     }
 
     private static func isASCIISpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }

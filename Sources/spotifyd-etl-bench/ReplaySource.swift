@@ -1,5 +1,5 @@
 import ETLDaemon
-import Foundation
+import FoundationEssentials
 
 /// Serves the generated bodies to the real `PlaylistPoller` through its `Source` protocol:
 /// no network, no HTTP. Time spent producing bodies is accounted separately (thread CPU and
@@ -44,9 +44,9 @@ final class ReplaySource: PlaylistPoller.Source {
 
     /// `next` URLs look like `…/playlists/{id}/items?limit=50&offset=N&…`.
     func itemsPage(url: String) throws -> Data {
-        guard let r = url.range(of: "/playlists/") else { throw ReplayError("bad next URL \(url)") }
+        guard let r = url.firstRange(of: "/playlists/") else { throw ReplayError("bad next URL \(url)") }
         let id = String(url[r.upperBound...].prefix(22))
-        guard let o = url.range(of: "&offset="), let offset = Int(url[o.upperBound...].prefix { $0.isNumber }) else {
+        guard let o = url.firstRange(of: "&offset="), let offset = Int(url[o.upperBound...].prefix { $0.isNumber }) else {
             throw ReplayError("no offset in \(url)")
         }
         return try itemsPage(id, offset: offset)

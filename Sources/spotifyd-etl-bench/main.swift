@@ -2,7 +2,8 @@ import ETLCore
 import ETLDaemon
 import ETLSink
 import ETLState
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// spotifyd-etl-bench: the pipeline benchmark.
@@ -53,7 +54,7 @@ struct Options {
             return args[i]
         }
         func int(_ s: String) -> Int {
-            guard let v = Int(s.replacingOccurrences(of: "_", with: "")), v >= 0 else { fail("not a number: \(s)") }
+            guard let v = Int(s.replacing("_", with: "")), v >= 0 else { fail("not a number: \(s)") }
             return v
         }
         while i < args.count {
@@ -78,7 +79,7 @@ struct Options {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("spotifyd-etl-bench: \(message)\n\(Options.usage)\n".utf8))
+    StandardStreams.err("spotifyd-etl-bench: \(message)\n\(Options.usage)\n")
     exit(64)
 }
 
@@ -96,7 +97,7 @@ let opts = Options.parse(Array(CommandLine.arguments.dropFirst()))
 if let n = opts.dumpPage {
     let g = PageGenerator(playlists: 1, itemsPerPlaylist: opts.items, seenTracks: opts.seen, newPercent: opts.newPercent,
                           seed: opts.seed)
-    FileHandle.standardOutput.write(Data(g.itemsPage(playlist: 0, offset: n * PageGenerator.pageLimit)))
+    StandardStreams.write(fd: 1, bytes: Array(g.itemsPage(playlist: 0, offset: n * PageGenerator.pageLimit)))
     exit(0)
 }
 let fm = FileManager.default
@@ -106,7 +107,7 @@ if let d = opts.dir {
     try fm.createDirectory(at: workDir, withIntermediateDirectories: true)
     guard (try fm.contentsOfDirectory(atPath: workDir.path)).isEmpty else { fail("--dir \(d) is not empty") }
 } else {
-    var template = Array((NSTemporaryDirectory() + "/spotifyd-etl-bench.XXXXXX").utf8CString)
+    var template = Array(((ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/spotifyd-etl-bench.XXXXXX").utf8CString)
     guard let p = mkdtemp(&template) else { fail("cannot create a temp dir") }
     workDir = URL(fileURLWithPath: String(cString: p), isDirectory: true)
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import ETLConfig
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// `--config PATH`, shared by every subcommand that reads the config.
 struct ConfigOption: ParsableArguments {
@@ -24,9 +24,9 @@ struct ConfigOption: ParsableArguments {
 /// stderr/stdout writes that are flushed at once: under systemd stdout is block-buffered.
 enum Console {
     static func out(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        StandardStreams.out(line + "\n")
     }
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        StandardStreams.err(line + "\n")
     }
 }

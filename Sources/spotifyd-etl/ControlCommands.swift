@@ -2,7 +2,7 @@ import ArgumentParser
 import ETLConfig
 import ETLCore
 import ETLHealth
-import Foundation
+import FoundationEssentials
 
 /// `--socket PATH`, or `--config PATH` to read `[control] socket` from the config.
 struct SocketOption: ParsableArguments {

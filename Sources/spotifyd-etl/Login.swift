@@ -5,7 +5,7 @@ import ETLDaemon
 import ETLExtraction
 import ETLHTTP
 import ETLState
-import Foundation
+import FoundationEssentials
 
 struct Login: ParsableCommand {
     static let configuration = CommandConfiguration(

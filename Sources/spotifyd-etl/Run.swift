@@ -3,7 +3,7 @@ import ETLConfig
 import ETLCore
 import ETLDaemon
 import ETLState
-import Foundation
+import FoundationEssentials
 import Logging
 
 struct Run: ParsableCommand {

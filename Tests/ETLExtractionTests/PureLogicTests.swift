@@ -1,4 +1,5 @@
 import ETLCore
+import ETLHTTP
 import Foundation
 import XCTest
 @testable import ETLExtraction
@@ -122,6 +123,13 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(q["code"], "a/b")
         XCTAssertEqual(q["state"], "x y")
         XCTAssertEqual(q["error"], "")
+    }
+
+    func testPercentDecodingMatchesFoundation() {
+        for s in ["a%2Fb", "plain", "%E6%97%A5%E6%9C%AC", "100%25", "a+b", "%zz", "%4", "%FF", "%C3%A9t%C3%A9", ""] {
+            XCTAssertEqual(URLEncoding.percentDecoded(s), s.removingPercentEncoding, s)
+        }
+        XCTAssertEqual(SpotifyClient.playlistID(inURL: "http://h/v1/playlists/a%20b/items"), "a b")
     }
 
     // MARK: Credentials

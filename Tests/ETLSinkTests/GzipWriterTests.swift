@@ -15,7 +15,7 @@ final class GzipWriterTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
-        let writer = try GzipWriter(fileHandle: handle, path: url.path)
+        let writer = try GzipWriter(fileDescriptor: handle.fileDescriptor, path: url.path)
         for c in chunks { try writer.write(c) }
         try writer.finish()
         XCTAssertEqual(writer.bytesIn, chunks.reduce(0) { $0 + $1.count })

@@ -38,3 +38,38 @@ final class S3RetryTests: XCTestCase {
         XCTAssertEqual(hi.delay(afterAttempt: 10), 1.0, accuracy: 1e-3)
     }
 }
+
+/// The hand-written XML reader that replaced FoundationXML for S3's replies.
+final class S3XMLReaderTests: XCTestCase {
+    func testDocumentsS3Sends() throws {
+        let initiate = Data("""
+        <?xml version="1.0" encoding="UTF-8"?>
+        <InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+          <Bucket>b</Bucket><Key>playlist_items/dt=2026-11-25/a &amp; b.ndjson.gz</Key>
+          <UploadId>VXBsb2FkIElE&#x2B;&#43;</UploadId>
+        </InitiateMultipartUploadResult>
+        """.utf8)
+        let root = try XCTUnwrap(S3XMLNode.parse(initiate))
+        XCTAssertEqual(root.name, "InitiateMultipartUploadResult")
+        XCTAssertEqual(root.value("Key"), "playlist_items/dt=2026-11-25/a & b.ndjson.gz")
+        XCTAssertEqual(root.value("UploadId"), "VXBsb2FkIElE++")
+
+        let error = Data("<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match &lt;yours&gt; &quot;x&quot; &apos;y&apos;</Message><RequestId>R1</RequestId><Empty/></Error>".utf8)
+        let parsed = S3ErrorBody.parse(status: 403, body: error)
+        XCTAssertEqual(parsed.code, "SignatureDoesNotMatch")
+        XCTAssertEqual(parsed.message, "The request signature we calculated does not match <yours> \"x\" 'y'")
+        XCTAssertEqual(parsed.requestID, "R1")
+
+        let list = Data("<ListBucketResult><!-- c --><Contents><Key><![CDATA[a<b>]]></Key><Size>3</Size></Contents><Contents><Key>k2</Key></Contents></ListBucketResult>".utf8)
+        let l = try XCTUnwrap(S3XMLNode.parse(list))
+        XCTAssertEqual(l.all("Contents").compactMap { $0.value("Key") }, ["a<b>", "k2"])
+        XCTAssertEqual(S3XMLNode.parse(Data("\u{FEFF}<a x='1' y=\"2\">é</a>".utf8))?.text, "é")
+    }
+
+    func testMalformedDocumentsAreNil() {
+        for bad in ["", "<html>bad gateway", "<a></b>", "<a>x</a><b/>", "text", "<a>&bogus;</a>", "<a>&#0;</a>",
+                    "<a><![CDATA[x</a>", "<a", "<a x=1></a>", "<a><!-- x </a>", "</a>"] {
+            XCTAssertNil(S3XMLNode.parse(Data(bad.utf8)), bad)
+        }
+    }
+}

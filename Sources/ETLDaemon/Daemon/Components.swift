@@ -4,7 +4,7 @@ import ETLExtraction
 import ETLHTTP
 import ETLSink
 import ETLState
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Builds the pipeline's parts from a validated config. The executable only calls this and
@@ -86,10 +86,9 @@ public final class Components: @unchecked Sendable {
 
     static func makeDirectory(_ url: URL, key: String, config: AppConfig) throws {
         do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            try Paths.makeDirectories(url.path)
         } catch {
-            throw ConfigError(file: config.sourcePath, key: key,
-                              message: "cannot create directory \(url.path): \((error as NSError).localizedDescription)")
+            throw ConfigError(file: config.sourcePath, key: key, message: "cannot create directory \(url.path): \(error.reason)")
         }
     }
 }

@@ -3,7 +3,9 @@ import ETLCore
 import ETLHealth
 import ETLSink
 import ETLState
-import Foundation
+import FoundationEssentials
+import Dispatch
+import Glibc
 import Logging
 
 /// The long-running service: scheduler + flusher on Dispatch timers, sd_notify, a
@@ -221,7 +223,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func startControlSocket() throws {
         let path = config.control.socket
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+        try? FileManager.default.createDirectory(atPath: Paths.parent(path),
                                                  withIntermediateDirectories: true)
         let server = ControlServer(path: path, logger: logger) { [weak self] req, _ in
             guard let self else { return .failure("shutting down") }

@@ -1,6 +1,6 @@
 import ETLConfig
 import ETLSink
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Maps `[sink] kind = "s3"` to the S3 sink, with credentials from the standard AWS chain

@@ -2,13 +2,15 @@ import ETLCore
 import ETLExtraction
 import ETLHealth
 import ETLState
-import Foundation
+import FoundationEssentials
+import ETLConfig
+import ETLSink
 
 /// What the daemon knows of itself, for the STATUS= line and `spotifyd-etl status`. Updated
 /// from the scheduler and flusher queues; read from the control socket's.
 final class StatusBoard: @unchecked Sendable {
     private let components: Components
-    private let lock = NSLock()
+    private let lock = Lock()
     private var playlistIDs: [String]
     private var changedAt: [Date] = []
     private var outboxRows = 0

@@ -1,5 +1,7 @@
 import ETLState
-import Foundation
+import FoundationEssentials
+import ETLCore
+import Glibc
 
 /// Holds polls back while the state database cannot take writes (disk full, read-only,
 /// I/O errors). Without it every due playlist kept being fetched — a full scan for each
@@ -18,7 +20,7 @@ final class StorageGuard: @unchecked Sendable {
     static let probeInterval: Double = 5
     static let minimumFree: UInt64 = 4 << 20
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private(set) var state: State = .ok
     private let probe: () -> Bool
     var onCleared: (() -> Void)?
@@ -64,6 +66,6 @@ final class StorageGuard: @unchecked Sendable {
     /// `PlaylistPoller` reports state errors as `state: <StateError.description>`.
     static func isStorageFailure(_ reason: String) -> Bool {
         guard reason.hasPrefix("state:") else { return false }
-        return ["disk full", "read-only", "I/O error", "cannot open"].contains { reason.contains($0) }
+        return ["disk full", "read-only", "I/O error", "cannot open"].contains { reason.firstRange(of: $0) != nil }
     }
 }

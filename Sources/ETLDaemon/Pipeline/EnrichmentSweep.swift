@@ -2,7 +2,7 @@ import ETLCore
 import ETLExtraction
 import ETLState
 import ETLTransform
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Retries artist enrichment that failed earlier. An artist first seen while `/artists` was

@@ -1,7 +1,7 @@
 import ETLCore
 import ETLSink
 import ETLState
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Seals outbox rows into batches and delivers sealed batches to the sink:
@@ -34,7 +34,7 @@ public final class Flusher: @unchecked Sendable {
     private let logger: Logger
     private let metrics: PipelineMetrics
     /// One flush at a time: the scheduler's timer, `spotifyd-etl flush` and shutdown may race.
-    private let lock = NSLock()
+    private let lock = Lock()
     private var lastFailureCode: String?
 
     public init(state: StateStore, sink: ObjectSink, spoolDirectory: URL, naming: ObjectNaming, limits: Limits,

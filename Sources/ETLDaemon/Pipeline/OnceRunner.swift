@@ -1,5 +1,7 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import ETLSink
+import Dispatch
 import Logging
 
 /// `spotifyd-etl run --once`: poll every playlist once (at most `concurrency` in flight),
@@ -77,7 +79,7 @@ public final class OnceRunner: @unchecked Sendable {
     private final class Round: @unchecked Sendable {
         let runner: OnceRunner
         let deadline: Date
-        let lock = NSLock()
+        let lock = Lock()
         let done = DispatchSemaphore(value: 0)
         let workers = DispatchQueue(label: "spotifyd-etl.once.workers", attributes: .concurrent)
         let timers = DispatchQueue(label: "spotifyd-etl.once.timers")

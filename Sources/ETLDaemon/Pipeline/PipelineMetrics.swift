@@ -1,5 +1,5 @@
 import CoreMetrics
-import Foundation
+import FoundationEssentials
 
 /// The pipeline's metrics, by the names the EMF documents and the CloudWatch alarms use.
 /// swift-metrics handles: whatever backend is bootstrapped (EMF in the daemon, none in tests)

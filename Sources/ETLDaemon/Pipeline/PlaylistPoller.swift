@@ -2,7 +2,7 @@ import ETLCore
 import ETLExtraction
 import ETLState
 import ETLTransform
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Polls one playlist end to end: metadata → (if the snapshot changed) a full scan of items →
@@ -30,7 +30,7 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// Serializes "which dimension ids are new?" with the commit that records them. Without it
     /// two playlists polled at once could both see a shared track as unseen and both write it.
     /// Only this short, local step is serialized; the network work stays concurrent.
-    private let commitLock = NSLock()
+    private let commitLock = Lock()
 
     public init(source: Source, state: StateStore, clock: Clock = SystemClock(), logger: Logger,
                 metrics: PipelineMetrics = PipelineMetrics(), enrichArtists: Bool = true) {

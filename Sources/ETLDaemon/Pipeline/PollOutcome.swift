@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What one poll of one playlist came to. The scheduler and `run --once` act on this; nothing
 /// else about a poll leaks upward.

@@ -1,6 +1,6 @@
 import ETLExtraction
 import ETLState
-import Foundation
+import FoundationEssentials
 
 /// Persists the shared rate gate in the state DB, so a restart or a kill -9 never sends a
 /// request inside a Retry-After window or a quota park.

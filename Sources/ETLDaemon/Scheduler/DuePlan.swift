@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// When each playlist is next due. Pure: the scheduler's timer asks it what to start, and tests
 /// drive it with plain dates.

@@ -1,5 +1,6 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Dispatch
 import Logging
 
 /// Runs polls when they are due, at most `concurrency` at a time, on Dispatch timers and a

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The connecting process as the kernel reports it (SO_PEERCRED): not forgeable by the peer.
 public struct PeerCredentials: Sendable, Equatable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The CLI side of the control socket.
 public enum ControlClient {

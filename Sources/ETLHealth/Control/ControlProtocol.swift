@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One request per connection, as one JSON line: `{"cmd":"status"}`,
 /// `{"cmd":"poll","playlists":["id",...]}`, `{"cmd":"flush"}`.

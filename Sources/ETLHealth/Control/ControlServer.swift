@@ -1,5 +1,7 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Dispatch
+import Glibc
 import Logging
 
 /// Unix stream socket for `spotifyd-etl status|poll|flush`: one JSON line in, one out.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `spotifyd-etl status` shows. Timestamps are contract-form strings (`...Z`) so the
 /// JSON is stable and needs no date strategy on either side.
@@ -100,7 +100,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Human view for a terminal: a header block, then aligned tables. Pure.
     public func renderTable() -> String {
         var out = ""
-        func kv(_ k: String, _ v: String) { out += k.padding(toLength: 16, withPad: " ", startingAt: 0) + v + "\n" }
+        func kv(_ k: String, _ v: String) { out += k + String(repeating: " ", count: max(0, 16 - k.count)) + v + "\n" }
         kv("version", version)
         kv("started", "\(startedAt) (up \(Self.human(uptimeS)))")
         var gate = rateGate.state
@@ -128,7 +128,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Columns padded to the widest cell (by Character count), two spaces apart, no trailing
     /// spaces. Cells are flattened to one line.
     static func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
-        let all = ([header] + rows).map { $0.map { $0.replacingOccurrences(of: "\n", with: " ") } }
+        let all = ([header] + rows).map { $0.map { $0.replacing("\n", with: " ") } }
         var widths = Array(repeating: 0, count: header.count)
         for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         var out = ""

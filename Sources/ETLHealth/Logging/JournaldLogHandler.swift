@@ -1,6 +1,6 @@
 import CSystemd
 import ETLCore
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// Native journal entries via `sd_journal_sendv`, so metadata becomes indexed, queryable

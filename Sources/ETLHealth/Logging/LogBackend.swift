@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// Where log lines go. Journald only when systemd connected our stderr to the journal:

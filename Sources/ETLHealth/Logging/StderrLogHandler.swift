@@ -1,5 +1,6 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// One readable line per event on stderr, prefixed `<N>` with the syslog priority so that
@@ -30,7 +31,7 @@ public struct StderrLogHandler: LogHandler {
         Self.write(Self.formatLine(level: event.level, message: event.message.description, metadata: merged, secrets: secrets))
     }
 
-    private static let lock = NSLock()
+    private static let lock = Lock()
 
     /// Writes one line (newline added) and flushes; serialised so lines never interleave.
     public static func write(_ line: String) {
@@ -57,12 +58,12 @@ public struct StderrLogHandler: LogHandler {
     }
 
     static func oneLine(_ s: String) -> String {
-        s.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+        s.replacing("\r", with: "\\r").replacing("\n", with: "\\n")
     }
 
     static func quoteIfNeeded(_ s: String) -> String {
         let needs = s.isEmpty || s.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\t" }
         guard needs else { return s }
-        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        return "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 }

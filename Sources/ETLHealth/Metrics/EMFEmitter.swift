@@ -1,5 +1,7 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Dispatch
+import Glibc
 import Logging
 
 /// Every interval, turns the aggregated metrics into EMF documents and logs each as ONE
@@ -12,7 +14,7 @@ public final class EMFEmitter: @unchecked Sendable {
     public let interval: TimeInterval
     private let logger: Logger  // var-copied in init
     private let queue = DispatchQueue(label: "spotifyd-etl.emf")
-    private let lock = NSLock()
+    private let lock = Lock()
     private var timer: DispatchSourceTimer?
 
     public init(metrics: EMFMetrics, namespace: String = EMFEncoder.defaultNamespace, interval: TimeInterval = 60,

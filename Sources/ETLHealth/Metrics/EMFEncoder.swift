@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// One metric's value for an interval: a single number (counters, gauges) or up to 100
 /// samples (timers, aggregating recorders), which EMF accepts as an array.
@@ -119,7 +119,7 @@ public enum EMFEncoder {
     static func number(_ v: Double) -> String {
         guard v.isFinite else { return "0" }
         if v == v.rounded(), abs(v) < 9e15 { return String(Int64(v)) }
-        var s = String(format: "%.6f", v)
+        var s = cFormat("%.6f", v)
         while s.hasSuffix("0") { s.removeLast() }
         if s.hasSuffix(".") { s.removeLast() }
         return s

@@ -1,6 +1,6 @@
 import CoreMetrics
 import ETLCore
-import Foundation
+import FoundationEssentials
 
 /// swift-metrics backend that aggregates in memory per interval for EMF.
 ///
@@ -29,7 +29,7 @@ public final class EMFMetrics: MetricsFactory, @unchecked Sendable {
         var samples: [Double] = []
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var series: [Key: Series] = [:]
     private let clock: Clock
 

@@ -1,5 +1,7 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Dispatch
+import Glibc
 
 /// What the watchdog knows about one component at the moment of a decision. Plain data so the
 /// decision is a pure function of it.
@@ -88,7 +90,7 @@ public final class ProgressWatchdog: @unchecked Sendable {
         var queue: DispatchQueue?
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var entries: [String: Entry] = [:]
     private var lastVerdict: WatchdogVerdict
     private var timer: DispatchSourceTimer?

@@ -1,6 +1,7 @@
 import CSystemd
 import ETLCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Speaks the sd_notify(3) protocol to the service manager. libsystemd reads `NOTIFY_SOCKET`
 /// (including abstract `@` sockets) at call time, so tests can bind a socket and `setenv` it.
@@ -25,8 +26,8 @@ public struct SystemdNotifier: Sendable {
     /// One-line human status shown by `systemctl status`. Newlines would start a new
     /// assignment in the datagram, so they are flattened; secrets are redacted.
     @discardableResult public func status(_ text: String) -> Bool {
-        let line = Redaction.redact(text).replacingOccurrences(of: "\r", with: " ")
-            .replacingOccurrences(of: "\n", with: " ")
+        let line = Redaction.redact(text).replacing("\r", with: " ")
+            .replacing("\n", with: " ")
         return send("STATUS=" + line)
     }
 

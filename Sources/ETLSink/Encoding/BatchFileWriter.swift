@@ -1,5 +1,5 @@
 import ETLCore
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -76,7 +76,7 @@ public struct BatchFileWriter: Sendable {
     /// The spool file for `key`: the key with `/` flattened to `_`, so all spool files share
     /// one directory and the name is still unique per (table, batch).
     public func spoolURL(forKey key: String) -> URL {
-        spoolDirectory.appendingPathComponent(key.replacingOccurrences(of: "/", with: "_"), isDirectory: false)
+        spoolDirectory.appendingPathComponent(key.replacing("/", with: "_"), isDirectory: false)
     }
 
     /// Encodes under the key derived from `naming` and the sealing time.

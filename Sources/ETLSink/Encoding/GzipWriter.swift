@@ -1,5 +1,5 @@
 import CZlib
-import Foundation
+import FoundationEssentials
 
 /// Errors from zlib itself (not from the file system, which throws `FileSystemError`).
 public struct GzipError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -70,11 +70,6 @@ public final class GzipWriter {
             header.deinitialize(count: 1); header.deallocate()
             throw GzipError("deflateSetHeader failed (\(hrc))")
         }
-    }
-
-    /// Convenience for Foundation callers; the handle stays owned by the caller.
-    public convenience init(fileHandle: FileHandle, path: String = "<fd>", level: Int32 = 6) throws {
-        try self.init(fileDescriptor: fileHandle.fileDescriptor, path: path, level: level)
     }
 
     deinit {

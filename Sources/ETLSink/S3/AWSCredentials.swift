@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A set of AWS credentials. `description` never shows the secret or the session token, so
 /// the value can be interpolated into logs and errors without leaking anything.

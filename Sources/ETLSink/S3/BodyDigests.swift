@@ -1,6 +1,7 @@
 import Crypto
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Digests of one request body, computed once: the SigV4 payload hash (hex SHA-256), the
 /// `x-amz-checksum-sha256` value (base64 SHA-256) and `Content-MD5` (base64 MD5), whose hex

@@ -1,6 +1,7 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Hands out credentials for signing. Implementations cache and refresh; `invalidate()` is
 /// called when S3 rejected the credentials (403 ExpiredToken, InvalidAccessKeyId), so the
@@ -38,7 +39,7 @@ public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable
     private let profile: String?
     private let transport: HTTPTransport
     private let clock: Clock
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cached: AWSCredentials?
     private lazy var imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock)
 
@@ -90,10 +91,10 @@ public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable
         func value(_ name: String) -> String? {
             if let dir = env["CREDENTIALS_DIRECTORY"], !dir.isEmpty,
                let data = FileManager.default.contents(atPath: dir + "/" + name) {
-                let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let s = String(decoding: data, as: UTF8.self).trimmingWhitespaceAndNewlines()
                 if !s.isEmpty { fromDir = true; return s }
             }
-            if let v = env[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty { return v }
+            if let v = env[name]?.trimmingWhitespaceAndNewlines(), !v.isEmpty { return v }
             return nil
         }
         let id = value("AWS_ACCESS_KEY_ID"), secret = value("AWS_SECRET_ACCESS_KEY"), token = value("AWS_SESSION_TOKEN")
@@ -110,10 +111,16 @@ public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable
     /// Source 2: INI file, `[profile]` sections with aws_access_key_id, aws_secret_access_key,
     /// aws_session_token. A missing file is not an error; a profile missing from an existing
     /// file that was explicitly asked for is.
+    /// The user's home from the password database, for a `~/` path when `$HOME` is unset.
+    static func homeDirectory() -> String {
+        guard let pw = getpwuid(getuid()), let dir = pw.pointee.pw_dir else { return "/" }
+        return String(cString: dir)
+    }
+
     static func fromSharedFile(_ env: [String: String], profile: String?) throws -> AWSCredentials? {
         let path: String
         if let p = env["AWS_SHARED_CREDENTIALS_FILE"], !p.isEmpty {
-            path = p.hasPrefix("~/") ? (env["HOME"] ?? NSHomeDirectory()) + String(p.dropFirst(1)) : p
+            path = p.hasPrefix("~/") ? (env["HOME"] ?? Self.homeDirectory()) + String(p.dropFirst(1)) : p
         } else {
             guard let home = env["HOME"], !home.isEmpty else { return nil }
             path = home + "/.aws/credentials"
@@ -137,18 +144,18 @@ public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable
         var out: [String: [String: String]] = [:]
         var current: String?
         for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") {
-                var n = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
-                if n.hasPrefix("profile ") { n = String(n.dropFirst(8)).trimmingCharacters(in: .whitespaces) }
+                var n = String(line.dropFirst().dropLast()).trimmingWhitespace()
+                if n.hasPrefix("profile ") { n = String(n.dropFirst(8)).trimmingWhitespace() }
                 current = n
                 if out[n] == nil { out[n] = [:] }
                 continue
             }
             guard let c = current, let eq = line.firstIndex(of: "=") else { continue }
-            let k = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let v = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let k = line[..<eq].trimmingWhitespace().lowercased()
+            let v = line[line.index(after: eq)...].trimmingWhitespace()
             out[c]![k] = v
         }
         return out

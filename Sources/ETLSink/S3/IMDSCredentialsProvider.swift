@@ -1,6 +1,7 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// EC2 instance-role credentials over IMDSv2: a session token from PUT /latest/api/token,
 /// then the role name and the role's credentials JSON. Refreshed 5 minutes before
@@ -9,7 +10,7 @@ public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked S
     private let endpoint: String
     private let transport: HTTPTransport
     private let clock: Clock
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cached: AWSCredentials?
     private var token: (value: String, expires: Date)?
     static let tokenTTL = 21_600
@@ -38,15 +39,15 @@ public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked S
         let tok = try sessionToken()
         let roleResp = try get("/latest/meta-data/iam/security-credentials/", token: tok)
         let role = String(decoding: roleResp, as: UTF8.self).split(whereSeparator: { $0 == "\n" }).first
-            .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            .map { $0.trimmingWhitespace() } ?? ""
         guard !role.isEmpty else { throw CredentialsError("IMDS lists no instance role") }
         let body = try get("/latest/meta-data/iam/security-credentials/" + SigV4Signer.uriEncode(role), token: tok)
-        guard let obj = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let id = obj["AccessKeyId"] as? String, let secret = obj["SecretAccessKey"] as? String else {
+        guard let obj = try? JSONDecoder().decode(IMDSRoleCredentials.self, from: body) else {
             throw CredentialsError("IMDS credentials for role \"\(role)\" are not the expected JSON")
         }
-        let exp = (obj["Expiration"] as? String).flatMap { Self.parseISO($0) }
-        let token = (obj["Token"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        let id = obj.AccessKeyId, secret = obj.SecretAccessKey
+        let exp = obj.Expiration.flatMap { Self.parseISO($0) }
+        let token = obj.Token.flatMap { $0.isEmpty ? nil : $0 }
         return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token,
                               expiration: exp, source: "imds:\(role)")
     }
@@ -60,7 +61,7 @@ public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked S
             throw CredentialsError("IMDS at \(endpoint) unreachable (\(error))")
         }
         guard resp.status == 200, !resp.body.isEmpty else { throw CredentialsError("IMDS token request answered HTTP \(resp.status)") }
-        let v = String(decoding: resp.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let v = String(decoding: resp.body, as: UTF8.self).trimmingWhitespaceAndNewlines()
         token = (v, clock.now().addingTimeInterval(TimeInterval(Self.tokenTTL)))
         return v
     }
@@ -77,10 +78,14 @@ public final class IMDSCredentialsProvider: AWSCredentialsProvider, @unchecked S
     }
 
     static func parseISO(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s)
+        Timestamp.parse(s).map { Date(timeIntervalSince1970: Double($0)) }
     }
+}
+
+/// The IMDS role-credentials document (only the fields we read).
+private struct IMDSRoleCredentials: Decodable {
+    var AccessKeyId: String
+    var SecretAccessKey: String
+    var Token: String?
+    var Expiration: String?
 }

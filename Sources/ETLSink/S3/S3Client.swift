@@ -1,6 +1,7 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
+import Glibc
 
 public struct S3ObjectInfo: Sendable, Equatable {
     public var key: String
@@ -103,7 +104,7 @@ public final class S3Client: @unchecked Sendable {
     private static func unquote(_ etag: String?) -> String {
         guard var e = etag else { return "" }
         if e.hasPrefix("W/") { e.removeFirst(2) }
-        return e.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        return e.trimmingScalars { $0 == "\"" }
     }
 
     // MARK: object operations
@@ -221,12 +222,11 @@ public final class S3Client: @unchecked Sendable {
     /// pass, then read in 64 KiB chunks as curl sends it), so no part is ever in memory. Any
     /// failure after CreateMultipartUpload aborts the upload so no orphan parts remain.
     public func uploadFile(key: String, fileURL: URL, byteCount: Int, contentType: String?, contentEncoding: String?) throws -> String {
-        let actual: Int
-        do {
-            actual = (try FileManager.default.attributesOfItem(atPath: fileURL.path)[.size] as? NSNumber)?.intValue ?? -1
-        } catch {
-            throw SinkError(kind: .needsOperator, code: "SpoolFileMissing", message: "cannot read \(fileURL.path): \(error.localizedDescription)")
+        var st = stat()
+        guard stat(fileURL.path, &st) == 0 else {
+            throw SinkError(kind: .needsOperator, code: "SpoolFileMissing", message: "cannot read \(fileURL.path): \(String(cString: strerror(errno)))")
         }
+        let actual = Int(st.st_size)
         guard actual == byteCount else {
             throw SinkError(kind: .needsOperator, code: "SpoolFileSizeMismatch", message: "\(fileURL.path) has \(actual) bytes, batch says \(byteCount)")
         }

@@ -1,6 +1,6 @@
 import Crypto
 import ETLHTTP
-import Foundation
+import FoundationEssentials
 
 /// Builds signed S3 requests. Pure apart from the inputs: the same arguments give the same
 /// bytes, which the unit test checks against the body actually attached.

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import ETLCore
 
 /// How often and how long to retry transient S3 failures inside one put. Waits are short
 /// (sub-second to a few seconds); when attempts run out the failure goes back to the
@@ -13,7 +15,7 @@ public struct S3RetryPolicy: Sendable {
     public var random: @Sendable () -> Double
 
     public init(maxAttempts: Int = 4, baseDelay: Double = 0.2, maxDelay: Double = 3,
-                sleeper: @escaping @Sendable (Double) -> Void = { Thread.sleep(forTimeInterval: $0) },
+                sleeper: @escaping @Sendable (Double) -> Void = { sleepSeconds($0) },
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
         self.maxAttempts = max(1, maxAttempts)
         self.baseDelay = baseDelay

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The S3 sink's own settings. ETLSink does not depend on ETLConfig; the daemon maps
 /// `AppConfig.S3` onto this.
@@ -62,7 +62,7 @@ public struct S3Endpoint: Sendable, Equatable {
         var scheme = "https"
         var authority = "s3.\(settings.region).amazonaws.com"
         if let ep = settings.endpoint, !ep.isEmpty {
-            guard let sep = ep.range(of: "://") else { throw S3ConfigError("endpoint \"\(ep)\" has no scheme") }
+            guard let sep = ep.firstRange(of: "://") else { throw S3ConfigError("endpoint \"\(ep)\" has no scheme") }
             scheme = ep[..<sep.lowerBound].lowercased()
             var rest = String(ep[sep.upperBound...])
             while rest.hasSuffix("/") { rest.removeLast() }

@@ -1,6 +1,6 @@
 import ETLCore
 import ETLHTTP
-import Foundation
+import FoundationEssentials
 
 /// The S3 end of the pipeline. The object key is `settings.prefix + object.key`. A receipt
 /// is returned only after S3 confirmed the bytes (200 plus matching ETag), so the batch

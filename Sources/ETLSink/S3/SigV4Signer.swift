@@ -1,5 +1,7 @@
 import Crypto
-import Foundation
+import FoundationEssentials
+import ETLCore
+import Glibc
 
 /// AWS Signature Version 4, pure: no I/O, no clock. The caller supplies the request as it
 /// will go on the wire (path already percent-encoded for S3, header list in send order) and
@@ -202,7 +204,7 @@ public struct SigV4Signer: Sendable {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var tm = tm()
         gmtime_r(&t, &tm)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+        return cFormat("%04d%02d%02dT%02d%02d%02dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
                       Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
     }
 

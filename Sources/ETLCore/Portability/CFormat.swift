@@ -1,0 +1,16 @@
+import Glibc
+
+/// printf-style formatting through `vsnprintf`, replacing Foundation's `String(format:)`.
+/// The process never calls `setlocale`, so this is the C locale: `.` decimal point, no grouping.
+public func cFormat(_ format: String, _ args: CVarArg...) -> String {
+    withVaList(args) { va -> String in
+        var buffer = [CChar](repeating: 0, count: 128)
+        let n = Int(vsnprintf(&buffer, buffer.count, format, va))
+        if n < buffer.count { return String(cString: buffer) }
+        return withVaList(args) { va2 in
+            buffer = [CChar](repeating: 0, count: n + 1)
+            _ = vsnprintf(&buffer, buffer.count, format, va2)
+            return String(cString: buffer)
+        }
+    }
+}
