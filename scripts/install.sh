@@ -12,9 +12,9 @@
 #              binary with the Swift runtime linked statically: -static-stdlib).
 #   --no-reload  do not run `systemctl daemon-reload` afterwards.
 #
-# The static-stdlib binary still links libcurl, libsqlite3, zlib, libsystemd and libxml2 (+ICU,
-# via FoundationXML) dynamically (Debian bookworm: libcurl4 libsqlite3-0 zlib1g libsystemd0
-# libxml2).
+# The static-stdlib binary still links libcurl, libsqlite3, zlib and libsystemd dynamically
+# (Debian bookworm: libcurl4 libsqlite3-0 zlib1g libsystemd0). It links FoundationEssentials
+# only: no libxml2, no ICU.
 #
 # Credentials: LoadCredential= with a missing source file fails the unit (systemd 252), so the
 # optional credentials (SPOTIFY_REFRESH_TOKEN, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,

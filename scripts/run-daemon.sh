@@ -40,4 +40,6 @@ fi
 
 python3 scripts/make-config.py --sample etc/spotifyd-etl.toml --out "$cfg" --var "$var" \
   --api-url "$api_url" --accounts-url "$accounts_url" --playlists "$playlists" ${interval:+--interval "$interval"}
+# The unit's Environment= lines (GNUTLS_NO_IMPLICIT_INIT=1), so this runs as the service does.
+eval "$(python3 scripts/testsupport/unit_env.py | sed 's/^/export /')"
 "$bin" run --config "$cfg"

@@ -48,10 +48,7 @@ struct Run: ParsableCommand {
             Console.out(summary.line)
             throw ArgumentParser.ExitCode(summary.exitCode)
         }
-        // glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
-        // Dispatch's worker threads come and go; two arenas keep a long-running daemon's
-        // resident memory flat at no measurable cost for a workload this light.
-        _ = glibcMallopt(glibcMArenaMax, 2)
+        MallocTuning.singleArena()
         try DaemonMain.run(components: components, configPath: options.config, logger: logger, emf: emf)
     }
 
@@ -61,8 +58,3 @@ struct Run: ParsableCommand {
     }
 }
 
-/// glibc's `mallopt` (declared in <malloc.h>, which the Glibc module does not export).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
-/// `M_ARENA_MAX` from glibc's <malloc.h>.
-private let glibcMArenaMax: Int32 = -8

@@ -35,3 +35,34 @@ final class StorageGuardTests: XCTestCase {
         XCTAssertFalse(StorageGuard.isStorageFailure("HTTP 500: disk full"))
     }
 }
+
+/// The heap trimmer's decision logic (the trim itself is glibc's malloc_trim).
+final class HeapTrimmerTests: XCTestCase {
+    func testTrimsOnceAfterEachBurstOnceQuiet() {
+        var calls = 0
+        let trimmer = HeapTrimmer(quietSeconds: 2) { calls += 1 }
+        let t0 = Date(timeIntervalSince1970: 1_000_000)
+        trimmer.tick(busy: false, now: t0)
+        XCTAssertEqual(calls, 0, "nothing was allocated for a burst yet: no trim at start")
+        trimmer.tick(busy: true, now: t0 + 1)
+        trimmer.tick(busy: false, now: t0 + 2)
+        XCTAssertEqual(calls, 0, "quiet for 1 s only")
+        trimmer.tick(busy: false, now: t0 + 3)
+        XCTAssertEqual(calls, 1)
+        trimmer.tick(busy: false, now: t0 + 10)
+        XCTAssertEqual(calls, 1, "once per burst, not every idle tick")
+        trimmer.tick(busy: true, now: t0 + 11)
+        trimmer.tick(busy: true, now: t0 + 12)
+        trimmer.tick(busy: false, now: t0 + 14)
+        XCTAssertEqual(calls, 2)
+        XCTAssertEqual(trimmer.trims, 2)
+    }
+
+    func testRealTrimIsSafeToCall() {
+        HeapTrimmer.glibcTrim()
+        MallocTuning.singleArena()
+        let big = [UInt8](repeating: 1, count: 8 << 20)
+        XCTAssertEqual(big.count, 8 << 20)
+        HeapTrimmer.glibcTrim()
+    }
+}

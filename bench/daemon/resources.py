@@ -15,6 +15,8 @@ the watchdog ever missed (largest gap between pings vs. the WatchdogSec it was g
 import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "testsupport"))
+from unit_env import unit_environment  # noqa: E402
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,7 +80,8 @@ def main():
                     ready.set()
         threading.Thread(target=listen, daemon=True).start()
 
-        env = dict(os.environ, SPOTIFY_CLIENT_ID="test-client", SPOTIFY_CLIENT_SECRET="test-secret",
+        # The environment the systemd unit sets (Environment= lines), then the test credentials.
+        env = dict(os.environ, **unit_environment(), SPOTIFY_CLIENT_ID="test-client", SPOTIFY_CLIENT_SECRET="test-secret",
                    NOTIFY_SOCKET=sock_path, WATCHDOG_USEC=str(int(a.watchdog_sec * 1e6)))
         env.pop("JOURNAL_STREAM", None)
         d = subprocess.Popen([a.binary, "run", "--config", cfg], env=env,

@@ -7,15 +7,15 @@
 # never leaves a half-built cache behind. Prints the rootfs path on stdout.
 #
 # The packages are what the static-stdlib binary still links dynamically (libcurl, libsqlite3,
-# zlib, libsystemd0 via systemd, and libxml2 + libicu72 for FoundationXML, which the S3 sink's
-# XML parsing pulls in) plus what the test runs inside (setpriv from util-linux, ps from procps,
+# zlib, libsystemd0 via systemd; the daemon links FoundationEssentials only, so no libxml2 or
+# ICU) plus what the test runs inside (setpriv from util-linux, ps from procps,
 # ca-certificates for libcurl). run.sh checks every `ldd` dependency of the binary is present.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 suite=bookworm
 # Same mirror apt uses on this host (deb.debian.org); override with DEBIAN_MIRROR.
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-packages="systemd,systemd-sysv,dbus,libcurl4,libsqlite3-0,zlib1g,libxml2,ca-certificates,util-linux,procps"
+packages="systemd,systemd-sysv,dbus,libcurl4,libsqlite3-0,zlib1g,ca-certificates,util-linux,procps"
 version=1
 stamp="$(printf '%s\n' "$version" "$suite" "$mirror" "$packages" | sha256sum | cut -c1-12)"
 cache="$root/.cache/systemd-rootfs"

@@ -96,10 +96,12 @@ public final class Daemon: @unchecked Sendable {
         if inFlight == 0 || quietFor < config.spotify.requestTimeout + 15 {
             watchdog.progress("scheduler")
         }
+        heapTrimmer.tick(busy: inFlight > 0, now: Date())
         let line = statusBoard.line(gate: components.gate)
         if line != lastStatus { notifier.status(line); lastStatus = line }
     }
     private var lastStatus = ""
+    private let heapTrimmer = HeapTrimmer()
 
     // MARK: flusher
 
