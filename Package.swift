@@ -10,6 +10,11 @@ import PackageDescription
 /// win overload resolution in any module that imports ETLConfig.
 let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
+/// The daemon (and the benchmark that stands for it) is linked statically against the Swift
+/// runtime; exporting all of its symbols (the driver's default) only makes every shared
+/// library's symbol lookups walk a large table at start-up and keeps ~0.8 MB of it resident.
+let daemonLinkerSettings: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(configuration: .release))]
+
 let package = Package(
     name: "spotifyd-etl",
     platforms: [.macOS(.v13)],
@@ -59,10 +64,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictImports,
-            // The daemon is linked statically against the Swift runtime; exporting all of its
-            // symbols (the driver's default) only makes every shared library's symbol lookups
-            // walk a large table at start-up and keeps ~0.8 MB of it resident.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(configuration: .release))]),
+            linkerSettings: daemonLinkerSettings),
 
         // Benchmark of the S3 loader (bench/s3/run.sh); not shipped.
         .executableTarget(name: "s3-bench", dependencies: [
@@ -71,7 +73,7 @@ let package = Package(
         // Pipeline benchmark (replayed pages, no network); kept out of the daemon binary.
         .executableTarget(name: "spotifyd-etl-bench", dependencies: [
             "ETLDaemon", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strictImports),
+        ], swiftSettings: strictImports, linkerSettings: daemonLinkerSettings),
 
         // Launchers for the real peers tests talk to. Test-only.
         .target(name: "ETLTestSupport", dependencies: ["ETLCore", "ETLHTTP"]),

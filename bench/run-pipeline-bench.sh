@@ -5,9 +5,9 @@
 #   bench/run-pipeline-bench.sh [extra spotifyd-etl-bench options, e.g. --playlists 50 --smaps]
 #
 # Builds into .build-release (kept apart from the debug .build) with the Swift runtime and
-# Foundation linked statically, as a release build of the daemon should be: dynamically
-# linked, the Swift/Foundation shared libraries alone are ~22 MiB of resident pages before
-# the pipeline does anything. Everything else (SQLite, zlib, libcurl) stays dynamic.
+# FoundationEssentials linked statically, as the daemon is: dynamically linked, the Swift
+# shared libraries alone are several MiB of resident pages before the pipeline does anything.
+# Everything else (SQLite, zlib, libcurl) stays dynamic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
