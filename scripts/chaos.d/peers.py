@@ -306,10 +306,13 @@ def daemon_config(*, api_url, accounts_url, state_path, socket_path, playlist_id
     return "\n".join(t)
 
 
-def swift_build(configuration="debug"):
+def swift_build(configuration="debug", static_stdlib=False):
+    """Builds the daemon; `static_stdlib` links the Swift runtime in, as install.sh ships it."""
     args = ["swift", "build", "--product", "spotifyd-etl"]
     if configuration == "release":
         args += ["-c", "release"]
+    if static_stdlib:
+        args += ["--static-swift-stdlib"]
     r = subprocess.run(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
         sys.stderr.write(r.stdout[-4000:])
