@@ -131,7 +131,7 @@ public final class PlaylistPoller: @unchecked Sendable {
         entries.reserveCapacity(page.total)
         var pages = 0
         while true {
-            for (i, e) in page.entries.enumerated() { entries.append(parseEntry(e, position: page.offset + i)) }
+            entries.append(contentsOf: page.entries)
             pages += 1
             guard let next = page.next, !page.entries.isEmpty, pages < 100_000 else { break }
             page = try decodePage(source.itemsPage(url: next))
@@ -139,8 +139,8 @@ public final class PlaylistPoller: @unchecked Sendable {
         return entries
     }
 
-    private func decodePage(_ data: Data) throws -> ItemsPage {
-        do { return try decodeItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
+    private func decodePage(_ data: Data) throws -> ParsedItemsPage {
+        do { return try decodeParsedItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
     }
 
     private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
