@@ -145,13 +145,15 @@ public final class StateStore: @unchecked Sendable {
             defer { if ownTransaction { _ = try? db.exec("COMMIT") } }
             try s.bind(1, kind.rawValue)
             for id in ids where out[id] == nil {
-                try s.bind(2, id)
-                if try s.step() {
-                    out[id] = s.int64(0) != 0 ? .complete : .incomplete
-                } else {
-                    out[id] = .unseen
+                // Bound without a copy, stepped while the bytes are valid; the next bind
+                // replaces the binding before the next step.
+                var bytes = id
+                out[id] = try bytes.withUTF8 { b -> SeenState in
+                    try s.bindTextNoCopy(2, b)
+                    let state: SeenState = try s.step() ? (s.int64(0) != 0 ? .complete : .incomplete) : .unseen
+                    sqlite3_reset(s.handle)  // keep the kind binding
+                    return state
                 }
-                sqlite3_reset(s.handle)  // keep the kind binding
             }
             return out
         }

@@ -248,7 +248,9 @@ private struct Parser {
     func isSkipped(_ start: Int, _ end: Int) -> Bool {
         let n = end - start
         guard let base = p.baseAddress else { return false }
-        for k in skip where k.count == n {
+        guard n > 0 else { return false }
+        let first = base[start], last = base[end - 1]
+        for k in skip where k.count == n && k[0] == first && k[n - 1] == last {
             if k.withUnsafeBufferPointer({ memcmp(base + start, $0.baseAddress!, n) == 0 }) { return true }
         }
         return false

@@ -203,7 +203,8 @@ public final class PlaylistPoller: @unchecked Sendable {
         var noted = Set<String>()
         for e in entries {
             guard case .track(let t, _) = e else { continue }
-            for a in t.artists + t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
+            for a in t.artists where noted.insert(a.id).inserted { ids.append(a.id) }
+            for a in t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
         }
         guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return ([], []) }
         var complete = Set<String>()
