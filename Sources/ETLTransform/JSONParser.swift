@@ -146,16 +146,28 @@ private struct Parser {
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: "\"") else { throw fail("expected object key") }
+            // Validate the key first and build its String only when it is kept (a skipped
+            // key needs none); a key with escapes is decoded by `string()` from its start.
             let keyStart = i + 1
-            let k = try string()
+            let plain = try skipString()
             let keyEnd = i - 1
+            let skipped = plain && !skip.isEmpty && isSkipped(keyStart, keyEnd)
+            var k = ""
+            if !skipped {
+                if plain {
+                    k = String(decoding: UnsafeBufferPointer(rebasing: p[keyStart..<keyEnd]), as: UTF8.self)
+                } else {
+                    i = keyStart - 1
+                    k = try string()
+                }
+            }
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWS()
             let v: JSONValue
-            if !skip.isEmpty && isSkipped(keyStart, keyEnd) {
+            if skipped {
                 try skipValue()
                 skipWS()
                 guard i < p.count else { throw fail("unexpected end of input") }
@@ -307,14 +319,20 @@ private struct Parser {
     }
 
     /// Validates one string as `string()`/`escapedString` would, without building it.
-    mutating func skipString() throws(JSONParseError) {
+    /// Returns true when it had no escapes (its bytes are its UTF-8).
+    @discardableResult
+    mutating func skipString() throws(JSONParseError) -> Bool {
         i += 1
+        var plain = true
         while i < p.count {
+            i = plainRun(i)
+            guard i < p.count else { break }
             let b = p[i]
-            if b == UInt8(ascii: "\"") { i += 1; return }
+            if b == UInt8(ascii: "\"") { i += 1; return plain }
             if b < 0x20 { throw fail("control character in string") }
             if b >= 0x80 { try utf8Sequence(); continue }
             if b != UInt8(ascii: "\\") { i += 1; continue }
+            plain = false
             i += 1
             guard i < p.count else { throw fail("unterminated string") }
             let e = p[i]
@@ -362,10 +380,37 @@ private struct Parser {
         i += n
     }
 
+    /// The index of the first byte at or after `start` that needs a look of its own inside a
+    /// string: `"`, `\`, a control character or a non-ASCII byte (or `p.count`). Checks eight
+    /// bytes at a time; a chunk with any such byte (or a false alarm) is finished bytewise, so
+    /// the result is exactly that of a bytewise scan.
+    @inline(__always)
+    func plainRun(_ start: Int) -> Int {
+        guard let base = p.baseAddress else { return start }
+        var j = start
+        let n = p.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+        while j + 8 <= n {
+            let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+            let q = x ^ (ones &* 0x22), b = x ^ (ones &* 0x5C)
+            let m = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((x &- ones &* 0x20) & ~x) | x
+            if m & high != 0 { break }
+            j += 8
+        }
+        while j < n {
+            let c = base[j]
+            if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { break }
+            j += 1
+        }
+        return j
+    }
+
     mutating func string() throws(JSONParseError) -> String {
         i += 1
         let start = i
         while i < p.count {
+            i = plainRun(i)
+            guard i < p.count else { break }
             let b = p[i]
             if b == UInt8(ascii: "\"") {
                 let s = String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
