@@ -164,6 +164,7 @@ public let itemsPageUnreadKeys: [String] = [
     "primary_color", "publisher", "media_type", "total_episodes", "linked_from", "restrictions",
 ]
 private let itemsPageUnreadKeyBytes: [[UInt8]] = itemsPageUnreadKeys.map { Array($0.utf8) }
+private let itemsKeyBytes: [UInt8] = Array("items".utf8)
 
 /// `decodeItemsPage` + `parseEntry` for every entry, with the same results, errors and
 /// reject texts, but faster: the page is parsed leanly (values of `itemsPageUnreadKeys`
@@ -171,18 +172,33 @@ private let itemsPageUnreadKeyBytes: [[UInt8]] = itemsPageUnreadKeys.map { Array
 /// its own bytes, so its reason and canonical `raw` text are exactly what the full parse
 /// gives. A body the lean parse refuses is handed to the full parser for the exact error.
 public func decodeParsedItemsPage(_ bytes: [UInt8]) throws(TransformError) -> ParsedItemsPage {
-    switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: Array("items".utf8)) {
+    let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf)) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+/// As `decodeParsedItemsPage(_:)` for a `Data` body, parsed in place (no copy of the page).
+public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> ParsedItemsPage {
+    let r: Result<ParsedItemsPage, TransformError> = data.withUnsafeBytes { raw in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: raw.bindMemory(to: UInt8.self))) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
+    switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: itemsKeyBytes) {
     case .failure:
-        return try parsedFully(decodeItemsPage(bytes))
+        return try parsedFully(decodeItemsPage(Array(bytes)))
     case .success(let (v, ranges)):
         let page = try decodeItemsPage(json: v)
-        guard let ranges, ranges.count == page.entries.count else { return try parsedFully(decodeItemsPage(bytes)) }
+        guard let ranges, ranges.count == page.entries.count else { return try parsedFully(decodeItemsPage(Array(bytes))) }
         var entries: [ParsedEntry] = []
         entries.reserveCapacity(page.entries.count)
         for (k, e) in page.entries.enumerated() {
             let position = page.offset + k
             let lean = parseEntry(e, position: position)
-            if case .reject = lean, let full = try? JSONParser.parse(Array(bytes[ranges[k]])) {
+            if case .reject = lean, let full = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[ranges[k]]))) {
                 entries.append(parseEntry(full, position: position))
             } else {
                 entries.append(lean)
@@ -190,10 +206,6 @@ public func decodeParsedItemsPage(_ bytes: [UInt8]) throws(TransformError) -> Pa
         }
         return ParsedItemsPage(entries: entries, total: page.total, next: page.next, offset: page.offset, limit: page.limit)
     }
-}
-
-public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> ParsedItemsPage {
-    try decodeParsedItemsPage(Array(data))
 }
 
 private func parsedFully(_ page: ItemsPage) -> ParsedItemsPage {

@@ -59,16 +59,21 @@ extension JSONParser {
     /// or has no such array.
     public static func parseLean(_ bytes: [UInt8], skipping: [[UInt8]], capturing: [UInt8],
                                  maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
-        bytes.withUnsafeBufferPointer { buf in
-            var p = Parser(p: buf, maxDepth: maxDepth)
-            p.skip = skipping
-            p.captureKey = capturing
-            do {
-                let v = try p.document()
-                return .success((v, p.captured))
-            } catch {
-                return .failure(error as? JSONParseError ?? JSONParseError(offset: p.i, reason: "internal"))
-            }
+        bytes.withUnsafeBufferPointer { parseLean($0, skipping: skipping, capturing: capturing, maxDepth: maxDepth) }
+    }
+
+    /// `parseLean` over bytes the caller keeps valid for the call (e.g. a `Data`'s storage).
+    public static func parseLean(_ buf: UnsafeBufferPointer<UInt8>, skipping: [[UInt8]], capturing: [UInt8],
+                                 maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
+        var p = Parser(p: buf, maxDepth: maxDepth)
+        p.skip = skipping
+        p.skipFilter = Parser.filter(for: skipping)
+        p.captureKey = capturing
+        do {
+            let v = try p.document()
+            return .success((v, p.captured))
+        } catch {
+            return .failure(error as? JSONParseError ?? JSONParseError(offset: p.i, reason: "internal"))
         }
     }
 }
@@ -80,6 +85,9 @@ private struct Parser {
     var depth = 0
     /// Lean mode (`JSONParser.parseLean`): keys whose values are validated and dropped.
     var skip: [[UInt8]] = []
+    /// Per first byte, a bit per length (< 64) of the skipped keys starting with it: most
+    /// kept keys are told apart with one load, without comparing bytes.
+    var skipFilter: [UInt64] = []
     /// Lean mode: the root key whose array elements' byte ranges are recorded in `captured`.
     var captureKey: [UInt8]? = nil
     var captured: [Range<Int>]? = nil
@@ -260,12 +268,18 @@ private struct Parser {
     func isSkipped(_ start: Int, _ end: Int) -> Bool {
         let n = end - start
         guard let base = p.baseAddress else { return false }
-        guard n > 0 else { return false }
+        guard n > 0, n < 64, skipFilter[Int(base[start])] & (1 << UInt64(n)) != 0 else { return false }
         let first = base[start], last = base[end - 1]
         for k in skip where k.count == n && k[0] == first && k[n - 1] == last {
             if k.withUnsafeBufferPointer({ memcmp(base + start, $0.baseAddress!, n) == 0 }) { return true }
         }
         return false
+    }
+
+    static func filter(for keys: [[UInt8]]) -> [UInt64] {
+        var f = [UInt64](repeating: 0, count: 256)
+        for k in keys where !k.isEmpty && k.count < 64 { f[Int(k[0])] |= 1 << UInt64(k.count) }
+        return f
     }
 
     /// Validates one value exactly as `value()` would (grammar, depth, UTF-8, escapes, number
