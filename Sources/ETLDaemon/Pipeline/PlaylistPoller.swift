@@ -157,14 +157,25 @@ public final class PlaylistPoller: @unchecked Sendable {
         // Dimensions: write an id the first time it is seen, and again only when a fact that
         // was incomplete (artist without genres) is now complete.
         var seen: [SeenMark] = []
+        // Tracks and episodes of the stored membership need no lookup either: the transaction
+        // that stored that membership also marked every one of them seen, complete (track
+        // and episode facts are always complete), and seen rows are never deleted.
+        let memberTracks = Set(previous.lazy.compactMap(\.trackID))
+        let memberEpisodes = Set(previous.lazy.compactMap(\.episodeID))
         var byKind: [DimensionKind: [DimensionFact]] = [:]
         for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
         for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             // Artists the enrichment step already found complete need no second lookup: seen
             // rows are never deleted and `complete` never goes back, so such an artist is
             // still complete now and would not be written anyway. The others are looked up
-            // again here, under the commit lock, as before.
-            let known: Set<String> = kind == .artist ? completeArtists : []
+            // again here, under the commit lock, as before. Same for member tracks/episodes.
+            let known: Set<String>
+            switch kind {
+            case .artist: known = completeArtists
+            case .track: known = memberTracks
+            case .episode: known = memberEpisodes
+            case .album: known = []
+            }
             let lookup: [String] = known.isEmpty ? facts.map(\.key.id)
                 : facts.compactMap { known.contains($0.key.id) ? nil : $0.key.id }
             let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
