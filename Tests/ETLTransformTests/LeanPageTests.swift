@@ -43,16 +43,16 @@ final class LeanPageTests: XCTestCase {
             "[1,2]",
             "null",
             Fixtures.entry(t, addedAt: "yesterday"),
-            Fixtures.entry(t.replacingOccurrences(of: #""type":"track","uri""#, with: #""type":"audiobook","uri""#)),
-            Fixtures.entry(t.replacingOccurrences(of: #""duration_ms":213573"#, with: #""duration_ms":2.5"#)),
-            Fixtures.entry(t.replacingOccurrences(of: #""release_date":"1987-11-12""#, with: #""release_date":null"#)),
+            Fixtures.entry(t.replacing(#""type":"track","uri""#, with: #""type":"audiobook","uri""#)),
+            Fixtures.entry(t.replacing(#""duration_ms":213573"#, with: #""duration_ms":2.5"#)),
+            Fixtures.entry(t.replacing(#""release_date":"1987-11-12""#, with: #""release_date":null"#)),
             // A key written with an escape is never skipped (parsed in full): same result.
-            Fixtures.entry(t.replacingOccurrences(of: #""href":"#, with: #""\u0068ref":"#)),
+            Fixtures.entry(t.replacing(#""href":"#, with: #""\u0068ref":"#)),
             // Duplicate keys: the first wins, skipped or not.
-            Fixtures.entry(t.replacingOccurrences(of: #""id":"4iV5W9uYEdYUVa79Axb7Rh""#,
+            Fixtures.entry(t.replacing(#""id":"4iV5W9uYEdYUVa79Axb7Rh""#,
                                                   with: #""id":"4iV5W9uYEdYUVa79Axb7Rh","id":"other","href":1,"href":[]"#)),
             // Unread keys with every kind of value, nested deeply.
-            Fixtures.entry(t.replacingOccurrences(of: #""disc_number":1"#, with: #""disc_number":1,"images":[{"a":[1,-2.5e3,true,null,"\u00e9\ud83c\udfb5"]},{}],"description":"x\ny","linked_from":{"id":"z","name":7}"#.replacingOccurrences(of: "\n", with: "\\n"))),
+            Fixtures.entry(t.replacing(#""disc_number":1"#, with: #""disc_number":1,"images":[{"a":[1,-2.5e3,true,null,"\u00e9\ud83c\udfb5"]},{}],"description":"x\ny","linked_from":{"id":"z","name":7}"#.replacing("\n", with: "\\n"))),
             // Whitespace everywhere.
             " { \"item\" : \(t) , \"added_at\" : null , \"external_urls\" : { \"spotify\" : \"u\" } } ",
         ]
