@@ -12,8 +12,12 @@ final class Database {
     let path: String
     private var cache: [String: Statement] = [:]
 
+    /// Process-wide SQLite settings that must precede the first open; evaluated once.
+    private static let configured: Int32 = etl_sqlite3_disable_memstatus()
+
     init(path: String) throws {
         self.path = path
+        _ = Database.configured
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)

@@ -144,15 +144,20 @@ public final class StateStore: @unchecked Sendable {
             if ownTransaction { try db.exec("BEGIN") }
             defer { if ownTransaction { _ = try? db.exec("COMMIT") } }
             try s.bind(1, kind.rawValue)
-            for id in ids where out[id] == nil {
-                try s.bind(2, id)
-                if try s.step() {
-                    out[id] = s.int64(0) != 0 ? .complete : .incomplete
-                } else {
-                    out[id] = .unseen
+            // Bound without a copy, stepped while the bytes are valid; the next bind replaces
+            // the binding before the next step.
+            func lookUp(_ id: String) throws -> SeenState {
+                var bytes = id
+                return try bytes.withUTF8 { b -> SeenState in
+                    try s.bindTextNoCopy(2, b)
+                    let state: SeenState = try s.step() ? (s.int64(0) != 0 ? .complete : .incomplete) : .unseen
+                    sqlite3_reset(s.handle)  // keep the kind binding
+                    return state
                 }
-                sqlite3_reset(s.handle)  // keep the kind binding
             }
+            // One hash per id: the slot is found (or made) once and filled if new.
+            func fill(_ slot: inout SeenState?, _ id: String) throws { if slot == nil { slot = try lookUp(id) } }
+            for id in ids { try fill(&out[id], id) }
             return out
         }
     }
@@ -314,7 +319,7 @@ public final class StateStore: @unchecked Sendable {
             try s.bind(1, m.kind.rawValue)
             try s.bind(2, m.id)
             try s.bind(3, m.complete ? 1 : 0)
-            try s.run()
+            try s.runKeepingBindings()
         }
     }
 
@@ -340,7 +345,7 @@ public final class StateStore: @unchecked Sendable {
             try s.bind(4, createdAt.timeIntervalSince1970)
             try payload.withUnsafeBufferPointer { b in
                 try s.bindTextNoCopy(2, b)
-                try s.run()
+                try s.runKeepingBindings()  // all four rebound for every row; the payload unbound below
             }
         }
     }
@@ -397,7 +402,7 @@ public final class StateStore: @unchecked Sendable {
             try upsert.bind(7, row.position)
             try upsert.bind(8, row.addedAt)
             try upsert.bind(9, row.addedBy)
-            try upsert.run()
+            try upsert.runKeepingBindings()  // all nine rebound for every row
         }
         // Rows no longer in the snapshot (sorted: deterministic statement order).
         let del = try db.cached("DELETE FROM members WHERE playlist_id = ? AND item_key = ? AND ordinal = ?")
@@ -405,7 +410,7 @@ public final class StateStore: @unchecked Sendable {
             try del.bind(1, playlistID)
             try del.bind(2, slot.itemKey)
             try del.bind(3, slot.ordinal)
-            try del.run()
+            try del.runKeepingBindings()
         }
     }
 

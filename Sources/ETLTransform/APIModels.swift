@@ -140,3 +140,75 @@ func fullArtist(_ v: JSONValue) -> ArtistFact? {
     return ArtistFact(id: id, name: TextCleaning.clean(name), genres: genres,
                       followers: v["followers"]?["total"]?.intValue, popularity: v["popularity"]?.intValue)
 }
+
+/// One `/items` page with its entries already parsed (`parseEntry` at `offset + index`).
+public struct ParsedItemsPage: Sendable, Equatable {
+    public var entries: [ParsedEntry]
+    public var total: Int
+    public var next: String?
+    public var offset: Int
+    public var limit: Int
+    public init(entries: [ParsedEntry], total: Int, next: String?, offset: Int, limit: Int) {
+        self.entries = entries; self.total = total; self.next = next; self.offset = offset; self.limit = limit
+    }
+}
+
+/// Keys of a playlist items page whose values nothing in `decodeItemsPage(json:)` or
+/// `parseEntry` reads, at any level (entry, track/episode, album, artist, show, page):
+/// links, images, markets, descriptions. They are most of a page's bytes. A test
+/// (`LeanPageTests`) checks that removing them changes no parse result; add a key here only
+/// if nothing reads it.
+public let itemsPageUnreadKeys: [String] = [
+    "available_markets", "external_urls", "href", "images", "preview_url", "audio_preview_url", "previous",
+    "description", "html_description", "languages", "is_playable", "is_externally_hosted", "video_thumbnail",
+    "primary_color", "publisher", "media_type", "total_episodes", "linked_from", "restrictions",
+]
+private let itemsPageUnreadKeyBytes: [[UInt8]] = itemsPageUnreadKeys.map { Array($0.utf8) }
+private let itemsKeyBytes: [UInt8] = Array("items".utf8)
+
+/// `decodeItemsPage` + `parseEntry` for every entry, with the same results, errors and
+/// reject texts, but faster: the page is parsed leanly (values of `itemsPageUnreadKeys`
+/// validated, not built). An entry that comes out as a reject is parsed again in full from
+/// its own bytes, so its reason and canonical `raw` text are exactly what the full parse
+/// gives. A body the lean parse refuses is handed to the full parser for the exact error.
+public func decodeParsedItemsPage(_ bytes: [UInt8]) throws(TransformError) -> ParsedItemsPage {
+    let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf)) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+/// As `decodeParsedItemsPage(_:)` for a `Data` body, parsed in place (no copy of the page).
+public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> ParsedItemsPage {
+    let r: Result<ParsedItemsPage, TransformError> = data.withUnsafeBytes { raw in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: raw.bindMemory(to: UInt8.self))) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
+    switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: itemsKeyBytes) {
+    case .failure:
+        return try parsedFully(decodeItemsPage(Array(bytes)))
+    case .success(let (v, ranges)):
+        let page = try decodeItemsPage(json: v)
+        guard let ranges, ranges.count == page.entries.count else { return try parsedFully(decodeItemsPage(Array(bytes))) }
+        var entries: [ParsedEntry] = []
+        entries.reserveCapacity(page.entries.count)
+        for (k, e) in page.entries.enumerated() {
+            let position = page.offset + k
+            let lean = parseEntry(e, position: position)
+            if case .reject = lean, let full = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[ranges[k]]))) {
+                entries.append(parseEntry(full, position: position))
+            } else {
+                entries.append(lean)
+            }
+        }
+        return ParsedItemsPage(entries: entries, total: page.total, next: page.next, offset: page.offset, limit: page.limit)
+    }
+}
+
+private func parsedFully(_ page: ItemsPage) -> ParsedItemsPage {
+    ParsedItemsPage(entries: page.entries.enumerated().map { parseEntry($0.element, position: page.offset + $0.offset) },
+                    total: page.total, next: page.next, offset: page.offset, limit: page.limit)
+}

@@ -46,11 +46,53 @@ public enum JSONParser {
     }
 }
 
+extension JSONParser {
+    /// A lean parse for bodies of which only some keys matter: the value of any object key
+    /// whose (unescaped) bytes equal one of `skipping` is validated exactly as `parse` would
+    /// validate it, then dropped (the key is absent from the result). The byte range of each
+    /// element of the root object's first `capturing` array is returned too, so a caller can
+    /// parse one element in full from the original bytes when it needs the complete value.
+    ///
+    /// Fails if and only if `parse` fails on the same bytes (same grammar, UTF-8, escape and
+    /// depth checks; only the error position/reason may differ, so callers that report the
+    /// error should take it from `parse`). The ranges are nil when the root is not an object
+    /// or has no such array.
+    public static func parseLean(_ bytes: [UInt8], skipping: [[UInt8]], capturing: [UInt8],
+                                 maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
+        bytes.withUnsafeBufferPointer { parseLean($0, skipping: skipping, capturing: capturing, maxDepth: maxDepth) }
+    }
+
+    /// `parseLean` over bytes the caller keeps valid for the call (e.g. a `Data`'s storage).
+    public static func parseLean(_ buf: UnsafeBufferPointer<UInt8>, skipping: [[UInt8]], capturing: [UInt8],
+                                 maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
+        var p = Parser(p: buf, maxDepth: maxDepth)
+        p.skip = skipping
+        p.skipFilter = Parser.filter(for: skipping)
+        p.captureKey = capturing
+        do {
+            let v = try p.document()
+            return .success((v, p.captured))
+        } catch {
+            return .failure(error as? JSONParseError ?? JSONParseError(offset: p.i, reason: "internal"))
+        }
+    }
+}
+
 private struct Parser {
     let p: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var i = 0
     var depth = 0
+    /// Lean mode (`JSONParser.parseLean`): keys whose values are validated and dropped.
+    var skip: [[UInt8]] = []
+    /// Per first byte, a bit per length (< 64) of the skipped keys starting with it: most
+    /// kept keys are told apart with one load, without comparing bytes.
+    var skipFilter: [UInt64] = []
+    /// Lean mode: the root key whose array elements' byte ranges are recorded in `captured`.
+    var captureKey: [UInt8]? = nil
+    var captured: [Range<Int>]? = nil
+    /// Set just before parsing the captured array; `array()` consumes it.
+    var captureNext = false
 
     init(p: UnsafeBufferPointer<UInt8>, maxDepth: Int) { self.p = p; self.maxDepth = maxDepth }
 
@@ -112,14 +154,46 @@ private struct Parser {
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: "\"") else { throw fail("expected object key") }
-            let k = try string()
+            // Validate the key first and build its String only when it is kept (a skipped
+            // key needs none); a key with escapes is decoded by `string()` from its start.
+            let keyStart = i + 1
+            let plain = try skipString()
+            let keyEnd = i - 1
+            let skipped = plain && !skip.isEmpty && isSkipped(keyStart, keyEnd)
+            var k = ""
+            if !skipped {
+                if plain {
+                    k = String(decoding: UnsafeBufferPointer(rebasing: p[keyStart..<keyEnd]), as: UTF8.self)
+                } else {
+                    i = keyStart - 1
+                    k = try string()
+                }
+            }
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWS()
             let v: JSONValue
-            if let r = reuseSibling(recent1) ?? reuseSibling(recent2) {
+            if skipped {
+                try skipValue()
+                skipWS()
+                guard i < p.count else { throw fail("unexpected end of input") }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
+                throw fail("expected ',' or '}'")
+            }
+            if depth == 1, captured == nil, let ck = captureKey, i < p.count, p[i] == UInt8(ascii: "["),
+               keyEnd - keyStart == ck.count, ck.withUnsafeBufferPointer({ c in
+                   memcmp(p.baseAddress! + keyStart, c.baseAddress!, c.count) == 0 }) {
+                captureNext = true
+                let start = i
+                v = try value()
+                if i - start >= Self.reuseMinBytes {
+                    recent2 = recent1
+                    recent1 = (start, i - start, v)
+                }
+            } else if let r = reuseSibling(recent1) ?? reuseSibling(recent2) {
                 v = r
             } else {
                 let start = i
@@ -159,18 +233,145 @@ private struct Parser {
     mutating func array() throws(JSONParseError) -> JSONValue {
         try enter()
         i += 1
+        let capture = captureNext
+        captureNext = false
+        var ranges: [Range<Int>] = []
         var items: [JSONValue] = []
         skipWS()
-        if i < p.count, p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return .array(items) }
+        if i < p.count, p[i] == UInt8(ascii: "]") {
+            i += 1; depth -= 1
+            if capture { captured = ranges }
+            return .array(items)
+        }
         while true {
             skipWS()
+            let start = i
             items.append(try value())
+            if capture { ranges.append(start..<i) }
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
-            if p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return .array(items) }
+            if p[i] == UInt8(ascii: "]") {
+                i += 1; depth -= 1
+                if capture { captured = ranges }
+                return .array(items)
+            }
             throw fail("expected ',' or ']'")
         }
+    }
+
+    // MARK: lean mode: validate without building
+
+    /// True when the raw key bytes `p[start..<end]` equal a skipped key. A key written with
+    /// escapes never matches (its raw bytes contain a backslash): it is parsed in full, which
+    /// is always correct, only slower.
+    func isSkipped(_ start: Int, _ end: Int) -> Bool {
+        let n = end - start
+        guard let base = p.baseAddress else { return false }
+        guard n > 0, n < 64, skipFilter[Int(base[start])] & (1 << UInt64(n)) != 0 else { return false }
+        let first = base[start], last = base[end - 1]
+        for k in skip where k.count == n && k[0] == first && k[n - 1] == last {
+            if k.withUnsafeBufferPointer({ memcmp(base + start, $0.baseAddress!, n) == 0 }) { return true }
+        }
+        return false
+    }
+
+    static func filter(for keys: [[UInt8]]) -> [UInt64] {
+        var f = [UInt64](repeating: 0, count: 256)
+        for k in keys where !k.isEmpty && k.count < 64 { f[Int(k[0])] |= 1 << UInt64(k.count) }
+        return f
+    }
+
+    /// Validates one value exactly as `value()` would (grammar, depth, UTF-8, escapes, number
+    /// range) and advances past it without building anything.
+    mutating func skipValue() throws(JSONParseError) {
+        guard i < p.count else { throw fail("unexpected end of input") }
+        switch p[i] {
+        case UInt8(ascii: "{"):
+            try enter()
+            i += 1
+            skipWS()
+            if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return }
+            while true {
+                skipWS()
+                guard i < p.count else { throw fail("unexpected end of input") }
+                guard p[i] == UInt8(ascii: "\"") else { throw fail("expected object key") }
+                try skipString()
+                skipWS()
+                guard i < p.count else { throw fail("unexpected end of input") }
+                guard p[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                i += 1
+                skipWS()
+                try skipValue()
+                skipWS()
+                guard i < p.count else { throw fail("unexpected end of input") }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            try enter()
+            i += 1
+            skipWS()
+            if i < p.count, p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return }
+            while true {
+                skipWS()
+                try skipValue()
+                skipWS()
+                guard i < p.count else { throw fail("unexpected end of input") }
+                if p[i] == UInt8(ascii: ",") { i += 1; continue }
+                if p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        default: throw fail("unexpected byte 0x\(String(p[i], radix: 16))")
+        }
+    }
+
+    /// Validates one string as `string()`/`escapedString` would, without building it.
+    /// Returns true when it had no escapes (its bytes are its UTF-8).
+    @discardableResult
+    mutating func skipString() throws(JSONParseError) -> Bool {
+        i += 1
+        var plain = true
+        while i < p.count {
+            i = plainRun(i)
+            guard i < p.count else { break }
+            let b = p[i]
+            if b == UInt8(ascii: "\"") { i += 1; return plain }
+            if b < 0x20 { throw fail("control character in string") }
+            if b >= 0x80 { try utf8Sequence(); continue }
+            if b != UInt8(ascii: "\\") { i += 1; continue }
+            plain = false
+            i += 1
+            guard i < p.count else { throw fail("unterminated string") }
+            let e = p[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                continue
+            case UInt8(ascii: "u"):
+                let at = i - 2
+                let scalar = try hex4()
+                if scalar >= 0xD800 && scalar <= 0xDBFF {
+                    guard i + 2 <= p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
+                        throw fail("lone high surrogate", at: at)
+                    }
+                    i += 2
+                    let low = try hex4()
+                    guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("invalid surrogate pair", at: at) }
+                } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                    throw fail("lone low surrogate", at: at)
+                }
+            default: throw fail("invalid escape", at: i - 1)
+            }
+        }
+        throw fail("unterminated string")
     }
 
     /// Validates one UTF-8 sequence starting at `i` (a byte ≥ 0x80) and advances past it.
@@ -193,10 +394,37 @@ private struct Parser {
         i += n
     }
 
+    /// The index of the first byte at or after `start` that needs a look of its own inside a
+    /// string: `"`, `\`, a control character or a non-ASCII byte (or `p.count`). Checks eight
+    /// bytes at a time; a chunk with any such byte (or a false alarm) is finished bytewise, so
+    /// the result is exactly that of a bytewise scan.
+    @inline(__always)
+    func plainRun(_ start: Int) -> Int {
+        guard let base = p.baseAddress else { return start }
+        var j = start
+        let n = p.count
+        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+        while j + 8 <= n {
+            let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+            let q = x ^ (ones &* 0x22), b = x ^ (ones &* 0x5C)
+            let m = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((x &- ones &* 0x20) & ~x) | x
+            if m & high != 0 { break }
+            j += 8
+        }
+        while j < n {
+            let c = base[j]
+            if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { break }
+            j += 1
+        }
+        return j
+    }
+
     mutating func string() throws(JSONParseError) -> String {
         i += 1
         let start = i
         while i < p.count {
+            i = plainRun(i)
+            guard i < p.count else { break }
             let b = p[i]
             if b == UInt8(ascii: "\"") {
                 let s = String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)

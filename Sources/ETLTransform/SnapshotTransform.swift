@@ -84,18 +84,19 @@ public enum SnapshotTransform {
                              extraArtists: [ArtistFact] = [], observedAt: String) -> SnapshotResult {
         var members: [Member] = []
         members.reserveCapacity(entries.count)
-        var order: [DimensionKey] = []
-        var facts: [DimensionKey: DimensionFact] = [:]
+        // Facts in first-seen order, and where each key's fact is: one hash lookup per note
+        // (find or insert), none to assemble the result.
+        var facts: [DimensionFact] = []
+        var slots: [DimensionKey: Int] = [:]
         var rejects: [RejectRecord] = []
 
         func note(_ f: DimensionFact) {
-            let k = f.key
-            if let existing = facts[k] {
-                if case .artist(let old) = existing, case .artist(let new) = f { facts[k] = .artist(old.merged(with: new)) }
-                return
-            }
-            facts[k] = f
-            order.append(k)
+            let next = facts.count
+            var existing = -1
+            func claim(_ slot: inout Int) { if slot < 0 { slot = next } else { existing = slot } }
+            claim(&slots[f.key, default: -1])
+            guard existing >= 0 else { facts.append(f); return }
+            if case .artist(let old) = facts[existing], case .artist(let new) = f { facts[existing] = .artist(old.merged(with: new)) }
         }
         func noteTrack(_ t: TrackFact) {
             note(.track(t))
@@ -131,6 +132,6 @@ public enum SnapshotTransform {
         }
         let maxAddedAt = members.compactMap(\.addedAt).max()
         return SnapshotResult(members: members, added: added, removed: removed, eventRows: rows,
-                              dimensions: order.map { facts[$0]! }, rejects: rejects, maxAddedAt: maxAddedAt)
+                              dimensions: facts, rejects: rejects, maxAddedAt: maxAddedAt)
     }
 }

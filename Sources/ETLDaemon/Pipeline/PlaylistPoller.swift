@@ -131,7 +131,7 @@ public final class PlaylistPoller: @unchecked Sendable {
         entries.reserveCapacity(page.total)
         var pages = 0
         while true {
-            for (i, e) in page.entries.enumerated() { entries.append(parseEntry(e, position: page.offset + i)) }
+            entries.append(contentsOf: page.entries)
             pages += 1
             guard let next = page.next, !page.entries.isEmpty, pages < 100_000 else { break }
             page = try decodePage(source.itemsPage(url: next))
@@ -139,8 +139,8 @@ public final class PlaylistPoller: @unchecked Sendable {
         return entries
     }
 
-    private func decodePage(_ data: Data) throws -> ItemsPage {
-        do { return try decodeItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
+    private func decodePage(_ data: Data) throws -> ParsedItemsPage {
+        do { return try decodeParsedItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
     }
 
     private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
@@ -157,14 +157,25 @@ public final class PlaylistPoller: @unchecked Sendable {
         // Dimensions: write an id the first time it is seen, and again only when a fact that
         // was incomplete (artist without genres) is now complete.
         var seen: [SeenMark] = []
+        // Tracks and episodes of the stored membership need no lookup either: the transaction
+        // that stored that membership also marked every one of them seen, complete (track
+        // and episode facts are always complete), and seen rows are never deleted.
+        let memberTracks = Set(previous.lazy.compactMap(\.trackID))
+        let memberEpisodes = Set(previous.lazy.compactMap(\.episodeID))
         var byKind: [DimensionKind: [DimensionFact]] = [:]
         for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
         for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             // Artists the enrichment step already found complete need no second lookup: seen
             // rows are never deleted and `complete` never goes back, so such an artist is
             // still complete now and would not be written anyway. The others are looked up
-            // again here, under the commit lock, as before.
-            let known: Set<String> = kind == .artist ? completeArtists : []
+            // again here, under the commit lock, as before. Same for member tracks/episodes.
+            let known: Set<String>
+            switch kind {
+            case .artist: known = completeArtists
+            case .track: known = memberTracks
+            case .episode: known = memberEpisodes
+            case .album: known = []
+            }
             let lookup: [String] = known.isEmpty ? facts.map(\.key.id)
                 : facts.compactMap { known.contains($0.key.id) ? nil : $0.key.id }
             let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
@@ -203,7 +214,8 @@ public final class PlaylistPoller: @unchecked Sendable {
         var noted = Set<String>()
         for e in entries {
             guard case .track(let t, _) = e else { continue }
-            for a in t.artists + t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
+            for a in t.artists where noted.insert(a.id).inserted { ids.append(a.id) }
+            for a in t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
         }
         guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return ([], []) }
         var complete = Set<String>()
