@@ -60,7 +60,9 @@ public final class SpotifyClient: @unchecked Sendable {
 
     private let lock = Condition()
     private var requests = 0
-    private var artistCache: [String: Data] = [:]
+    /// Artist bodies fetched recently, so concurrent polls (and a retried poll) fetch an id once.
+    private var artistCache = BoundedCache<String, Data>(capacity: SpotifyClient.artistCacheCapacity)
+    static let artistCacheCapacity = 2048
     /// Artist ids some worker is fetching right now; others wait for its result rather than
     /// fetch the same id again.
     private var artistsInFlight = Set<String>()
@@ -162,8 +164,9 @@ public final class SpotifyClient: @unchecked Sendable {
     // MARK: - Artists
 
     /// Artist objects by id, raw bytes per artist; nil for an id that could not be fetched
-    /// this time (the caller retries it on a later poll). Successful results are cached for
-    /// the life of the process, so an id is fetched at most once after it succeeded.
+    /// this time (the caller retries it on a later poll). The last `artistCacheCapacity`
+    /// successful results are cached, so an id is not fetched again while it is recent (once a
+    /// poll commits, the state DB records the artist and it is not asked for again).
     ///
     /// Uses GET /artists?ids= (≤ 50 per request) until that answers 403 (development mode),
     /// then remembers `artists_batch=forbidden` and fetches GET /artists/{id} one by one.
@@ -269,7 +272,7 @@ public final class SpotifyClient: @unchecked Sendable {
     }
 
     private func cacheArtist(_ id: String, _ data: Data) {
-        lock.lock(); artistCache[id] = data; lock.unlock()
+        lock.lock(); artistCache.insert(data, for: id); lock.unlock()
     }
 
     // MARK: - Transport with policies

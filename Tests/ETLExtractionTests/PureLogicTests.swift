@@ -125,6 +125,25 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(q["error"], "")
     }
 
+    func testBoundedCacheForgetsOldestFirst() {
+        var c = BoundedCache<String, Int>(capacity: 3)
+        c.insert(1, for: "a"); c.insert(2, for: "b"); c.insert(3, for: "c")
+        XCTAssertEqual(c.count, 3)
+        c.insert(20, for: "b")  // refresh: no eviction, order unchanged
+        XCTAssertEqual(c["b"], 20)
+        XCTAssertEqual(c.count, 3)
+        c.insert(4, for: "d")  // evicts "a"
+        XCTAssertNil(c["a"])
+        XCTAssertEqual([c["b"], c["c"], c["d"]], [20, 3, 4])
+        c.insert(5, for: "e"); c.insert(6, for: "f")  // evicts "b", then "c"
+        XCTAssertNil(c["b"]); XCTAssertNil(c["c"])
+        XCTAssertEqual([c["d"], c["e"], c["f"]], [4, 5, 6])
+        for i in 0..<1000 { c.insert(i, for: "k\(i)") }
+        XCTAssertEqual(c.count, 3, "never more than capacity")
+        XCTAssertEqual([c["k997"], c["k998"], c["k999"]], [997, 998, 999])
+        XCTAssertEqual(SpotifyClient.artistCacheCapacity, 2048)
+    }
+
     func testPercentDecodingMatchesFoundation() {
         for s in ["a%2Fb", "plain", "%E6%97%A5%E6%9C%AC", "100%25", "a+b", "%zz", "%4", "%FF", "%C3%A9t%C3%A9", ""] {
             XCTAssertEqual(URLEncoding.percentDecoded(s), s.removingPercentEncoding, s)
