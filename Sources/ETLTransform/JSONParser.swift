@@ -356,18 +356,7 @@ private struct Parser {
                  UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                 continue
             case UInt8(ascii: "u"):
-                let at = i - 2
-                let scalar = try hex4()
-                if scalar >= 0xD800 && scalar <= 0xDBFF {
-                    guard i + 2 <= p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
-                        throw fail("lone high surrogate", at: at)
-                    }
-                    i += 2
-                    let low = try hex4()
-                    guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("invalid surrogate pair", at: at) }
-                } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                    throw fail("lone low surrogate", at: at)
-                }
+                _ = try unicodeEscape()
             default: throw fail("invalid escape", at: i - 1)
             }
         }
@@ -438,6 +427,27 @@ private struct Parser {
         throw fail("unterminated string")
     }
 
+    /// The rest of a `\uXXXX` escape, `i` just past the `u` (a high surrogate must be followed
+    /// by `\u` and a low one). Shared by the building and the validate-only string paths so
+    /// both accept and reject exactly the same escapes, with the same messages.
+    mutating func unicodeEscape() throws(JSONParseError) -> Unicode.Scalar {
+        let at = i - 2
+        var scalar = try hex4()
+        if scalar >= 0xD800 && scalar <= 0xDBFF {
+            guard i + 2 <= p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
+                throw fail("lone high surrogate", at: at)
+            }
+            i += 2
+            let low = try hex4()
+            guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("invalid surrogate pair", at: at) }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+        } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+            throw fail("lone low surrogate", at: at)
+        }
+        guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape", at: at) }
+        return u
+    }
+
     mutating func hex4() throws(JSONParseError) -> UInt32 {
         guard i + 4 <= p.count else { throw fail("unexpected end of input") }
         var v: UInt32 = 0
@@ -483,21 +493,7 @@ private struct Parser {
             case UInt8(ascii: "r"): buf.append(0x0D)
             case UInt8(ascii: "t"): buf.append(0x09)
             case UInt8(ascii: "u"):
-                let at = i - 2
-                var scalar = try hex4()
-                if scalar >= 0xD800 && scalar <= 0xDBFF {
-                    guard i + 2 <= p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
-                        throw fail("lone high surrogate", at: at)
-                    }
-                    i += 2
-                    let low = try hex4()
-                    guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("invalid surrogate pair", at: at) }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
-                    throw fail("lone low surrogate", at: at)
-                }
-                guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape", at: at) }
-                buf.append(contentsOf: UTF8.encode(u)!)
+                buf.append(contentsOf: UTF8.encode(try unicodeEscape())!)
             default: throw fail("invalid escape", at: i - 1)
             }
         }
