@@ -147,4 +147,21 @@ final class LocalSinkTests: XCTestCase {
             XCTAssertTrue(e?.message.contains("disk full") ?? false)
         }
     }
+
+    /// `mkdir -p` as the daemon uses it for `state.path`/`sink.path` (Components.makeDirectory).
+    func testMakeDirectoriesCreatesNestedAndNamesWhatIsInTheWay() throws {
+        let base = NSTemporaryDirectory() + "/mkdirs-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileIO.makeDirectories(base + "/x/y/z")
+        var isDir: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: base + "/x/y/z", isDirectory: &isDir) && isDir.boolValue)
+        try FileIO.makeDirectories(base + "/x/y/z")  // already there: fine
+        FileManager.default.createFile(atPath: base + "/file", contents: Data())
+        for path in [base + "/file/sub", base + "/file"] {
+            XCTAssertThrowsError(try FileIO.makeDirectories(path)) { error in
+                XCTAssertEqual((error as? FileSystemError)?.errno, ENOTDIR, "\(error)")
+                XCTAssertTrue("\(error)".contains("Not a directory"), "\(error)")
+            }
+        }
+    }
 }

@@ -86,9 +86,9 @@ public final class Components: @unchecked Sendable {
 
     static func makeDirectory(_ url: URL, key: String, config: AppConfig) throws {
         do {
-            try Paths.makeDirectories(url.path)
+            try FileIO.makeDirectories(url.path)
         } catch {
-            throw ConfigError(file: config.sourcePath, key: key, message: "cannot create directory \(url.path): \(error.reason)")
+            throw ConfigError(file: config.sourcePath, key: key, message: "cannot create directory \(url.path): \(error)")
         }
     }
 }

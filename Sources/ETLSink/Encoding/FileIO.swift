@@ -9,7 +9,7 @@ import Darwin
 /// Thin errno-preserving wrappers over the POSIX calls the spool writer and the local sink
 /// need. Foundation's FileManager/FileHandle hide errno (and FileHandle.write traps on some
 /// errors), but a full disk must surface as ENOSPC with a path, never as a crash.
-enum FileIO {
+public enum FileIO {
     /// Buffer size for copies and write batching: large enough for few syscalls, small enough
     /// to keep memory bounded (≤ 256 KiB, see the brief).
     static let bufferSize = 64 * 1024
@@ -94,7 +94,7 @@ enum FileIO {
 
     /// `mkdir -p`, fsyncing the parent of every directory it creates so the new path survives
     /// a power loss together with the file renamed into it.
-    static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
         var missing: [String] = []
         var current = path
         while !current.isEmpty && current != "/" {

@@ -222,11 +222,15 @@ public final class S3Client: @unchecked Sendable {
     /// pass, then read in 64 KiB chunks as curl sends it), so no part is ever in memory. Any
     /// failure after CreateMultipartUpload aborts the upload so no orphan parts remain.
     public func uploadFile(key: String, fileURL: URL, byteCount: Int, contentType: String?, contentEncoding: String?) throws -> String {
-        var st = stat()
-        guard stat(fileURL.path, &st) == 0 else {
-            throw SinkError(kind: .needsOperator, code: "SpoolFileMissing", message: "cannot read \(fileURL.path): \(String(cString: strerror(errno)))")
+        let actual: Int
+        do {
+            guard let size = try FileIO.fileSize(fileURL.path) else {
+                throw FileSystemError(operation: "stat", path: fileURL.path, errno: ENOENT)
+            }
+            actual = size
+        } catch {
+            throw SinkError(kind: .needsOperator, code: "SpoolFileMissing", message: "cannot read \(fileURL.path): \(error)")
         }
-        let actual = Int(st.st_size)
         guard actual == byteCount else {
             throw SinkError(kind: .needsOperator, code: "SpoolFileSizeMismatch", message: "\(fileURL.path) has \(actual) bytes, batch says \(byteCount)")
         }
