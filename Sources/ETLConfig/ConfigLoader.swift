@@ -16,11 +16,13 @@ public enum ConfigLoader {
         let data: Data
         do {
             var st = stat()
-            if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-                throw ConfigError(file: path, key: "(file)", message: "cannot read config file: is a directory")
-            }
-            if stat(path, &st) == 0, Int(st.st_size) > maxFileSize {
-                throw ConfigError(file: path, key: "(file)", message: "config file is larger than 1 MiB; is this the right file?")
+            if stat(path, &st) == 0 {
+                if (st.st_mode & S_IFMT) == S_IFDIR {
+                    throw ConfigError(file: path, key: "(file)", message: "cannot read config file: is a directory")
+                }
+                if Int(st.st_size) > maxFileSize {
+                    throw ConfigError(file: path, key: "(file)", message: "config file is larger than 1 MiB; is this the right file?")
+                }
             }
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch let e as ConfigError {
