@@ -1,11 +1,19 @@
+import ETLCore
+
 /// The schema, as a forward-only list. `PRAGMA user_version` records how many entries have
 /// been applied; each pending entry runs in its own transaction together with the version
 /// bump, so a crash mid-migration leaves the previous version intact. Never edit a shipped
 /// entry: append a new one.
 enum Migrations {
-    static let all: [String] = [
+    /// One schema step: SQL, or Swift code for a data conversion SQL cannot express.
+    enum Step {
+        case sql(String)
+        case code((Database) throws -> Void)
+    }
+
+    static let all: [Step] = [
         // 1: initial schema.
-        """
+        .sql("""
         CREATE TABLE watermarks(
             playlist_id TEXT PRIMARY KEY NOT NULL,
             snapshot_id TEXT,
@@ -75,7 +83,79 @@ enum Migrations {
         );
         CREATE INDEX outbox_unsealed ON outbox(table_name, id) WHERE batch_id IS NULL;
         CREATE INDEX outbox_by_batch ON outbox(batch_id, id) WHERE batch_id IS NOT NULL;
-        """,
+        """),
+        // 2: outbox entries and batches as ranges (see Outbox.swift). An entry holds one
+        // table's rows from one commit; a sealed batch is recorded as the positions of its
+        // first and last rows (entry id, row index) instead of a batch_id stamped on every
+        // row. Every schema-1 row becomes an entry of one row (NULL lengths) with its id, and
+        // batches sealed but not yet uploaded get their ranges from their rows, so a batch
+        // sealed before the upgrade keeps the same rows, key and bytes. The AUTOINCREMENT
+        // counter carries over, so entry ids never go back.
+        .sql("""
+        ALTER TABLE batches ADD COLUMN first_id INTEGER;
+        ALTER TABLE batches ADD COLUMN first_row INTEGER;
+        ALTER TABLE batches ADD COLUMN last_id INTEGER;
+        ALTER TABLE batches ADD COLUMN last_row INTEGER;
+        UPDATE batches SET
+            first_id = (SELECT MIN(id) FROM outbox WHERE outbox.batch_id = batches.batch_id), first_row = 0,
+            last_id = (SELECT MAX(id) FROM outbox WHERE outbox.batch_id = batches.batch_id), last_row = 0
+        WHERE uploaded_at IS NULL;
+        CREATE INDEX batches_by_table ON batches(table_name);
+
+        CREATE TABLE outbox_v2(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            table_name TEXT NOT NULL,
+            row_count INTEGER NOT NULL,
+            approx_bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            payload BLOB NOT NULL,
+            lengths BLOB
+        );
+        INSERT INTO outbox_v2(id, table_name, row_count, approx_bytes, created_at, payload, lengths)
+            SELECT id, table_name, 1, approx_bytes, created_at, CAST(payload AS BLOB), NULL FROM outbox;
+        INSERT INTO sqlite_sequence(name, seq)
+            SELECT 'outbox_v2', seq FROM sqlite_sequence WHERE name = 'outbox'
+            AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox_v2');
+        UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'))
+            WHERE name = 'outbox_v2';
+        DROP TABLE outbox;
+        ALTER TABLE outbox_v2 RENAME TO outbox;
+        CREATE INDEX outbox_by_table ON outbox(table_name, id);
+        """),
+        // 3: a playlist's membership as one blob (`MemberSetCodec`) instead of a row per
+        // member: it is only ever read and written whole.
+        .code { db in
+            try db.exec("""
+                CREATE TABLE member_sets(
+                    playlist_id TEXT PRIMARY KEY NOT NULL,
+                    data BLOB NOT NULL
+                ) WITHOUT ROWID
+                """)
+            let sel = try db.prepare("""
+                SELECT playlist_id, item_key, item_type, track_id, episode_id, position, added_at, added_by
+                FROM members ORDER BY playlist_id, position, item_key, ordinal
+                """)
+            let ins = try db.prepare("INSERT INTO member_sets(playlist_id, data) VALUES (?, ?)")
+            var current: String?
+            var members: [Member] = []
+            func flush() throws {
+                guard let id = current else { return }
+                try ins.bind(1, id)
+                try ins.bind(2, MemberSetCodec.encode(members))
+                try ins.run()
+                members.removeAll(keepingCapacity: true)
+            }
+            while try sel.step() {
+                let id = sel.string(0) ?? ""
+                if id != current { try flush(); current = id }
+                members.append(Member(itemKey: sel.string(1) ?? "", itemType: ItemType(rawValue: sel.string(2) ?? "") ?? .track,
+                                      trackID: sel.string(3), episodeID: sel.string(4), position: sel.int(5),
+                                      addedAt: sel.string(6), addedBy: sel.string(7)))
+            }
+            try flush()
+            sel.reset()
+            try db.exec("DROP TABLE members")
+        },
     ]
 
     /// Applies every pending migration. Returns the resulting version.
@@ -87,7 +167,10 @@ enum Migrations {
         }
         for v in current..<all.count {
             try db.transaction {
-                try db.exec(all[v])
+                switch all[v] {
+                case .sql(let sql): try db.exec(sql)
+                case .code(let body): try body(db)
+                }
                 try db.exec("PRAGMA user_version = \(v + 1)")
             }
         }

@@ -18,6 +18,8 @@ public enum StateError: Error, Equatable, CustomStringConvertible {
     case schemaTooNew(path: String, found: Int, known: Int)
     /// A stored outbox payload could not be decoded (corruption or a bug): names the row.
     case corruptPayload(outboxID: Int64, reason: String)
+    /// A playlist's stored membership blob could not be decoded (corruption or a bug).
+    case corruptMembership(playlistID: String, reason: String)
     /// A batch id that does not exist in the ledger.
     case unknownBatch(Int64)
 
@@ -31,6 +33,7 @@ public enum StateError: Error, Equatable, CustomStringConvertible {
         case .schemaTooNew(let p, let f, let k):
             return "state database \(p): schema version \(f) is newer than this binary supports (\(k))"
         case .corruptPayload(let id, let r): return "outbox row \(id): undecodable payload (\(r))"
+        case .corruptMembership(let id, let r): return "stored membership of playlist \(id) is unreadable (\(r))"
         case .unknownBatch(let id): return "unknown batch \(id)"
         }
     }

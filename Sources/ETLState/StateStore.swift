@@ -31,7 +31,7 @@ public final class StateStore: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()
@@ -108,21 +108,20 @@ public final class StateStore: @unchecked Sendable {
     // MARK: - Membership
 
     /// The stored membership of a playlist, ordered by position (then key/ordinal for ties).
+    /// Throws `.corruptMembership` naming the playlist if its stored blob cannot be decoded.
     public func members(_ playlistID: String) throws -> [Member] {
         try locked {
-            let s = try db.cached("""
-                SELECT item_key, item_type, track_id, episode_id, position, added_at, added_by
-                FROM members WHERE playlist_id = ? ORDER BY position, item_key, ordinal
-                """)
+            let s = try db.cached("SELECT data FROM member_sets WHERE playlist_id = ?")
             defer { s.reset() }
             try s.bind(1, playlistID)
-            var out: [Member] = []
-            while try s.step() {
-                out.append(Member(itemKey: s.string(0) ?? "", itemType: ItemType(rawValue: s.string(1) ?? "") ?? .track,
-                                  trackID: s.string(2), episodeID: s.string(3), position: s.int(4),
-                                  addedAt: s.string(5), addedBy: s.string(6)))
+            guard try s.step() else { return [] }
+            let decoded: Result<[Member], MemberSetCodec.DecodeError> = s.withBlobBytes(0) { b in
+                do throws(MemberSetCodec.DecodeError) { return .success(try MemberSetCodec.decode(b)) } catch { return .failure(error) }
             }
-            return out
+            switch decoded {
+            case .success(let members): return members
+            case .failure(let e): throw StateError.corruptMembership(playlistID: playlistID, reason: e.description)
+            }
         }
     }
 
@@ -323,383 +322,39 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Within a transaction: appends rows to the outbox.
-    private func insertOutbox(_ rows: [Row], createdAt: Date) throws {
-        guard !rows.isEmpty else { return }
-        let s = try db.cached("INSERT INTO outbox(table_name, payload, approx_bytes, created_at) VALUES (?, ?, ?, ?)")
-        // The payload is the text `JSONText.encodeValues` returns, encoded into one reused
-        // buffer and bound without a copy: no String and no SQLite-side copy per row.
-        var payload: [UInt8] = []
-        payload.reserveCapacity(4096)
-        defer { _ = try? s.bindNull(2) }  // the buffer dies with this call
-        for row in rows {
-            payload.removeAll(keepingCapacity: true)
-            payload.append(UInt8(ascii: "["))
-            for (i, v) in row.values.enumerated() {
-                if i > 0 { payload.append(UInt8(ascii: ",")) }
-                JSONText.appendValue(v, to: &payload)
-            }
-            payload.append(UInt8(ascii: "]"))
-            try s.bind(1, row.table.rawValue)
-            try s.bind(3, Self.approxBytes(table: row.table, payloadBytes: payload.count))
-            try s.bind(4, createdAt.timeIntervalSince1970)
-            try payload.withUnsafeBufferPointer { b in
-                try s.bindTextNoCopy(2, b)
-                try s.runKeepingBindings()  // all four rebound for every row; the payload unbound below
-            }
-        }
-    }
-
-    /// One stored membership row, keyed by `MemberSlot`.
-    private struct StoredMember: Equatable {
-        var itemType: String, trackID: String?, episodeID: String?, position: Int, addedAt: String?, addedBy: String?
-    }
-
-    private struct MemberSlot: Hashable {
-        var itemKey: String
-        var ordinal: Int
-    }
-
     /// Makes the stored membership of a playlist equal to `members` (inside the caller's
-    /// transaction), writing only rows that differ. A changed snapshot usually keeps most
-    /// of its items in place, and rewriting every row (DELETE all + INSERT all) was the
-    /// largest single cost of a re-poll; reading the rows back is far cheaper than b-tree
-    /// writes. The result is the same as a full rewrite: rows keyed (item_key, ordinal),
-    /// the ordinal telling repeated occurrences of one item apart in snapshot order.
+    /// transaction): one blob, kept in `members()` order (position, then item key, then the
+    /// ordinal telling repeated occurrences of one item apart in snapshot order). An
+    /// unchanged membership (a rename-only snapshot) is not rewritten.
     private func replaceMembers(playlistID: String, with members: [Member]) throws {
-        let sel = try db.cached("""
-            SELECT item_key, ordinal, item_type, track_id, episode_id, position, added_at, added_by
-            FROM members WHERE playlist_id = ?
-            """)
+        let blob = MemberSetCodec.encode(Self.canonicalOrder(members))
+        let sel = try db.cached("SELECT data FROM member_sets WHERE playlist_id = ?")
         try sel.bind(1, playlistID)
-        var stored: [MemberSlot: StoredMember] = [:]
-        while try sel.step() {
-            stored[MemberSlot(itemKey: sel.string(0) ?? "", ordinal: sel.int(1))] =
-                StoredMember(itemType: sel.string(2) ?? "", trackID: sel.string(3), episodeID: sel.string(4),
-                             position: sel.int(5), addedAt: sel.string(6), addedBy: sel.string(7))
-        }
+        let same = try sel.step() && sel.withBlobBytes(0) { $0.elementsEqual(blob) }
         sel.reset()
+        if same { return }
         let upsert = try db.cached("""
-            INSERT INTO members(playlist_id, item_key, ordinal, item_type, track_id, episode_id, position,
-                                added_at, added_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(playlist_id, item_key, ordinal) DO UPDATE SET
-                item_type = excluded.item_type, track_id = excluded.track_id, episode_id = excluded.episode_id,
-                position = excluded.position, added_at = excluded.added_at, added_by = excluded.added_by
+            INSERT INTO member_sets(playlist_id, data) VALUES (?, ?)
+            ON CONFLICT(playlist_id) DO UPDATE SET data = excluded.data
             """)
-        var ordinals: [String: Int] = [:]
-        for m in members {
-            let ord = ordinals[m.itemKey, default: 0]
-            ordinals[m.itemKey] = ord + 1
-            let row = StoredMember(itemType: m.itemType.rawValue, trackID: m.trackID, episodeID: m.episodeID,
-                                   position: m.position, addedAt: m.addedAt, addedBy: m.addedBy)
-            if stored.removeValue(forKey: MemberSlot(itemKey: m.itemKey, ordinal: ord)) == row { continue }
-            try upsert.bind(1, playlistID)
-            try upsert.bind(2, m.itemKey)
-            try upsert.bind(3, ord)
-            try upsert.bind(4, row.itemType)
-            try upsert.bind(5, row.trackID)
-            try upsert.bind(6, row.episodeID)
-            try upsert.bind(7, row.position)
-            try upsert.bind(8, row.addedAt)
-            try upsert.bind(9, row.addedBy)
-            try upsert.runKeepingBindings()  // all nine rebound for every row
-        }
-        // Rows no longer in the snapshot (sorted: deterministic statement order).
-        let del = try db.cached("DELETE FROM members WHERE playlist_id = ? AND item_key = ? AND ordinal = ?")
-        for slot in stored.keys.sorted(by: { ($0.itemKey, $0.ordinal) < ($1.itemKey, $1.ordinal) }) {
-            try del.bind(1, playlistID)
-            try del.bind(2, slot.itemKey)
-            try del.bind(3, slot.ordinal)
-            try del.runKeepingBindings()
-        }
+        try upsert.bind(1, playlistID)
+        try upsert.bind(2, blob)
+        try upsert.run()
     }
 
-    /// Conservative size of a row's NDJSON line, from its outbox payload length: the payload
-    /// `[v1,...,vn]` becomes `{"c1":v1,...,"cn":vn,"batch_id":N}\n`, i.e. plus each column
-    /// name with quotes and colon, plus the batch_id field with up to 20 digits, plus one
-    /// comma and the newline. CSV lines are never longer except for arrays, whose JSON text
-    /// gets its quotes doubled; the margin from column names covers typical id arrays.
-    static func approxBytes(table: Table, payloadBytes: Int) -> Int {
-        payloadBytes + columnOverhead[table, default: 0] + 2 + ("\"batch_id\":".utf8.count + 20)
-    }
-
-    private static let columnOverhead: [Table: Int] = Dictionary(uniqueKeysWithValues: Table.allCases.map { t in
-        (t, t.columns.reduce(0) { $0 + $1.utf8.count + 3 })
-    })
-
-    // MARK: - Outbox and batches
-
-    /// Unsealed outbox rows per table: count, byte estimate, oldest creation time.
-    public func outboxSummary() throws -> [Table: OutboxTableSummary] {
-        try locked {
-            let s = try db.cached("""
-                SELECT table_name, COUNT(*), TOTAL(approx_bytes), MIN(created_at) FROM outbox
-                WHERE batch_id IS NULL GROUP BY table_name
-                """)
-            defer { s.reset() }
-            var out: [Table: OutboxTableSummary] = [:]
-            while try s.step() {
-                guard let t = Table(rawValue: s.string(0) ?? "") else { continue }
-                out[t] = OutboxTableSummary(rows: s.int(1), bytes: Int(s.double(2)), oldest: s.date(3))
-            }
-            return out
+    /// `members` sorted by (position, item key, ordinal), where the ordinal numbers repeated
+    /// occurrences of one key in the given order. Snapshot order is already sorted, so the
+    /// usual cost is one pass.
+    static func canonicalOrder(_ members: [Member]) -> [Member] {
+        func before(_ a: Member, _ b: Member) -> Bool {
+            a.position != b.position ? a.position < b.position : a.itemKey < b.itemKey
         }
-    }
-
-    /// Sealed batches not yet uploaded, per table.
-    public func pendingBatchSummary() throws -> [Table: PendingBatchSummary] {
-        try locked {
-            let s = try db.cached("""
-                SELECT table_name, COUNT(*), TOTAL(row_count), TOTAL(byte_estimate), MIN(sealed_at) FROM batches
-                WHERE uploaded_at IS NULL GROUP BY table_name
-                """)
-            defer { s.reset() }
-            var out: [Table: PendingBatchSummary] = [:]
-            while try s.step() {
-                guard let t = Table(rawValue: s.string(0) ?? "") else { continue }
-                out[t] = PendingBatchSummary(batches: s.int(1), rows: Int(s.double(2)), bytes: Int(s.double(3)),
-                                             oldestSealedAt: s.date(4))
-            }
-            return out
-        }
-    }
-
-    /// Seals unsealed rows into batches per `SealPlanner` (see there for the rules), table by
-    /// table. Each batch is its own transaction: insert the ledger row (AUTOINCREMENT id, so
-    /// ids are never reused even after deletes), name it with `keyFor(table, batchID,
-    /// sealedAt)` (pass `ObjectNaming.key`), and stamp its rows. From then on the batch's rows
-    /// and key are fixed. Streams row sizes from SQLite; memory is per batch, not per row.
-    public func seal(now: Date, maxRows: Int, maxBytes: Int, maxAge: TimeInterval, force: Bool,
-                     keyFor: (Table, Int64, Date) -> String) throws -> [SealedBatch] {
-        try locked {
-            var sealed: [SealedBatch] = []
-            for table in Table.allCases {
-                for (first, last) in try planBatches(table: table, now: now, maxRows: maxRows, maxBytes: maxBytes,
-                                                     maxAge: maxAge, force: force) {
-                    let b = try db.transaction { () -> SealedBatch in
-                        let agg = try db.cached("""
-                            SELECT COUNT(*), TOTAL(approx_bytes) FROM outbox
-                            WHERE table_name = ? AND batch_id IS NULL AND id BETWEEN ? AND ?
-                            """)
-                        try agg.bind(1, table.rawValue)
-                        try agg.bind(2, first)
-                        try agg.bind(3, last)
-                        _ = try agg.step()
-                        let count = agg.int(0)
-                        let bytes = Int(agg.double(1))
-                        agg.reset()
-
-                        let ins = try db.cached("""
-                            INSERT INTO batches(table_name, object_key, row_count, byte_estimate, sealed_at)
-                            VALUES (?, 'sealing', ?, ?, ?)
-                            """)
-                        try ins.bind(1, table.rawValue)
-                        try ins.bind(2, count)
-                        try ins.bind(3, bytes)
-                        try ins.bind(4, now)
-                        try ins.run()
-                        let id = db.lastInsertRowID
-                        let key = keyFor(table, id, now)
-
-                        let name = try db.cached("UPDATE batches SET object_key = ? WHERE batch_id = ?")
-                        try name.bind(1, key)
-                        try name.bind(2, id)
-                        try name.run()
-
-                        let stamp = try db.cached("""
-                            UPDATE outbox SET batch_id = ? WHERE table_name = ? AND batch_id IS NULL AND id BETWEEN ? AND ?
-                            """)
-                        try stamp.bind(1, id)
-                        try stamp.bind(2, table.rawValue)
-                        try stamp.bind(3, first)
-                        try stamp.bind(4, last)
-                        try stamp.run()
-                        return SealedBatch(batchID: id, table: table, objectKey: key, rowCount: count, byteEstimate: bytes,
-                                           sealedAt: now, uploadedAt: nil, location: nil, etag: nil, attempts: 0,
-                                           lastError: nil)
-                    }
-                    sealed.append(b)
-                }
-            }
-            return sealed
-        }
-    }
-
-    /// Runs the planner over one table's unsealed rows; returns (first id, last id) per batch.
-    private func planBatches(table: Table, now: Date, maxRows: Int, maxBytes: Int, maxAge: TimeInterval,
-                             force: Bool) throws -> [(Int64, Int64)] {
-        let s = try db.cached("""
-            SELECT id, approx_bytes, created_at FROM outbox WHERE table_name = ? AND batch_id IS NULL ORDER BY id
-            """)
-        defer { s.reset() }
-        try s.bind(1, table.rawValue)
-        var planner = SealPlanner(maxRows: maxRows, maxBytes: maxBytes)
-        var plans: [(Int64, Int64)] = []
-        var index = 0
-        var runFirstID: Int64 = 0
-        var prevID: Int64 = 0
-        while try s.step() {
-            let id = s.int64(0)
-            for r in planner.add(bytes: s.int(1), createdAt: Date(timeIntervalSince1970: s.double(2))) {
-                let lo = r.lowerBound == index ? id : runFirstID
-                let hi = r.upperBound == index + 1 ? id : prevID
-                plans.append((lo, hi))
-            }
-            if planner.count == 1 { runFirstID = id }
-            prevID = id
-            index += 1
-        }
-        if planner.remainder(now: now, maxAge: maxAge, force: force) != nil {
-            plans.append((runFirstID, prevID))
-        }
-        return plans
-    }
-
-    private static let batchColumns = """
-        batch_id, table_name, object_key, row_count, byte_estimate, sealed_at, uploaded_at, location, etag, attempts, last_error
-        """
-
-    private func readBatch(_ s: Statement) -> SealedBatch? {
-        guard let t = Table(rawValue: s.string(1) ?? "") else { return nil }
-        return SealedBatch(batchID: s.int64(0), table: t, objectKey: s.string(2) ?? "", rowCount: s.int(3),
-                           byteEstimate: s.int(4), sealedAt: s.date(5) ?? Date(timeIntervalSince1970: 0),
-                           uploadedAt: s.date(6), location: s.string(7), etag: s.string(8), attempts: s.int(9),
-                           lastError: s.string(10))
-    }
-
-    /// Sealed batches awaiting upload, oldest (lowest batch id) first.
-    public func unuploadedBatches() throws -> [SealedBatch] {
-        try locked {
-            let s = try db.cached("SELECT \(Self.batchColumns) FROM batches WHERE uploaded_at IS NULL ORDER BY batch_id")
-            defer { s.reset() }
-            var out: [SealedBatch] = []
-            while try s.step() { if let b = readBatch(s) { out.append(b) } }
-            return out
-        }
-    }
-
-    /// One ledger entry (uploaded or not).
-    public func batch(_ batchID: Int64) throws -> SealedBatch? {
-        try locked {
-            let s = try db.cached("SELECT \(Self.batchColumns) FROM batches WHERE batch_id = ?")
-            defer { s.reset() }
-            try s.bind(1, batchID)
-            return try s.step() ? readBatch(s) : nil
-        }
-    }
-
-    /// Streams a sealed batch's rows (values in `table.columns` order, without batch_id) in
-    /// outbox id order, so the same batch always encodes to the same bytes. Rows are read in
-    /// pages and the lock is released while `body` runs, so commits are not blocked for the
-    /// length of an upload. An uploaded batch has no rows left and yields nothing.
-    /// Throws `.unknownBatch` for a missing id, `.corruptPayload` for an undecodable row.
-    public func forEachRow(ofBatch batchID: Int64, _ body: ([Value]) throws -> Void) throws {
-        try forEachPayload(ofBatch: batchID) { _, decode in try body(decode()) }
-    }
-
-    /// As `forEachRow`, but hands `body` each row's stored payload bytes (valid only during
-    /// the call) and a function decoding them (throws `.corruptPayload` as `forEachRow` does,
-    /// incl. a wrong value count), so a writer can use the stored text without decoding it.
-    /// A page's payloads are copied into one reused buffer: no per-row allocation.
-    public func forEachPayload(ofBatch batchID: Int64,
-                               _ body: (UnsafeBufferPointer<UInt8>, () throws -> [Value]) throws -> Void) throws {
-        let pageSize = 512
-        var after: Int64 = 0
-        var columnCount = 0
-        try locked {
-            let s = try db.cached("SELECT table_name FROM batches WHERE batch_id = ?")
-            defer { s.reset() }
-            try s.bind(1, batchID)
-            guard try s.step() else { throw StateError.unknownBatch(batchID) }
-            columnCount = Table(rawValue: s.string(0) ?? "")?.columns.count ?? -1
-        }
-        var buffer: [UInt8] = []
-        var rows: [(id: Int64, end: Int)] = []
-        rows.reserveCapacity(pageSize)
-        while true {
-            buffer.removeAll(keepingCapacity: true)
-            rows.removeAll(keepingCapacity: true)
-            try locked {
-                let s = try db.cached("SELECT id, payload FROM outbox WHERE batch_id = ? AND id > ? ORDER BY id LIMIT ?")
-                defer { s.reset() }
-                try s.bind(1, batchID)
-                try s.bind(2, after)
-                try s.bind(3, pageSize)
-                while try s.step() {
-                    let id = s.int64(0)
-                    s.withTextBytes(1) { buffer.append(contentsOf: $0) }
-                    rows.append((id, buffer.count))
-                    after = id
-                }
-            }
-            try buffer.withUnsafeBufferPointer { all in
-                var start = 0
-                for r in rows {
-                    let bytes = UnsafeBufferPointer(rebasing: all[start..<r.end])
-                    start = r.end
-                    try body(bytes) {
-                        let values: [Value]
-                        do {
-                            values = try PayloadDecoder.decode(bytes: bytes)
-                        } catch {
-                            throw StateError.corruptPayload(outboxID: r.id, reason: "\(error)")
-                        }
-                        guard values.count == columnCount else {
-                            throw StateError.corruptPayload(outboxID: r.id,
-                                                            reason: "\(values.count) values, table has \(columnCount) columns")
-                        }
-                        return values
-                    }
-                }
-            }
-            if rows.count < pageSize { return }
-        }
-    }
-
-    /// Records a successful upload: in one transaction stamps the ledger row and deletes the
-    /// batch's outbox rows (the ledger row stays as the record of what was written where).
-    public func markUploaded(batchID: Int64, location: String, etag: String?, at: Date) throws {
-        try locked {
-            try db.transaction {
-                let u = try db.cached("""
-                    UPDATE batches SET uploaded_at = ?, location = ?, etag = ?, attempts = attempts + 1, last_error = NULL
-                    WHERE batch_id = ?
-                    """)
-                try u.bind(1, at)
-                try u.bind(2, location)
-                try u.bind(3, etag)
-                try u.bind(4, batchID)
-                try u.run()
-                guard db.changes == 1 else { throw StateError.unknownBatch(batchID) }
-                let d = try db.cached("DELETE FROM outbox WHERE batch_id = ?")
-                try d.bind(1, batchID)
-                try d.run()
-            }
-        }
-    }
-
-    /// Records a failed upload attempt (the batch stays pending, key and rows unchanged).
-    public func recordUploadFailure(batchID: Int64, error: String) throws {
-        try locked {
-            let u = try db.cached("UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE batch_id = ?")
-            try u.bind(1, error)
-            try u.bind(2, batchID)
-            try u.run()
-            guard db.changes == 1 else { throw StateError.unknownBatch(batchID) }
-        }
-    }
-
-    /// The most recent upload: object key and time.
-    public func lastUpload() throws -> (key: String, at: Date)? {
-        try locked {
-            let s = try db.cached("""
-                SELECT object_key, uploaded_at FROM batches WHERE uploaded_at IS NOT NULL
-                ORDER BY uploaded_at DESC, batch_id DESC LIMIT 1
-                """)
-            defer { s.reset() }
-            guard try s.step(), let at = s.date(1) else { return nil }
-            return (s.string(0) ?? "", at)
-        }
+        if zip(members, members.dropFirst()).allSatisfy({ !before($1, $0) }) { return members }
+        // Enumerated offsets keep equal (position, key) pairs in their given order, which is
+        // their ordinal order.
+        return members.enumerated().sorted { x, y in
+            before(x.element, y.element) || (!before(y.element, x.element) && x.offset < y.offset)
+        }.map(\.element)
     }
 
     /// `PRAGMA integrity_check` output: "ok" when healthy, else the problems, one per line.

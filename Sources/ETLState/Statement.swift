@@ -67,6 +67,13 @@ final class Statement {
         try check(rc)
     }
 
+    func bind(_ i: Int32, _ v: [UInt8]) throws {
+        let rc = v.withUnsafeBytes { raw -> Int32 in
+            sqlite3_bind_blob(handle, i, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT)
+        }
+        try check(rc)
+    }
+
     func bind(_ i: Int32, _ v: String?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
     func bind(_ i: Int32, _ v: Int64?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
     func bind(_ i: Int32, _ v: Int?) throws { if let v { try bind(i, v) } else { try bindNull(i) } }
@@ -116,6 +123,13 @@ final class Statement {
         let p = sqlite3_column_text(handle, c)
         let n = Int(sqlite3_column_bytes(handle, c))
         return try body(UnsafeBufferPointer(start: p, count: p == nil ? 0 : n))
+    }
+
+    /// The column's blob bytes without copying; valid only inside `body`.
+    func withBlobBytes<T>(_ c: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        let p = sqlite3_column_blob(handle, c)
+        let n = Int(sqlite3_column_bytes(handle, c))
+        return try body(UnsafeBufferPointer(start: p?.assumingMemoryBound(to: UInt8.self), count: p == nil ? 0 : n))
     }
 
     func data(_ c: Int32) -> Data {
