@@ -72,7 +72,7 @@ let package = Package(
         ], path: "bench/s3", exclude: ["run.sh"]),
         // Pipeline benchmark (replayed pages, no network); kept out of the daemon binary.
         .executableTarget(name: "spotifyd-etl-bench", dependencies: [
-            "ETLDaemon", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
+            "ETLDaemon", "ETLExtraction", "ETLState", "ETLSink", "ETLCore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strictImports, linkerSettings: daemonLinkerSettings),
 
         // Launchers for the real peers tests talk to. Test-only.

@@ -66,6 +66,13 @@ public final class SpotifyClient: @unchecked Sendable {
     /// Artist ids some worker is fetching right now; others wait for its result rather than
     /// fetch the same id again.
     private var artistsInFlight = Set<String>()
+    /// Set once /items answered a page whose entries had no `item` key under the `item(...)`
+    /// filter (an API that does not honour it): the field list goes under `track(...)` from
+    /// then on, for the rest of the process.
+    private var itemFieldsUnderTrack = false
+    /// Send `ItemFields` with item page requests. Tests turn it off to fetch full pages and
+    /// compare what the transform makes of both.
+    var requestsItemFields = true
 
     public init(settings: SpotifyClientSettings, tokens: TokenProvider, gate: RateGate, transport: HTTPTransport,
                 capabilities: CapabilityStore, logger: Logger, sleeper: Sleeper = ThreadSleeper(),
@@ -102,17 +109,24 @@ public final class SpotifyClient: @unchecked Sendable {
         return try playlistBody(response, playlistID: id)
     }
 
-    /// One page of items, `limit=50` from `offset`. Uses /items, or /tracks when this app is
-    /// known to need the legacy endpoint (see `probeLegacy`).
+    /// True once the /items field list is sent under `track(...)` (see `honouringItem`).
+    public var itemFieldsFallBackToTrack: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return itemFieldsUnderTrack
+    }
+
+    /// One page of items, `limit=50` from `offset`, with the `ItemFields` filter. Uses /items,
+    /// or /tracks when this app is known to need the legacy endpoint (see `probeLegacy`).
     public func itemsPage(_ id: String, offset: Int) throws -> Data {
         let mode = capabilities.get(Capability.itemsEndpoint)
         if mode == Capability.itemsLegacy {
             return try playlistBody(get(itemsURL(id, offset: offset, legacy: true), playlistID: id), playlistID: id)
         }
-        let response = try get(itemsURL(id, offset: offset, legacy: false), playlistID: id)
+        let url = itemsURL(id, offset: offset, legacy: false)
+        let response = try get(url, playlistID: id)
         if (200..<300).contains(response.status) {
             if mode != Capability.itemsModern { capabilities.set(Capability.itemsEndpoint, value: Capability.itemsModern) }
-            return response.body
+            return try honouringItem(response.body, url: url, playlistID: id)
         }
         if response.status == 404, mode == nil, let legacy = try probeLegacy(id, offset: offset) {
             return legacy
@@ -121,13 +135,61 @@ public final class SpotifyClient: @unchecked Sendable {
     }
 
     /// Follows a page's `next` URL. The URL must lie under `api_url`: the bearer token is
-    /// never sent to a host a response body named.
+    /// never sent to a host a response body named. Spotify's `next` carries the request's
+    /// query over, `fields` included; it is set to the current field list all the same, so a
+    /// `next` that dropped it, or one minted before the switch to `track(...)`, still asks for
+    /// the filtered page this process expects.
     public func itemsPage(url: String) throws -> Data {
         guard url.hasPrefix(settings.apiURL + "/") else {
             throw SpotifyError.malformed("next URL \(Redaction.redact(url)) is not under the configured api_url")
         }
         let id = SpotifyClient.playlistID(inURL: url)
-        return try playlistBody(get(url, playlistID: id), playlistID: id)
+        let legacy = SpotifyClient.isLegacyItemsURL(url)
+        guard let fields = itemFields(legacy: legacy) else {
+            return try playlistBody(get(url, playlistID: id), playlistID: id)
+        }
+        let target = ItemFields.url(url, withFields: fields)
+        let body = try playlistBody(get(target, playlistID: id), playlistID: id)
+        return try honouringItem(body, url: target, playlistID: id ?? "-")
+    }
+
+    /// The field list for an item page request: under `track(...)` for the legacy endpoint or
+    /// after the fallback, else under `item(...)`; nil when filtering is off.
+    private func itemFields(legacy: Bool) -> String? {
+        guard requestsItemFields else { return nil }
+        if legacy { return ItemFields.tracks }
+        lock.lock(); defer { lock.unlock() }
+        return itemFieldsUnderTrack ? ItemFields.tracks : ItemFields.items
+    }
+
+    /// A 2xx /items body requested with `url`. If that asked for `item(...)` and the page has
+    /// entries but not one `item` key — absent, not null: a null `item` is an unavailable
+    /// track, and stays a reject — the API did not honour `item(...)`. The page is then
+    /// requested once more with the field list under `track(...)`; if that one carries
+    /// `track`, it is used and `track(...)` is remembered for the rest of the process (one
+    /// warning). If it carries no `track` either, the entries really lack both keys: the first
+    /// body is returned and they become `malformed_entry` rejects as before.
+    private func honouringItem(_ body: Data, url: String, playlistID: String) throws -> Data {
+        guard ItemFields.fields(in: url) == ItemFields.items, !ItemFields.containsKey("item", in: body),
+              ItemFields.hasObjectEntries(body) else { return body }
+        let retried = try playlistBody(get(ItemFields.url(url, withFields: ItemFields.tracks), playlistID: playlistID),
+                                       playlistID: playlistID)
+        guard ItemFields.containsKey("track", in: retried) else { return body }
+        lock.lock()
+        let first = !itemFieldsUnderTrack
+        itemFieldsUnderTrack = true
+        lock.unlock()
+        if first {
+            logger.warning("/items entries came without `item` under fields=items(item(...)); requesting items(track(...)) from now on",
+                           metadata: ["playlist_id": "\(playlistID)", "error_code": "items_fields_track_fallback"])
+        }
+        return retried
+    }
+
+    /// True for a `…/playlists/{id}/tracks` URL (the legacy endpoint).
+    static func isLegacyItemsURL(_ url: String) -> Bool {
+        let path = url.prefix { $0 != "?" }
+        return path.hasSuffix("/tracks")
     }
 
     /// Decides whether this app must use the legacy /tracks endpoint. Called only when /items
@@ -387,6 +449,7 @@ public final class SpotifyClient: @unchecked Sendable {
     private func itemsURL(_ id: String, offset: Int, legacy: Bool) -> String {
         settings.apiURL + "/playlists/" + URLEncoding.encode(id) + (legacy ? "/tracks" : "/items")
             + "?limit=\(SpotifyClient.pageLimit)&offset=\(max(offset, 0))" + commonQuery()
+            + (itemFields(legacy: legacy).map { "&fields=" + URLEncoding.encode($0) } ?? "")
     }
 
     /// The path and query below api_url, for logs (redacted; query values are not secret).

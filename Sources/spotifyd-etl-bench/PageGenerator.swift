@@ -1,12 +1,16 @@
+import ETLExtraction
+
 /// Deterministic Spotify-shaped API bodies for the pipeline benchmark.
 ///
-/// Why generated rather than stored: 100k entries of the real shape are ~250 MB of JSON (each
-/// entry carries the full track object twice, under `item` and the deprecated `track` alias);
+/// Why generated rather than stored: 100k entries are tens of MB of JSON even filtered;
 /// holding them in memory would swamp the RSS figure, and a fixture that large does not belong
-/// in the repository. The bodies are byte-for-byte what `scripts/emulator/spotify_emulator.py`
-/// renders for its `generated` scenario (same keys, same key order, `json.dumps` spacing
-/// `", "`/`": "`, same mix: 2% episodes, 1% null items, 1% local files, the rest tracks), only
-/// the ids come from a counter so the benchmark controls which ids are already seen.
+/// in the repository. The `/items` pages are what the daemon receives: the response to its
+/// request with `fields=ItemFields.items`, i.e. what `scripts/emulator/spotify_emulator.py`'s
+/// `apply_fields` makes of a `generated`-scenario page (only the filter's keys, in the
+/// filter's order, `json.dumps` spacing `", "`/`": "`, same mix: 2% episodes, 1% null items,
+/// 1% local files, the rest tracks), only the ids come from a counter so the benchmark
+/// controls which ids are already seen. `scripts/emulator/test_bench_pages.py` compares the
+/// shapes with the emulator's (`--dump-page`, `--dump-fields`).
 ///
 /// Ids are 22-character base62 strings: one kind letter + the index in 21 base62 digits.
 /// Track `t` belongs to album `t / 10`; album `a` to artist `a / 2`; every third track has a
@@ -101,17 +105,20 @@ struct PageGenerator {
         return o.bytes
     }
 
+    /// A page URL as Spotify (and the emulator) write `next`: the request's query carried over,
+    /// `fields` included (the emulator leaves `,()` unescaped).
     func pageURL(playlist p: Int, offset: Int) -> String {
-        "https://api.spotify.com/v1/playlists/\(playlistID(p))/items?limit=\(Self.pageLimit)&offset=\(offset)&additional_types=track,episode"
+        "https://api.spotify.com/v1/playlists/\(playlistID(p))/items?limit=\(Self.pageLimit)&offset=\(offset)"
+            + "&additional_types=track,episode&fields=\(ItemFields.items)"
     }
 
-    /// One `/items` page (limit 50) from `offset`.
+    /// One `/items` page (limit 50) from `offset`, filtered by `ItemFields.items`: keys
+    /// `items, limit, next, offset, total`.
     func itemsPage(playlist p: Int, offset: Int) -> [UInt8] {
         var o = JSONBuf()
-        o.bytes.reserveCapacity(160_000)
+        o.bytes.reserveCapacity(40_000)
         let end = min(itemsPerPlaylist, offset + Self.pageLimit)
-        o.raw("{\"href\": "); o.str(pageURL(playlist: p, offset: offset))
-        o.raw(", \"items\": [")
+        o.raw("{\"items\": [")
         var j = offset
         while j < end {
             if j > offset { o.raw(", ") }
@@ -120,9 +127,7 @@ struct PageGenerator {
         }
         o.raw("], \"limit\": \(Self.pageLimit), \"next\": ")
         if end < itemsPerPlaylist { o.str(pageURL(playlist: p, offset: end)) } else { o.raw("null") }
-        o.raw(", \"offset\": \(offset), \"previous\": ")
-        if offset > 0 { o.str(pageURL(playlist: p, offset: max(0, offset - Self.pageLimit))) } else { o.raw("null") }
-        o.raw(", \"total\": \(itemsPerPlaylist)}")
+        o.raw(", \"offset\": \(offset), \"total\": \(itemsPerPlaylist)}")
         return o.bytes
     }
 
@@ -134,40 +139,40 @@ struct PageGenerator {
         return "2025-\(two(month))-\(two(day))T\(two(hh)):\(two(mm)):\(two(ss))Z"
     }
 
+    // Entries and item objects below carry exactly the `ItemFields.items` keys, in its order:
+    // entry `added_at, added_by(id), is_local, item`; item `album(album_type, artists(id,name),
+    // id, name, release_date, release_date_precision, total_tracks), artists(id,name),
+    // disc_number, duration_ms, explicit, external_ids(isrc), id, is_local, name, popularity,
+    // release_date, release_date_precision, show(id,name), track_number, type, uri` — each only
+    // where the full object has it (`apply_fields` keeps present keys only).
+
     private func entry(_ o: inout JSONBuf, playlist p: Int, item j: Int) {
         let k = kind(playlist: p, item: j)
         o.raw("{\"added_at\": "); o.str(addedAt(p, j))
-        o.raw(", \"added_by\": {\"external_urls\": {\"spotify\": \"https://open.spotify.com/user/emu_owner\"}, \"href\": \"https://api.spotify.com/v1/users/emu_owner\", \"id\": \"emu_owner\", \"type\": \"user\", \"uri\": \"spotify:user:emu_owner\"}, \"is_local\": ")
+        o.raw(", \"added_by\": {\"id\": \"emu_owner\"}, \"is_local\": ")
         if case .local = k { o.raw("true") } else { o.raw("false") }
-        o.raw(", \"primary_color\": null, \"video_thumbnail\": {\"url\": null}, \"item\": ")
-        let itemStart = o.bytes.count
+        o.raw(", \"item\": ")
         switch k {
         case .track(let t): track(&o, t)
         case .episode(let e): episode(&o, e)
         case .null: o.raw("null")
         case .local(let n): local(&o, n)
         }
-        // The deprecated alias repeats the same object, as Spotify and the emulator send it.
-        let item = Array(o.bytes[itemStart...])
-        o.raw(", \"track\": ")
-        o.bytes.append(contentsOf: item)
         o.raw("}")
     }
 
     private func simpleArtist(_ o: inout JSONBuf, _ a: Int) {
-        let id = Self.artistID(a)
-        o.raw("{\"external_urls\": {\"spotify\": \"https://open.spotify.com/artist/\(id)\"}, \"href\": \"https://api.spotify.com/v1/artists/\(id)\", \"id\": \"\(id)\", \"name\": ")
+        o.raw("{\"id\": \"\(Self.artistID(a))\", \"name\": ")
         o.str(a % 97 == 0 ? "Artíst \(a) ✓" : "Artist \(a)")
-        o.raw(", \"type\": \"artist\", \"uri\": \"spotify:artist:\(id)\"}")
+        o.raw("}")
     }
 
     private func album(_ o: inout JSONBuf, _ a: Int) {
-        let id = Self.albumID(a)
-        o.raw("{\"album_type\": \"album\", \"total_tracks\": 10, \"available_markets\": [\"DE\", \"US\"], \"external_urls\": {\"spotify\": \"https://open.spotify.com/album/\(id)\"}, \"href\": \"https://api.spotify.com/v1/albums/\(id)\", \"id\": \"\(id)\", \"images\": [{\"url\": \"https://i.scdn.co/image/\(id)\", \"height\": 640, \"width\": 640}], \"name\": ")
-        o.str("Album \(a)")
-        o.raw(", \"release_date\": \"2021-03-05\", \"release_date_precision\": \"day\", \"type\": \"album\", \"uri\": \"spotify:album:\(id)\", \"artists\": [")
+        o.raw("{\"album_type\": \"album\", \"artists\": [")
         simpleArtist(&o, a / 2)
-        o.raw("]}")
+        o.raw("], \"id\": \"\(Self.albumID(a))\", \"name\": ")
+        o.str("Album \(a)")
+        o.raw(", \"release_date\": \"2021-03-05\", \"release_date_precision\": \"day\", \"total_tracks\": 10}")
     }
 
     private func track(_ o: inout JSONBuf, _ t: Int) {
@@ -178,26 +183,25 @@ struct PageGenerator {
         o.raw(", \"artists\": [")
         simpleArtist(&o, t / 20)
         if t % 3 == 0 { o.raw(", "); simpleArtist(&o, Int(h % UInt64(seenArtists))) }
-        o.raw("], \"available_markets\": [\"DE\", \"US\"], \"disc_number\": 1, \"duration_ms\": \(120_000 + Int(h % 240_000)), \"explicit\": \(h % 5 == 0 ? "true" : "false"), \"external_ids\": {\"isrc\": \"QZ\(10_000_000_000 + Int(h % 9_000_000_000))\"}, \"external_urls\": {\"spotify\": \"https://open.spotify.com/track/\(id)\"}, \"href\": \"https://api.spotify.com/v1/tracks/\(id)\", \"id\": \"\(id)\", \"is_local\": false, \"is_playable\": true, \"name\": ")
+        o.raw("], \"disc_number\": 1, \"duration_ms\": \(120_000 + Int(h % 240_000)), \"explicit\": \(h % 5 == 0 ? "true" : "false"), \"external_ids\": {\"isrc\": \"QZ\(10_000_000_000 + Int(h % 9_000_000_000))\"}, \"id\": \"\(id)\", \"is_local\": false, \"name\": ")
         o.str(t % 101 == 0 ? "Song \(t) — “quoted” \\ café" : "Song \(t)")
-        o.raw(", \"preview_url\": null, \"track_number\": \(1 + Int(h % 12)), \"type\": \"track\", \"uri\": \"spotify:track:\(id)\", \"episode\": false, \"track\": true")
         if h % 5 != 0 { o.raw(", \"popularity\": \(Int(h % 101))") }
-        o.raw("}")
+        o.raw(", \"track_number\": \(1 + Int(h % 12)), \"type\": \"track\", \"uri\": \"spotify:track:\(id)\"}")
     }
 
     private func episode(_ o: inout JSONBuf, _ e: Int) {
         let id = Self.episodeID(e), sid = Self.showID(e / 10)
-        o.raw("{\"audio_preview_url\": null, \"description\": \"Episode \(e) description\", \"html_description\": \"<p>Episode \(e) description</p>\", \"duration_ms\": \(600_000 + e * 1000), \"explicit\": false, \"external_urls\": {\"spotify\": \"https://open.spotify.com/episode/\(id)\"}, \"href\": \"https://api.spotify.com/v1/episodes/\(id)\", \"id\": \"\(id)\", \"images\": [], \"is_externally_hosted\": false, \"is_playable\": true, \"languages\": [\"en\"], \"name\": ")
+        o.raw("{\"duration_ms\": \(600_000 + e * 1000), \"explicit\": false, \"id\": \"\(id)\", \"name\": ")
         o.str("Episode \(e)")
-        o.raw(", \"release_date\": \"2025-0\(1 + e % 9)-1\(e % 10)\", \"release_date_precision\": \"day\", \"show\": {\"id\": \"\(sid)\", \"name\": \"Show \(e / 10)\", \"publisher\": \"Emulated Podcasts\", \"type\": \"show\", \"uri\": \"spotify:show:\(sid)\", \"href\": \"https://api.spotify.com/v1/shows/\(sid)\", \"external_urls\": {\"spotify\": \"https://open.spotify.com/show/\(sid)\"}, \"description\": \"Show \(e / 10) description\", \"explicit\": false, \"media_type\": \"audio\", \"languages\": [\"en\"], \"total_episodes\": 100, \"images\": []}, \"type\": \"episode\", \"uri\": \"spotify:episode:\(id)\", \"episode\": true, \"track\": false}")
+        o.raw(", \"release_date\": \"2025-0\(1 + e % 9)-1\(e % 10)\", \"release_date_precision\": \"day\", \"show\": {\"id\": \"\(sid)\", \"name\": \"Show \(e / 10)\"}, \"type\": \"episode\", \"uri\": \"spotify:episode:\(id)\"}")
     }
 
     private func local(_ o: inout JSONBuf, _ n: Int) {
         let secs = 180 + n % 120
         let uri = "spotify:local:Local+Artist+\(n % 7):Local+Album:Local+Song+\(n):\(secs)"
-        o.raw("{\"album\": {\"album_type\": null, \"artists\": [], \"available_markets\": [], \"external_urls\": {}, \"href\": null, \"id\": null, \"images\": [], \"name\": \"Local Album\", \"release_date\": null, \"release_date_precision\": null, \"type\": \"album\", \"uri\": null}, \"artists\": [{\"external_urls\": {}, \"href\": null, \"id\": null, \"name\": \"Local Artist \(n % 7)\", \"type\": \"artist\", \"uri\": null}], \"available_markets\": [], \"disc_number\": 0, \"duration_ms\": \(secs * 1000), \"explicit\": false, \"external_ids\": {}, \"external_urls\": {}, \"href\": null, \"id\": null, \"is_local\": true, \"name\": ")
+        o.raw("{\"album\": {\"album_type\": null, \"artists\": [], \"id\": null, \"name\": \"Local Album\", \"release_date\": null, \"release_date_precision\": null}, \"artists\": [{\"id\": null, \"name\": \"Local Artist \(n % 7)\"}], \"disc_number\": 0, \"duration_ms\": \(secs * 1000), \"explicit\": false, \"external_ids\": {}, \"id\": null, \"is_local\": true, \"name\": ")
         o.str("Local Song \(n)")
-        o.raw(", \"popularity\": 0, \"preview_url\": null, \"track_number\": 0, \"type\": \"track\", \"uri\": \"\(uri)\", \"episode\": false, \"track\": true}")
+        o.raw(", \"popularity\": 0, \"track_number\": 0, \"type\": \"track\", \"uri\": \"\(uri)\"}")
     }
 
     /// `GET /artists/{id}`: a full artist (genres, followers, popularity), for enrichment.

@@ -1,5 +1,6 @@
 import ETLCore
 import ETLDaemon
+import ETLExtraction
 import ETLSink
 import ETLState
 import FoundationEssentials
@@ -30,6 +31,7 @@ struct Options {
     var flushEvery = 20
     var smaps = false
     var dumpPage: Int?
+    var dumpFields = false
 
     static let usage = """
         usage: spotifyd-etl-bench [--playlists N] [--items M] [--seen S] [--new-percent P]
@@ -43,6 +45,7 @@ struct Options {
           --keep            keep the work directory
           --smaps           also list the largest resident mappings at the end
           --dump-page N     print page N (offset N*50) of playlist 0 and exit (to compare shapes with the emulator)
+          --dump-fields     print the fields filter the pages are shaped by (ItemFields.items) and exit
         """
 
     static func parse(_ args: [String]) -> Options {
@@ -69,6 +72,7 @@ struct Options {
             case "--keep": o.keep = true
             case "--smaps": o.smaps = true
             case "--dump-page": o.dumpPage = int(value())
+            case "--dump-fields": o.dumpFields = true
             case "-h", "--help": print(usage); exit(0)
             default: fail("unknown argument \(args[i])")
             }
@@ -94,6 +98,10 @@ func secs(_ s: Double) -> String { String((s * 1000).rounded() / 1000) + " s" }
 
 let rssAtStart = ResourceUsage.procStatusKiB("VmRSS")
 let opts = Options.parse(Array(CommandLine.arguments.dropFirst()))
+if opts.dumpFields {
+    StandardStreams.write(fd: 1, bytes: Array((ItemFields.items + "\n").utf8))
+    exit(0)
+}
 if let n = opts.dumpPage {
     let g = PageGenerator(playlists: 1, itemsPerPlaylist: opts.items, seenTracks: opts.seen, newPercent: opts.newPercent,
                           seed: opts.seed)

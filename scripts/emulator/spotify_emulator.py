@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit, quote
@@ -323,7 +324,7 @@ class Entry:
     __slots__ = ("kind", "key", "added_at", "added_by", "local")
 
     def __init__(self, kind, key, added_at, added_by, local=None):
-        self.kind = kind  # track | episode | local | null
+        self.kind = kind  # track | episode | local | null | raw (local = the verbatim entry)
         self.key = key  # track id / episode id / local uri / None
         self.added_at = added_at  # iso string or None
         self.added_by = added_by  # user id or None
@@ -389,6 +390,9 @@ class World:
         # a client cannot recall those, so they are counted apart, not as violations.
         self.window_opened = 0.0
         self.inflight_grace = args.inflight_grace_ms / 1000.0
+        # /items entries without the `item` key (only the deprecated `track` alias): an API
+        # that does not know `item`, so a `fields=items(item(...))` filter selects nothing.
+        self.omit_item = bool(getattr(args, "omit_item", False))
         self.stats_reset()
         if args.scenario == "small":
             self.build_small()
@@ -402,6 +406,7 @@ class World:
         self.violations = 0
         self.inflight_after_429 = 0
         self.by_status: dict[str, int] = {}
+        self.recent: deque = deque(maxlen=100)  # path?query of the latest /v1 requests
 
     # ---- building
 
@@ -550,6 +555,10 @@ class World:
                 if tid not in self.cat.tracks:
                     raise ValueError(f"unknown track {tid}")
                 self.append(p, Entry("track", tid, self.next_time(), op.get("added_by", OWNER_ID)), op.get("position"))
+            elif kind == "add_raw":
+                if "entry" not in op:
+                    raise ValueError("add_raw needs an entry")
+                self.append(p, Entry("raw", None, None, None, op["entry"]), op.get("position"))
             elif kind in ("add_null", "add_local", "add_episode"):
                 self.append(p, self.random_entry(rng, kind[4:]), op.get("position"))
             elif kind == "remove":
@@ -603,6 +612,8 @@ class World:
     # ---- rendering
 
     def entry_obj(self, e: Entry, episodes_ok: bool, legacy: bool) -> dict:
+        if e.kind == "raw":
+            return e.local  # served verbatim (the fields filter still applies)
         if e.kind == "track":
             obj = self.cat.track_obj(e.key)
         elif e.kind == "episode":
@@ -618,7 +629,7 @@ class World:
             "primary_color": None,
             "video_thumbnail": {"url": None},
         }
-        if legacy:
+        if legacy or self.omit_item:
             out["track"] = obj
         else:
             out["item"] = obj
@@ -900,6 +911,7 @@ class Handler(BaseHTTPRequestHandler):
         with w.lock:
             w.requests += 1
             w.by_route[route] = w.by_route.get(route, 0) + 1
+            w.recent.append(path + ("?" + rawq if rawq else ""))
             if pid:
                 w.by_playlist[pid] = w.by_playlist.get(pid, 0) + 1
             if now < w.not_before:
@@ -1066,12 +1078,17 @@ class Handler(BaseHTTPRequestHandler):
             with w.lock:
                 if name == "stats" and method == "GET":
                     return self.send(200, {"requests": w.requests, "by_route": w.by_route, "by_playlist": w.by_playlist,
-                                           "violations": w.violations,
+                                           "violations": w.violations, "recent": list(w.recent),
                                            "inflight_after_429": w.inflight_after_429, "not_before": w.not_before,
                                            "faults": [{k: v for k, v in r.items() if not k.startswith("_")} for r in w.faults]})
                 if name == "stats/reset" and method == "POST":
                     w.stats_reset()
                     return self.send(200, {"ok": True})
+                if name == "config" and method == "POST":
+                    d = data or {}
+                    if "omit_item" in d:
+                        w.omit_item = bool(d["omit_item"])
+                    return self.send(200, {"omit_item": w.omit_item})
                 if name == "truth" and method == "GET":
                     return self.send(200, w.truth())
                 if name == "mutate" and method == "POST":
@@ -1153,6 +1170,8 @@ def main(argv=None):
     ap.add_argument("--client-secret", default="test-secret")
     ap.add_argument("--token-ttl", type=int, default=3600)
     ap.add_argument("--dev-mode", action="store_true")
+    ap.add_argument("--omit-item", action="store_true",
+                    help="/items entries carry only the deprecated `track` alias, no `item` key")
     ap.add_argument("--inflight-grace-ms", type=int, default=500,
                     help="requests arriving this soon after a 429 was sent count as in flight, not violations")
     ap.add_argument("--exit-with-parent", action="store_true",

@@ -163,6 +163,57 @@ class SmallScenario(unittest.TestCase):
         st, body = self.emu.get(f"/v1/playlists/{pid}?fields=name,owner(", self.tok)
         self.assertEqual(st, 400)
 
+    def test_fields_carried_into_next_links_and_logged(self):
+        pid = self.pls["Edge Cases"]["id"]
+        fields = "items(added_at,item(id,name)),limit,next,offset,total"
+        self.emu.req("POST", "/_emulator/stats/reset")
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=4&fields={fields}", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(list(body), ["items", "limit", "next", "offset", "total"], "filter order")
+        self.assertEqual(parse_qs(urlsplit(body["next"]).query)["fields"], [fields])
+        st, body2 = self.emu.get(path_of(body["next"]), self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(body2["offset"], 4)
+        self.assertEqual(set(body2["items"][0]), {"added_at", "item"})
+        st, stats = self.emu.req("GET", "/_emulator/stats")
+        self.assertEqual(len(stats["recent"]), 2)
+        self.assertTrue(all("fields=" in r for r in stats["recent"]), stats["recent"])
+
+    def test_add_raw_entry_served_verbatim_and_filtered(self):
+        st, r = self.emu.req("POST", "/_emulator/playlists", {"name": "raw entries"})
+        pid = r["id"]
+        raw = {"added_at": "not a time", "is_local": False, "item": {"type": "track", "id": "x", "duration_ms": "1"}}
+        st, out = self.emu.req("POST", "/_emulator/mutate", {"playlist_id": pid, "ops": [
+            {"op": "add_raw", "entry": raw}, {"op": "add_raw", "entry": 42}]})
+        self.assertEqual((st, out["total"]), (200, 2))
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items", self.tok)
+        self.assertEqual(body["items"], [raw, 42])
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items?fields=items(added_at,item(id,duration_ms))", self.tok)
+        self.assertEqual(body["items"], [{"added_at": "not a time", "item": {"id": "x", "duration_ms": "1"}}, 42])
+        st, out = self.emu.req("POST", "/_emulator/mutate", {"playlist_id": pid, "ops": [{"op": "add_raw"}]})
+        self.assertEqual(st, 400)
+
+    def test_omit_item_serves_only_the_track_alias(self):
+        pid = self.pls["Edge Cases"]["id"]
+        st, cfg = self.emu.req("POST", "/_emulator/config", {"omit_item": True})
+        self.assertEqual(cfg, {"omit_item": True})
+        try:
+            st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=3", self.tok)
+            self.assertEqual(st, 200)
+            for e in body["items"]:
+                self.assertNotIn("item", e)
+                self.assertIn("track", e)
+            self.assertEqual(body["items"][0]["track"]["type"], "track")
+            self.assertIsNone(body["items"][2]["track"], "a null item stays a null track")
+            st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=3&fields=items(item(id))", self.tok)
+            self.assertEqual(body["items"], [{}, {}, {}])
+            st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=3&fields=items(track(id))", self.tok)
+            self.assertEqual(set(body["items"][0]), {"track"})
+        finally:
+            self.emu.req("POST", "/_emulator/config", {"omit_item": False})
+        st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=1", self.tok)
+        self.assertIn("item", body["items"][0])
+
     def test_full_playlist_shape(self):
         pid = self.pls["Basic Mix"]["id"]
         st, body = self.emu.get(f"/v1/playlists/{pid}", self.tok)

@@ -1,0 +1,99 @@
+import ETLHTTP
+import ETLTransform
+import FoundationEssentials
+
+/// The `fields` filter the client sends with `GET /playlists/{id}/items` (and the legacy
+/// `/tracks`): exactly the keys `decodeItemsPage(json:)` and `parseEntry` read — for their
+/// values and for their validation (a key a reject reason tests must be requested, or the
+/// reject would turn into a different one) — and nothing else. A full page carries every
+/// entry's track object twice (`item` and the deprecated `track` alias) plus links, images and
+/// markets nobody reads; the filtered page is a fraction of the bytes to receive and parse.
+///
+/// Adding a read of a new key to `parseEntry` means adding it here too:
+/// `ItemFieldsEmulatorTests` compares, entry by entry, what the transform makes of filtered
+/// and of full pages (every reject reason included) and fails on any difference.
+public enum ItemFields {
+    /// Keys of the item object: track, episode or local file. Tracks: album (with its artists),
+    /// artists, disc/track number, duration, explicit, isrc, id, name, popularity, uri, type,
+    /// is_local. Episodes: show, release date (and precision), and the shared keys.
+    public static let itemKeys =
+        "album(album_type,artists(id,name),id,name,release_date,release_date_precision,total_tracks),"
+        + "artists(id,name),disc_number,duration_ms,explicit,external_ids(isrc),id,is_local,name,popularity,"
+        + "release_date,release_date_precision,show(id,name),track_number,type,uri"
+
+    /// The filter with the item object selected under `key` (`item` or `track`). Page keys:
+    /// `items`, `limit`, `next`, `offset`, `total` (`href`/`previous` are never read); entry
+    /// keys: `added_at`, `added_by.id`, `is_local` (local files are also flagged on the entry).
+    public static func filter(itemKey key: String) -> String {
+        "items(added_at,added_by(id),is_local,\(key)(\(itemKeys))),limit,next,offset,total"
+    }
+
+    /// For `/items`: the object under `item` only, not under the `track` alias that repeats it.
+    public static let items = filter(itemKey: "item")
+    /// For the legacy `/tracks` endpoint (entries carry only `track`), and for `/items` once the
+    /// API has been seen not to honour `item(...)`.
+    public static let tracks = filter(itemKey: "track")
+
+    /// `url` with its `fields` query parameter set to `filter` (percent-encoded), replacing any
+    /// other value. Unchanged when it already carries `filter` (in whatever encoding).
+    static func url(_ url: String, withFields filter: String) -> String {
+        let (base, query) = split(url)
+        var params = query.map { $0.split(separator: "&", omittingEmptySubsequences: true).map(String.init) } ?? []
+        if let existing = params.first(where: { $0.hasPrefix("fields=") }),
+           URLEncoding.percentDecoded(String(existing.dropFirst("fields=".count))) == filter,
+           params.filter({ $0.hasPrefix("fields=") }).count == 1
+        {
+            return url
+        }
+        params.removeAll { $0.hasPrefix("fields=") }
+        params.append("fields=" + URLEncoding.encode(filter))
+        return base + "?" + params.joined(separator: "&")
+    }
+
+    /// The decoded `fields` parameter of a URL, if any.
+    static func fields(in url: String) -> String? {
+        guard let query = split(url).query else { return nil }
+        for p in query.split(separator: "&") where p.hasPrefix("fields=") {
+            return URLEncoding.percentDecoded(String(p.dropFirst("fields=".count)))
+        }
+        return nil
+    }
+
+    private static func split(_ url: String) -> (base: String, query: String?) {
+        guard let q = url.firstIndex(of: "?") else { return (url, nil) }
+        return (String(url[..<q]), String(url[url.index(after: q)...]))
+    }
+
+    /// True when `body` has an object key `key` anywhere: a `"key"` string token (its opening
+    /// quote not escaped) followed by optional whitespace and `:`. In valid JSON only a key is
+    /// followed by `:`, so this finds keys, never string values, without parsing the page.
+    static func containsKey(_ key: String, in body: Data) -> Bool {
+        let needle = Array(("\"" + key + "\"").utf8)
+        return body.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+            let b = raw.bindMemory(to: UInt8.self)
+            let n = b.count, m = needle.count
+            guard n >= m else { return false }
+            var i = 0
+            while i + m <= n {
+                if b[i] == needle[0], b[i + m - 1] == needle[m - 1], i == 0 || b[i - 1] != UInt8(ascii: "\\") {
+                    var k = 1
+                    while k < m, b[i + k] == needle[k] { k += 1 }
+                    if k == m {
+                        var j = i + m
+                        while j < n, b[j] == 0x20 || b[j] == 0x0A || b[j] == 0x0D || b[j] == 0x09 { j += 1 }
+                        if j < n, b[j] == UInt8(ascii: ":") { return true }
+                    }
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// True when the page's `items` array holds at least one JSON object (an entry that could
+    /// have carried `item`). False for an empty page and for a body that is not a page.
+    static func hasObjectEntries(_ body: Data) -> Bool {
+        guard let v = try? JSONParser.parse(Array(body)), let list = v["items"]?.arrayValue else { return false }
+        return list.contains { $0.objectValue != nil }
+    }
+}
