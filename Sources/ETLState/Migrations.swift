@@ -76,6 +76,12 @@ enum Migrations {
         CREATE INDEX outbox_unsealed ON outbox(table_name, id) WHERE batch_id IS NULL;
         CREATE INDEX outbox_by_batch ON outbox(batch_id, id) WHERE batch_id IS NOT NULL;
         """,
+        // Track dimension fingerprints (`DimsFingerprint`): for a track, a 64-bit hash of its
+        // album id and artist ids, recorded in the transaction that recorded those ids seen.
+        // NULL for rows written before this migration (and for other kinds): unknown.
+        """
+        ALTER TABLE seen ADD COLUMN dims INTEGER;
+        """,
     ]
 
     /// Applies every pending migration. Returns the resulting version.
