@@ -23,18 +23,35 @@ public enum DimsFingerprint {
     public static func of<S: Sequence>(albumID: String, artistIDs: S) -> UInt64 where S.Element == String {
         var artists = Array(artistIDs)
         if artists.count > 1 {
-            artists.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            artists.sort { compareBytes($0, $1) < 0 }
         }
         var h = offsetBasis
         for b in versionTag.utf8 { h = (h ^ UInt64(b)) &* prime }
         field(albumID, into: &h)
         var previous: String?
         for a in artists {
-            if let p = previous, p.utf8.elementsEqual(a.utf8) { continue }
+            if let p = previous, compareBytes(p, a) == 0 { continue }
             field(a, into: &h)
             previous = a
         }
         return h
+    }
+
+    /// Orders two strings by their UTF-8 bytes (not by Unicode equivalence, as `<` does):
+    /// negative, zero or positive. Native strings are compared in place.
+    static func compareBytes(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n {
+                    if x[i] != y[i] { return Int(x[i]) - Int(y[i]) }
+                    i += 1
+                }
+                return x.count - y.count
+            }
+        }
     }
 
     @inline(__always)
