@@ -324,13 +324,20 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Ids recorded as incomplete (a row was written with fields missing), oldest first by id.
-    public func incompleteIDs(kind: DimensionKind, limit: Int) throws -> [String] {
+    /// Ids recorded as incomplete (a row was written with fields missing), ascending by id,
+    /// from the start or from after `after` (exclusive).
+    public func incompleteIDs(kind: DimensionKind, after: String? = nil, limit: Int) throws -> [String] {
         try locked {
-            let s = try db.cached("SELECT id FROM seen WHERE kind = ? AND complete = 0 ORDER BY id LIMIT ?")
+            let s = try db.cached(after == nil ? "SELECT id FROM seen WHERE kind = ? AND complete = 0 ORDER BY id LIMIT ?"
+                                               : "SELECT id FROM seen WHERE kind = ? AND complete = 0 AND id > ? ORDER BY id LIMIT ?")
             defer { s.reset() }
             try s.bind(1, kind.rawValue)
-            try s.bind(2, limit)
+            if let after {
+                try s.bind(2, after)
+                try s.bind(3, limit)
+            } else {
+                try s.bind(2, limit)
+            }
             var out: [String] = []
             while try s.step() { out.append(s.string(0) ?? "") }
             return out

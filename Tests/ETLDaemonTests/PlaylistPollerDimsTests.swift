@@ -14,6 +14,8 @@ final class PlaylistPollerDimsTests: XCTestCase {
         struct Playlist { var snapshot: String; var entries: [String] }
         var playlists: [String: Playlist] = [:]
         var artistsAsked: [String] = []
+        /// Ids `/artists` answers with null.
+        var unknownArtists: Set<String> = []
 
         func playlistMetadata(_ id: String) throws -> Data {
             guard let p = playlists[id] else { throw ScriptError.unknown(id) }
@@ -36,6 +38,7 @@ final class PlaylistPollerDimsTests: XCTestCase {
             artistsAsked.append(contentsOf: ids)
             var out: [String: Data?] = [:]
             for id in ids {
+                if unknownArtists.contains(id) { out[id] = .some(nil); continue }
                 out[id] = Data("""
                     {"id":"\(id)","name":"Artist \(id)","genres":["pop"],"followers":{"total":1},"popularity":5,"type":"artist"}
                     """.utf8)
