@@ -156,6 +156,12 @@ enum Migrations {
             sel.reset()
             try db.exec("DROP TABLE members")
         },
+        // 4: track dimension fingerprints (`DimsFingerprint`): for a track, a 64-bit hash of
+        // its album id and artist ids, recorded in the transaction that recorded those ids
+        // seen. NULL for rows written before this migration (and for other kinds): unknown.
+        .sql("""
+        ALTER TABLE seen ADD COLUMN dims INTEGER;
+        """),
     ]
 
     /// Applies every pending migration. Returns the resulting version.
@@ -167,13 +173,18 @@ enum Migrations {
         }
         for v in current..<all.count {
             try db.transaction {
-                switch all[v] {
-                case .sql(let sql): try db.exec(sql)
-                case .code(let body): try body(db)
-                }
+                try apply(all[v], to: db)
                 try db.exec("PRAGMA user_version = \(v + 1)")
             }
         }
         return all.count
+    }
+
+    /// Runs one step (inside the caller's transaction).
+    static func apply(_ step: Step, to db: Database) throws {
+        switch step {
+        case .sql(let sql): try db.exec(sql)
+        case .code(let body): try body(db)
+        }
     }
 }

@@ -15,6 +15,8 @@ public final class StateStore: @unchecked Sendable {
     let db: Database
     private let lock = Lock()
     private let clock: Clock
+    /// Ids looked up in `seen` per kind since open (guarded by `lock`); see `seenLookupCounts()`.
+    private var seenLookups: [DimensionKind: Int] = [:]
 
     /// Opens (creating the file, not its directory) and migrates the database at `path`.
     /// Throws `StateError` naming the path, e.g. `.cannotOpen` when the directory is missing.
@@ -131,10 +133,31 @@ public final class StateStore: @unchecked Sendable {
     /// when never written). One indexed lookup per id on a cached statement: no id set is
     /// loaded into memory.
     public func seenStates(kind: DimensionKind, ids: [String]) throws -> [String: SeenState] {
+        try lookUpSeen(kind: kind, ids: ids, sql: "SELECT complete FROM seen WHERE kind = ? AND id = ?") { s in
+            s.int64(0) != 0 ? .complete : .incomplete
+        } unseen: { .unseen }
+    }
+
+    /// As `seenStates`, with each seen id's stored `DimsFingerprint` (nil when none is stored).
+    /// The same single indexed lookup per id: the fingerprint sits in the same b-tree row.
+    public func seenRecords(kind: DimensionKind, ids: [String]) throws -> [String: SeenRecord] {
+        try lookUpSeen(kind: kind, ids: ids, sql: "SELECT complete, dims FROM seen WHERE kind = ? AND id = ?") { s in
+            SeenRecord(s.int64(0) != 0 ? .complete : .incomplete, dims: s.isNull(1) ? nil : UInt64(bitPattern: s.int64(1)))
+        } unseen: { SeenRecord(.unseen) }
+    }
+
+    /// How many ids `seenStates`/`seenRecords` looked up per kind since this store was opened
+    /// (each distinct id of a call counts once). For tests and diagnostics.
+    public func seenLookupCounts() -> [DimensionKind: Int] {
+        locked { seenLookups }
+    }
+
+    private func lookUpSeen<T>(kind: DimensionKind, ids: [String], sql: String, read: (Statement) -> T,
+                               unseen: () -> T) throws -> [String: T] {
         try locked {
-            let s = try db.cached("SELECT complete FROM seen WHERE kind = ? AND id = ?")
+            let s = try db.cached(sql)
             defer { s.reset() }
-            var out: [String: SeenState] = [:]
+            var out: [String: T] = [:]
             out.reserveCapacity(ids.count)
             // One read transaction for all lookups: outside a transaction every SELECT opens
             // and closes its own, and in WAL mode that is a lock round trip (fcntl syscalls)
@@ -143,20 +166,23 @@ public final class StateStore: @unchecked Sendable {
             if ownTransaction { try db.exec("BEGIN") }
             defer { if ownTransaction { _ = try? db.exec("COMMIT") } }
             try s.bind(1, kind.rawValue)
+            var looked = 0
             // Bound without a copy, stepped while the bytes are valid; the next bind replaces
             // the binding before the next step.
-            func lookUp(_ id: String) throws -> SeenState {
+            func lookUp(_ id: String) throws -> T {
+                looked += 1
                 var bytes = id
-                return try bytes.withUTF8 { b -> SeenState in
+                return try bytes.withUTF8 { b -> T in
                     try s.bindTextNoCopy(2, b)
-                    let state: SeenState = try s.step() ? (s.int64(0) != 0 ? .complete : .incomplete) : .unseen
+                    let value: T = try s.step() ? read(s) : unseen()
                     sqlite3_reset(s.handle)  // keep the kind binding
-                    return state
+                    return value
                 }
             }
             // One hash per id: the slot is found (or made) once and filled if new.
-            func fill(_ slot: inout SeenState?, _ id: String) throws { if slot == nil { slot = try lookUp(id) } }
+            func fill(_ slot: inout T?, _ id: String) throws { if slot == nil { slot = try lookUp(id) } }
             for id in ids { try fill(&out[id], id) }
+            seenLookups[kind, default: 0] += looked
             return out
         }
     }
@@ -168,17 +194,19 @@ public final class StateStore: @unchecked Sendable {
     /// of ids written.
     @discardableResult
     public func seedSeen<S: Sequence>(kind: DimensionKind, ids: S, complete: Bool) throws -> Int where S.Element == String {
+        try seedSeen(ids.lazy.map { SeenMark(kind, $0, complete: complete) })
+    }
+
+    /// As `seedSeen(kind:ids:complete:)`, for marks that may carry a `dims` fingerprint (same
+    /// upsert as `commit`). The caller vouches for the fingerprint rule of `SeenMark.dims`.
+    @discardableResult
+    public func seedSeen<S: Sequence>(_ marks: S) throws -> Int where S.Element == SeenMark {
         try locked {
             try db.transaction {
-                let s = try db.cached("""
-                    INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
-                    ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
-                    """)
+                let s = try db.cached(Self.upsertSeenSQL)
                 var n = 0
-                for id in ids {
-                    try s.bind(1, kind.rawValue)
-                    try s.bind(2, id)
-                    try s.bind(3, complete ? 1 : 0)
+                for m in marks {
+                    try bindSeen(s, m)
                     try s.run()
                     n += 1
                 }
@@ -267,6 +295,7 @@ public final class StateStore: @unchecked Sendable {
                 }
 
                 try insertSeen(c.seen)
+                try updateDims(c.dims)
 
                 if !c.rejectHashes.isEmpty {
                     let s = try db.cached("INSERT OR IGNORE INTO reject_seen(playlist_id, raw_hash) VALUES (?, ?)")
@@ -294,30 +323,59 @@ public final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// Ids recorded as incomplete (a row was written with fields missing), oldest first by id.
-    public func incompleteIDs(kind: DimensionKind, limit: Int) throws -> [String] {
+    /// Ids recorded as incomplete (a row was written with fields missing), ascending by id,
+    /// from the start or from after `after` (exclusive).
+    public func incompleteIDs(kind: DimensionKind, after: String? = nil, limit: Int) throws -> [String] {
         try locked {
-            let s = try db.cached("SELECT id FROM seen WHERE kind = ? AND complete = 0 ORDER BY id LIMIT ?")
+            let s = try db.cached(after == nil ? "SELECT id FROM seen WHERE kind = ? AND complete = 0 ORDER BY id LIMIT ?"
+                                               : "SELECT id FROM seen WHERE kind = ? AND complete = 0 AND id > ? ORDER BY id LIMIT ?")
             defer { s.reset() }
             try s.bind(1, kind.rawValue)
-            try s.bind(2, limit)
+            if let after {
+                try s.bind(2, after)
+                try s.bind(3, limit)
+            } else {
+                try s.bind(2, limit)
+            }
             var out: [String] = []
             while try s.step() { out.append(s.string(0) ?? "") }
             return out
         }
     }
 
-    /// Within a transaction: upserts seen ids; `complete` never goes back to incomplete.
+    /// Upsert of one seen id: `complete` never goes back to incomplete; a given `dims`
+    /// replaces the stored one, a NULL keeps it (the ids of a stored fingerprint stay seen).
+    private static let upsertSeenSQL = """
+        INSERT INTO seen(kind, id, complete, dims) VALUES (?, ?, ?, ?)
+        ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete),
+            dims = coalesce(excluded.dims, dims)
+        """
+
+    private func bindSeen(_ s: Statement, _ m: SeenMark) throws {
+        try s.bind(1, m.kind.rawValue)
+        try s.bind(2, m.id)
+        try s.bind(3, m.complete ? 1 : 0)
+        try s.bind(4, m.dims.map { Int64(bitPattern: $0) })
+    }
+
+    /// Within a transaction: upserts seen ids (see `upsertSeenSQL`).
     private func insertSeen(_ marks: [SeenMark]) throws {
         guard !marks.isEmpty else { return }
-        let s = try db.cached("""
-            INSERT INTO seen(kind, id, complete) VALUES (?, ?, ?)
-            ON CONFLICT(kind, id) DO UPDATE SET complete = max(complete, excluded.complete)
-            """)
+        let s = try db.cached(Self.upsertSeenSQL)
         for m in marks {
-            try s.bind(1, m.kind.rawValue)
-            try s.bind(2, m.id)
-            try s.bind(3, m.complete ? 1 : 0)
+            try bindSeen(s, m)
+            try s.runKeepingBindings()
+        }
+    }
+
+    /// Within a transaction: sets the fingerprint of ids that are seen (never inserts).
+    private func updateDims(_ updates: [SeenDims]) throws {
+        guard !updates.isEmpty else { return }
+        let s = try db.cached("UPDATE seen SET dims = ? WHERE kind = ? AND id = ?")
+        for u in updates {
+            try s.bind(1, Int64(bitPattern: u.dims))
+            try s.bind(2, u.kind.rawValue)
+            try s.bind(3, u.id)
             try s.runKeepingBindings()
         }
     }

@@ -52,6 +52,15 @@ struct PageGenerator {
     static func episodeID(_ e: Int) -> String { id("E", e) }
     static func showID(_ s: Int) -> String { id("S", s) }
 
+    /// Track `t`'s album id and artist ids (its album's artist, its own artist and, for every
+    /// third track, the featured one) as `track(_:_:)` writes them; keep the two in step. For
+    /// seeding the tracks' dimension fingerprints.
+    func trackDims(_ t: Int) -> (albumID: String, artistIDs: [String]) {
+        var artists = [Self.artistID(t / 10 / 2), Self.artistID(t / 20)]
+        if t % 3 == 0 { artists.append(Self.artistID(Int(Self.mix(UInt64(t)) % UInt64(seenArtists)))) }
+        return (Self.albumID(t / 10), artists)
+    }
+
     /// Playlist index from a generated id (inverse of `playlistID`).
     static func index(ofID id: String) -> Int? {
         let b = Array(id.utf8)

@@ -128,9 +128,14 @@ let gen = PageGenerator(playlists: opts.playlists, itemsPerPlaylist: opts.items,
 let state = try StateStore(path: workDir.appendingPathComponent("state.db").path)
 
 // Pre-seed: tracks, and the albums/artists/episodes of seen tracks (complete, as they would
-// be after earlier polls and enrichment).
+// be after earlier polls and enrichment). Each track with its dimension fingerprint, as the
+// poll that first recorded it would have stored it.
 let seedStart = ResourceUsage.monotonic()
-let seededTracks = try state.seedSeen(kind: .track, ids: (0..<opts.seen).lazy.map(PageGenerator.trackID), complete: true)
+let seededTracks = try state.seedSeen((0..<opts.seen).lazy.map { t in
+    let d = gen.trackDims(t)
+    return SeenMark(.track, PageGenerator.trackID(t), complete: true,
+                    dims: DimsFingerprint.of(albumID: d.albumID, artistIDs: d.artistIDs))
+})
 let seededAlbums = try state.seedSeen(kind: .album, ids: (0..<(opts.seen / 10)).lazy.map(PageGenerator.albumID), complete: true)
 let seededArtists = try state.seedSeen(kind: .artist, ids: (0..<(opts.seen / 20)).lazy.map(PageGenerator.artistID), complete: true)
 let seededEpisodes = try state.seedSeen(kind: .episode, ids: (0..<PageGenerator.episodePool).lazy.map(PageGenerator.episodeID),
@@ -151,6 +156,7 @@ let flusher = Flusher(state: state, sink: LocalSink(root: outDir), spoolDirector
 struct Pass {
     var rows = 0, rejects = 0, added = 0, removed = 0, batches = 0, bytesOut = 0
     var cpu = 0.0, wall = 0.0, genCPU = 0.0, genWall = 0.0, pages = 0, bytesIn = 0, artists = 0
+    var lookups: [DimensionKind: Int] = [:]
 }
 
 func runPass(version: Int) -> Pass {
@@ -162,6 +168,7 @@ func runPass(version: Int) -> Pass {
         pass.batches += r.uploaded
         pass.bytesOut += r.bytes
     }
+    let lookups0 = state.seenLookupCounts()
     let cpu0 = ResourceUsage.processCPU(), wall0 = ResourceUsage.monotonic()
     for p in 0..<opts.playlists {
         switch poller.poll(gen.playlistID(p)) {
@@ -177,6 +184,8 @@ func runPass(version: Int) -> Pass {
     pass.wall = ResourceUsage.monotonic() - wall0
     pass.genCPU = source.cpuSeconds; pass.genWall = source.wallSeconds
     pass.pages = source.pagesServed; pass.bytesIn = source.bytesServed; pass.artists = source.artistsServed
+    pass.lookups = state.seenLookupCounts().mapValues { $0 }
+    for (k, n) in lookups0 { pass.lookups[k, default: 0] -= n }
     return pass
 }
 
@@ -192,6 +201,8 @@ func report(_ title: String, _ p: Pass) -> String {
         pages in        \(p.pages) pages, \(p.bytesIn / 1_048_576) MiB of JSON, \(p.artists) artist bodies
         rows written    \(p.rows) (\(p.added) added + \(p.removed) removed item events, \(p.rejects) rejects), \
     \(p.batches) gzip NDJSON batches, \(p.bytesOut) bytes out
+        seen lookups    \(p.lookups[.track] ?? 0) tracks, \(p.lookups[.album] ?? 0) albums, \(p.lookups[.artist] ?? 0) artists, \
+    \(p.lookups[.episode] ?? 0) episodes
         time            wall \(secs(p.wall)), CPU \(secs(p.cpu)); of which generating pages: wall \(secs(p.genWall)), \
     CPU \(secs(p.genCPU))
         items/s (CPU)   \(rate(items, p.cpu - p.genCPU))   pipeline only (page generation excluded)

@@ -26,10 +26,23 @@ public final class EnrichmentSweep: @unchecked Sendable {
         self.limit = limit
     }
 
+    /// Where the next sweep continues (kv key): the last id of a full sweep. Without it, `limit`
+    /// ids that never complete (e.g. artists `/artists` answers with null) would be retried at
+    /// every sweep while every id after them waited forever — and the poller leaves incomplete
+    /// artists of tracks it already knows (matching `DimsFingerprint`) to this sweep alone.
+    static let cursorKey = "enrichment_sweep_after"
+
     /// Returns how many artists were completed.
     @discardableResult
     public func run() -> Int {
-        guard let ids = try? state.incompleteIDs(kind: .artist, limit: limit), !ids.isEmpty else { return 0 }
+        let after = try? state.get(Self.cursorKey)
+        guard var ids = try? state.incompleteIDs(kind: .artist, after: after, limit: limit) else { return 0 }
+        if ids.isEmpty, after != nil {
+            // Past the last incomplete id: start over.
+            guard let fromStart = try? state.incompleteIDs(kind: .artist, limit: limit) else { return 0 }
+            ids = fromStart
+        }
+        guard !ids.isEmpty else { return 0 }
         let fetched: [String: Data?]
         do {
             fetched = try source.artists(ids)
@@ -37,6 +50,8 @@ public final class EnrichmentSweep: @unchecked Sendable {
             logger.info("artist enrichment postponed: \(error)", metadata: ["error_code": "enrichment_deferred"])
             return 0
         }
+        // The next sweep goes on after these ids, or from the start when these were the last.
+        try? state.set(Self.cursorKey, ids.count == limit ? ids.last : nil)
         let observedAt = Timestamp.iso(clock.now())
         var rows: [Row] = []
         var seen: [SeenMark] = []

@@ -143,10 +143,58 @@ public final class PlaylistPoller: @unchecked Sendable {
         do { return try decodeParsedItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
     }
 
+    /// What the state knew of a snapshot's tracks before the commit lock, and which album and
+    /// artist ids still need a lookup. Everything here stays true once true (seen rows are
+    /// never deleted, `complete` never goes back), so it may be used under the lock; only
+    /// "unseen" answers are asked again there.
+    private struct TrackCoverage {
+        /// Stored state and fingerprint of every track id of the snapshot.
+        var tracks: [String: SeenRecord] = [:]
+        /// Album and artist ids of entries whose track is not covered (unseen, or its stored
+        /// fingerprint is missing or differs): these are looked up as before. The album and
+        /// artist ids of covered entries alone are known seen: recorded in the transaction
+        /// that stored the matching fingerprint.
+        var openAlbums: Set<String> = []
+        var openArtists: Set<String> = []
+        /// Open artist ids in first-seen order (the order enrichment asks for them).
+        var openArtistOrder: [String] = []
+        /// Fingerprint to record per track id whose stored one differs (or is missing): the
+        /// one of the track's first entry, whose fact becomes the track row.
+        var newDims: [String: UInt64] = [:]
+    }
+
+    /// Looks up every track of the snapshot (state and fingerprint, one indexed lookup each —
+    /// cheaper than the album and two or more artist lookups a covered track saves) and
+    /// sorts the album and artist ids into known-seen and open.
+    private func trackCoverage(for entries: [ParsedEntry]) throws -> TrackCoverage {
+        var c = TrackCoverage()
+        var trackIDs: [String] = []
+        trackIDs.reserveCapacity(entries.count)
+        for e in entries { if case .track(let t, _) = e { trackIDs.append(t.id) } }
+        guard !trackIDs.isEmpty else { return c }
+        c.tracks = try state.seenRecords(kind: .track, ids: trackIDs)
+        c.openAlbums.reserveCapacity(entries.count / 4)
+        var firstEntry = Set<String>()
+        firstEntry.reserveCapacity(c.tracks.count)
+        for e in entries {
+            guard case .track(let t, _) = e else { continue }
+            let fingerprint = t.dimsFingerprint
+            let stored = c.tracks[t.id] ?? SeenRecord(.unseen)
+            let covered = stored.state != .unseen && stored.dims == fingerprint
+            if firstEntry.insert(t.id).inserted, !covered { c.newDims[t.id] = fingerprint }
+            guard !covered else { continue }
+            c.openAlbums.insert(t.album.id)
+            for a in t.artists where c.openArtists.insert(a.id).inserted { c.openArtistOrder.append(a.id) }
+            for a in t.album.artists where c.openArtists.insert(a.id).inserted { c.openArtistOrder.append(a.id) }
+        }
+        return c
+    }
+
     private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
         let observedAt = Timestamp.iso(startedAt)
         let previous = try state.members(meta.id)
-        let (extraArtists, completeArtists) = enrichment(for: entries)
+        let coverage = try trackCoverage(for: entries)
+        let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
                                              extraArtists: extraArtists, observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
@@ -157,33 +205,41 @@ public final class PlaylistPoller: @unchecked Sendable {
         // Dimensions: write an id the first time it is seen, and again only when a fact that
         // was incomplete (artist without genres) is now complete.
         var seen: [SeenMark] = []
-        // Tracks and episodes of the stored membership need no lookup either: the transaction
-        // that stored that membership also marked every one of them seen, complete (track
-        // and episode facts are always complete), and seen rows are never deleted.
-        let memberTracks = Set(previous.lazy.compactMap(\.trackID))
+        var dims: [SeenDims] = []
+        // Episodes of the stored membership need no lookup: the transaction that stored that
+        // membership also marked every one of them seen, complete (episode facts are always
+        // complete), and seen rows are never deleted.
         let memberEpisodes = Set(previous.lazy.compactMap(\.episodeID))
         var byKind: [DimensionKind: [DimensionFact]] = [:]
         for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
         for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            // Artists the enrichment step already found complete need no second lookup: seen
-            // rows are never deleted and `complete` never goes back, so such an artist is
-            // still complete now and would not be written anyway. The others are looked up
-            // again here, under the commit lock, as before. Same for member tracks/episodes.
-            let known: Set<String>
+            // Which ids need a lookup here, under the lock; the others are known seen, and
+            // none of them would be written: tracks found seen before the lock (track facts
+            // are always complete); albums and artists of covered tracks only (recorded seen
+            // with the matching fingerprint; an incomplete artist among them is left to
+            // `EnrichmentSweep`, and no complete fact was fetched for it); artists the
+            // enrichment step found complete; member episodes.
+            let needsLookup: (String) -> Bool
             switch kind {
-            case .artist: known = completeArtists
-            case .track: known = memberTracks
-            case .episode: known = memberEpisodes
-            case .album: known = []
+            case .track: needsLookup = { (coverage.tracks[$0]?.state ?? .unseen) == .unseen }
+            case .album: needsLookup = { coverage.openAlbums.contains($0) }
+            case .artist: needsLookup = { coverage.openArtists.contains($0) && !completeArtists.contains($0) }
+            case .episode: needsLookup = { !memberEpisodes.contains($0) }
             }
-            let lookup: [String] = known.isEmpty ? facts.map(\.key.id)
-                : facts.compactMap { known.contains($0.key.id) ? nil : $0.key.id }
+            let lookup: [String] = facts.compactMap { needsLookup($0.key.id) ? $0.key.id : nil }
             let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
             for f in facts {
-                let s: SeenState = known.contains(f.key.id) ? .complete : (states[f.key.id] ?? .unseen)
-                if s == .unseen || (s == .incomplete && f.isComplete) {
+                // An id without a lookup is known seen: nothing to write.
+                if let s = states[f.key.id], s == .unseen || (s == .incomplete && f.isComplete) {
                     rows.append(f.row(observedAt: observedAt))
-                    seen.append(SeenMark(kind, f.key.id, complete: f.isComplete))
+                    seen.append(SeenMark(kind, f.key.id, complete: f.isComplete,
+                                         dims: kind == .track ? coverage.newDims[f.key.id] : nil))
+                } else if kind == .track, let d = coverage.newDims[f.key.id] {
+                    // A seen track whose fingerprint changed (or was never stored): record the
+                    // new one. Its album and artists are open, so this loop looked them up
+                    // (kinds go album, artist, …, track) and writes them as needed in this
+                    // same transaction.
+                    dims.append(SeenDims(.track, f.key.id, dims: d))
                 }
             }
         }
@@ -200,23 +256,18 @@ public final class PlaylistPoller: @unchecked Sendable {
         try state.commit(SnapshotCommit(playlistID: meta.id, snapshotID: meta.snapshotID, name: meta.name,
                                         itemCount: itemCount, maxAddedAt: result.maxAddedAt, changedAt: startedAt,
                                         polledAt: startedAt, members: result.members, seen: seen,
-                                        rejectHashes: rejectHashes, rows: rows, nextDueAt: nil))
+                                        rejectHashes: rejectHashes, rows: rows, nextDueAt: nil, dims: dims))
         metrics.extracted(rows: rows.count - rejectCount, rejected: rejectCount)
         return .changed(rows: rows.count, rejects: rejectCount, added: result.added.count, removed: result.removed.count)
     }
 
-    /// Full artist objects for artists not yet complete in the state. Failures leave the
-    /// fields null (the row is marked incomplete) and `EnrichmentSweep` retries later.
-    /// Also returns the artist ids found complete, so `commit` need not look them up again.
-    private func enrichment(for entries: [ParsedEntry]) -> ([ArtistFact], Set<String>) {
+    /// Full artist objects for the open artist ids (see `TrackCoverage`) not yet complete in
+    /// the state. Failures leave the fields null (the row is marked incomplete) and
+    /// `EnrichmentSweep` retries later. Also returns the ids found complete, so `commit` need
+    /// not look them up again. Artists of covered tracks are neither looked up nor fetched:
+    /// they are seen, and if incomplete, `EnrichmentSweep` completes them.
+    private func enrichment(for ids: [String]) -> ([ArtistFact], Set<String>) {
         guard enrichArtists else { return ([], []) }
-        var ids: [String] = []
-        var noted = Set<String>()
-        for e in entries {
-            guard case .track(let t, _) = e else { continue }
-            for a in t.artists where noted.insert(a.id).inserted { ids.append(a.id) }
-            for a in t.album.artists where noted.insert(a.id).inserted { ids.append(a.id) }
-        }
         guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return ([], []) }
         var complete = Set<String>()
         complete.reserveCapacity(ids.count)

@@ -1,0 +1,66 @@
+/// A track's dimension fingerprint: a 64-bit hash of the ids of the album and artist rows the
+/// track brings with it, stored with the track's seen row (`seen.dims`). When the fingerprint
+/// stored for a seen track equals the one computed from the entry in hand, that album and
+/// those artists were recorded seen in the transaction that stored the fingerprint — and seen
+/// rows are never deleted — so the poller need not look them up again.
+///
+/// Definition (stable across processes, platforms and releases; changing it only costs one
+/// round of lookups, never data, but do not change it lightly):
+/// - the input is the album id, then the artist ids — album artists and track artists alike
+///   (both are `artists` rows) — sorted by their UTF-8 bytes, duplicates removed;
+/// - each id is encoded as its UTF-8 byte count (8 bytes, little-endian) followed by its
+///   bytes, so no id content can be mistaken for a boundary;
+/// - the hash is 64-bit FNV-1a over the version tag `dims1` followed by those encodings.
+///
+/// Order and repetition of the artists therefore do not matter; which id is the album does.
+public enum DimsFingerprint {
+    static let offsetBasis: UInt64 = 0xCBF2_9CE4_8422_2325
+    static let prime: UInt64 = 0x0000_0100_0000_01B3
+    static let versionTag = "dims1"
+
+    /// The fingerprint of a track whose album is `albumID` and whose album artists and track
+    /// artists are `artistIDs` (any order, repeats allowed).
+    public static func of<S: Sequence>(albumID: String, artistIDs: S) -> UInt64 where S.Element == String {
+        var artists = Array(artistIDs)
+        if artists.count > 1 {
+            artists.sort { compareBytes($0, $1) < 0 }
+        }
+        var h = offsetBasis
+        for b in versionTag.utf8 { h = (h ^ UInt64(b)) &* prime }
+        field(albumID, into: &h)
+        var previous: String?
+        for a in artists {
+            if let p = previous, compareBytes(p, a) == 0 { continue }
+            field(a, into: &h)
+            previous = a
+        }
+        return h
+    }
+
+    /// Orders two strings by their UTF-8 bytes (not by Unicode equivalence, as `<` does):
+    /// negative, zero or positive. Native strings are compared in place.
+    static func compareBytes(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n {
+                    if x[i] != y[i] { return Int(x[i]) - Int(y[i]) }
+                    i += 1
+                }
+                return x.count - y.count
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func field(_ s: String, into h: inout UInt64) {
+        var n = UInt64(s.utf8.count)
+        for _ in 0..<8 {
+            h = (h ^ (n & 0xFF)) &* prime
+            n >>= 8
+        }
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* prime }
+    }
+}
