@@ -12,9 +12,14 @@ public struct Member: Sendable, Equatable, Hashable {
     /// Contract timestamp form (`...Z`), or nil when the API gave none.
     public var addedAt: String?
     public var addedBy: String?
+    /// For a track: the `DimsFingerprint` of its album and artist ids as this snapshot had
+    /// them. Every one of those ids was recorded seen by the commit that stored this member,
+    /// so a later snapshot whose entry has the same fingerprint needs no lookup for them.
+    /// nil for episodes, local files and memberships stored before fingerprints.
+    public var dims: UInt64?
 
     public init(itemKey: String, itemType: ItemType, trackID: String?, episodeID: String?, position: Int,
-                addedAt: String?, addedBy: String?) {
+                addedAt: String?, addedBy: String?, dims: UInt64? = nil) {
         self.itemKey = itemKey
         self.itemType = itemType
         self.trackID = trackID
@@ -22,6 +27,7 @@ public struct Member: Sendable, Equatable, Hashable {
         self.position = position
         self.addedAt = addedAt
         self.addedBy = addedBy
+        self.dims = dims
     }
 }
 

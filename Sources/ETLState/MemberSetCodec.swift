@@ -7,22 +7,25 @@ import ETLCore
 /// poll of a 500-item playlist cost 500 b-tree inserts, each with a text primary key, and
 /// was one of the largest costs of the pipeline; as a blob it is one row write. Pure: no I/O.
 ///
-/// Format, version 1 (all integers are unsigned LEB128 varints):
+/// Format, version 2 (all integers are unsigned LEB128 varints):
 ///
-///     0x01                      format version
+///     0x02                      format version
 ///     count                     number of members
 ///     per member:
 ///       flags                   bits 0-1 item type (0 track, 1 episode, 2 local),
-///                               bit 2 track_id == item_key, bit 3 episode_id == item_key
+///                               bit 2 track_id == item_key, bit 3 episode_id == item_key,
+///                               bit 4 a dims fingerprint follows
+///       dims                    8 bytes, little-endian, if bit 4
 ///       position
 ///       item_key                string
 ///       track_id                string, unless bit 2 (absent => nil)
 ///       episode_id              string, unless bit 3
 ///       added_at, added_by      strings
 ///
-/// A string is `length + 1` then its UTF-8 bytes; `0` means nil.
+/// A string is `length + 1` then its UTF-8 bytes; `0` means nil. Version 1 (written before
+/// fingerprints) is the same without bit 4; it is still read.
 enum MemberSetCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     enum DecodeError: Error, Equatable, CustomStringConvertible {
         case truncated, badVersion(UInt8), badType(UInt8), badUTF8, trailingBytes, tooLarge
@@ -50,7 +53,8 @@ enum MemberSetCodec {
             let typeCode: UInt8 = m.itemType == .track ? 0 : (m.itemType == .episode ? 1 : 2)
             let trackIsKey = m.trackID == m.itemKey
             let episodeIsKey = m.episodeID == m.itemKey
-            out.append(typeCode | (trackIsKey ? 4 : 0) | (episodeIsKey ? 8 : 0))
+            out.append(typeCode | (trackIsKey ? 4 : 0) | (episodeIsKey ? 8 : 0) | (m.dims != nil ? 16 : 0))
+            if let d = m.dims { withUnsafeBytes(of: d.littleEndian) { out.append(contentsOf: $0) } }
             appendVarint(UInt64(max(0, m.position)), to: &out)
             appendString(m.itemKey, to: &out)
             if !trackIsKey { appendString(m.trackID, to: &out) }
@@ -64,7 +68,8 @@ enum MemberSetCodec {
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(DecodeError) -> [Member] {
         var r = Reader(bytes: bytes)
         let v = try r.byte()
-        guard v == version else { throw .badVersion(v) }
+        guard v == 1 || v == version else { throw .badVersion(v) }
+        let maxFlags: UInt8 = v == 1 ? 15 : 31
         let count = try r.varint()
         // Each member takes at least 5 bytes, so a count beyond that is corruption, not a
         // reason to reserve gigabytes.
@@ -73,7 +78,8 @@ enum MemberSetCodec {
         out.reserveCapacity(Int(count))
         for _ in 0..<count {
             let flags = try r.byte()
-            guard Int(flags & 3) < types.count, flags & ~15 == 0 else { throw .badType(flags) }
+            guard Int(flags & 3) < types.count, flags & ~maxFlags == 0 else { throw .badType(flags) }
+            let dims: UInt64? = flags & 16 != 0 ? try r.uint64() : nil
             let position = try r.varint()
             guard position <= UInt64(Int.max) else { throw .tooLarge }
             guard let key = try r.string() else { throw .truncated }
@@ -82,7 +88,7 @@ enum MemberSetCodec {
             let addedAt = try r.string()
             let addedBy = try r.string()
             out.append(Member(itemKey: key, itemType: types[Int(flags & 3)], trackID: trackID, episodeID: episodeID,
-                              position: Int(position), addedAt: addedAt, addedBy: addedBy))
+                              position: Int(position), addedAt: addedAt, addedBy: addedBy, dims: dims))
         }
         guard r.offset == bytes.count else { throw .trailingBytes }
         return out
@@ -118,6 +124,12 @@ enum MemberSetCodec {
             guard offset < bytes.count else { throw .truncated }
             defer { offset += 1 }
             return bytes[offset]
+        }
+
+        mutating func uint64() throws(DecodeError) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<8 { v |= UInt64(try byte()) << (8 * UInt64(i)) }
+            return v
         }
 
         mutating func varint() throws(DecodeError) -> UInt64 {

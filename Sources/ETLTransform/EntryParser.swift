@@ -177,7 +177,7 @@ public func member(from parsed: ParsedEntry) -> Member? {
     switch parsed {
     case .track(let t, let c):
         return Member(itemKey: t.id, itemType: .track, trackID: t.id, episodeID: nil, position: c.position,
-                      addedAt: c.addedAt, addedBy: c.addedBy)
+                      addedAt: c.addedAt, addedBy: c.addedBy, dims: t.dimsFingerprint)
     case .episode(let e, let c):
         return Member(itemKey: e.id, itemType: .episode, trackID: nil, episodeID: e.id, position: c.position,
                       addedAt: c.addedAt, addedBy: c.addedBy)

@@ -160,6 +160,32 @@ final class PlaylistPollerDimsTests: XCTestCase {
         XCTAssertEqual(lookups(.artist), artists0)
     }
 
+    // Members of the polled playlist carry their fingerprint in the stored membership: a
+    // re-poll costs no track lookup for a member whose fingerprint is unchanged, and a member
+    // whose album changed is looked up and gets its new album row.
+    func testMembersWithUnchangedFingerprintCostNoTrackLookup() throws {
+        let e1 = Self.entry(track: "t1", album: "l1", albumArtists: ["a1"], artists: ["a1"])
+        let e2 = Self.entry(track: "t2", album: "l2", albumArtists: ["a2"], artists: ["a2"])
+        poll("p1", "s1", [e1, e2])
+        XCTAssertEqual(try state.members("p1").map(\.dims),
+                       [DimsFingerprint.of(albumID: "l1", artistIDs: ["a1"]), DimsFingerprint.of(albumID: "l2", artistIDs: ["a2"])])
+        let (tracks0, albums0, artists0) = (lookups(.track), lookups(.album), lookups(.artist))
+        poll("p1", "s2", [e2, e1, Self.entry(track: "t3", album: "l1", albumArtists: ["a1"], artists: ["a1"])])
+        XCTAssertEqual(lookups(.track) - tracks0, 1 + 1, "only the new track t3, and its re-check under the commit lock")
+        XCTAssertEqual(lookups(.album), albums0 + 1, "t3's album, as t3 is not covered")
+        XCTAssertEqual(lookups(.artist), artists0 + 1)
+        XCTAssertEqual(try writtenIDs(.tracks), ["t1", "t2", "t3"])
+
+        // t2 moved to a new album: its member fingerprint no longer matches, so it is looked
+        // up like any other track, and the new album is written.
+        let (tracks1, albums1) = (lookups(.track), lookups(.album))
+        poll("p1", "s3", [Self.entry(track: "t2", album: "l9", albumArtists: ["a2"], artists: ["a2"]), e1])
+        XCTAssertEqual(lookups(.track) - tracks1, 1, "t2 only; t1 is covered by its member fingerprint")
+        XCTAssertEqual(lookups(.album) - albums1, 1)
+        XCTAssertEqual(try writtenIDs(.albums), ["l1", "l2", "l9"])
+        XCTAssertEqual(try state.members("p1").first?.dims, DimsFingerprint.of(albumID: "l9", artistIDs: ["a2"]))
+    }
+
     // (d) A seen track without a fingerprint (written before the migration) is looked up as
     // before — finding everything seen, nothing is written — and then has its fingerprint.
     func testTrackWithoutFingerprintIsLookedUpAsBeforeThenRecordsIt() throws {

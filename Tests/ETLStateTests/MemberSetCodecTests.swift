@@ -9,7 +9,7 @@ final class MemberSetCodecTests: XCTestCase {
         Member(itemKey: "4uLU6hMCjMI75M1A2tKUQC", itemType: .track, trackID: "4uLU6hMCjMI75M1A2tKUQC", episodeID: nil,
                position: 0, addedAt: "2026-01-02T03:04:05Z", addedBy: "alice"),
         Member(itemKey: "4uLU6hMCjMI75M1A2tKUQC", itemType: .track, trackID: "4uLU6hMCjMI75M1A2tKUQC", episodeID: nil,
-               position: 1, addedAt: nil, addedBy: nil),
+               position: 1, addedAt: nil, addedBy: nil, dims: 0xFEDC_BA98_7654_3210),
         Member(itemKey: "spotify:local:Art%C3%AFst:Alb:Caf%C3%A9+%F0%9F%8E%B5:241", itemType: .local, trackID: nil,
                episodeID: nil, position: 2, addedAt: "2026-01-02T03:04:05Z", addedBy: ""),
         Member(itemKey: "512ojhOuo1ktJprKbVcKyQ", itemType: .episode, trackID: nil, episodeID: "512ojhOuo1ktJprKbVcKyQ",
@@ -23,7 +23,8 @@ final class MemberSetCodecTests: XCTestCase {
         XCTAssertEqual(try MemberSetCodec.decode(MemberSetCodec.encode([])), [])
         let many = (0..<10_000).map { i in
             Member(itemKey: "t\(i % 37)", itemType: .track, trackID: "t\(i % 37)", episodeID: nil, position: i,
-                   addedAt: i % 5 == 0 ? nil : "2026-11-25T00:00:00Z", addedBy: "u\(i % 3)")
+                   addedAt: i % 5 == 0 ? nil : "2026-11-25T00:00:00Z", addedBy: "u\(i % 3)",
+                   dims: i % 4 == 0 ? nil : UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
         }
         XCTAssertEqual(try MemberSetCodec.decode(MemberSetCodec.encode(many)), many)
     }
@@ -33,6 +34,20 @@ final class MemberSetCodecTests: XCTestCase {
         let blob = MemberSetCodec.encode([m])
         XCTAssertEqual(blob.count, 1 + 1 + 1 + 1 + (1 + 22) + 1 + (1 + 20) + (1 + 5),
                        "version, count, flags, position, key, nil episode_id, added_at, added_by")
+    }
+
+    /// A version-1 blob (stored before fingerprints) still reads, with no dims.
+    func testReadsVersionOne() throws {
+        // version 1, one member: track, track_id == key, position 3, key "ab", nil episode_id,
+        // added_at "x", added_by nil
+        let v1: [UInt8] = [1, 1, 0 | 4, 3, 3, UInt8(ascii: "a"), UInt8(ascii: "b"), 0, 2, UInt8(ascii: "x"), 0]
+        XCTAssertEqual(try MemberSetCodec.decode(v1),
+                       [Member(itemKey: "ab", itemType: .track, trackID: "ab", episodeID: nil, position: 3, addedAt: "x", addedBy: nil)])
+        var withDimsFlag = v1
+        withDimsFlag[2] |= 16  // bit 4 did not exist in version 1
+        XCTAssertThrowsError(try MemberSetCodec.decode(withDimsFlag)) {
+            XCTAssertEqual($0 as? MemberSetCodec.DecodeError, .badType(4 | 16))
+        }
     }
 
     func testEveryTruncationIsAnError() {
@@ -48,8 +63,8 @@ final class MemberSetCodecTests: XCTestCase {
     func testDamagedBlobsNeverCrash() {
         let blob = MemberSetCodec.encode(sample)
         var bad = blob
-        bad[0] = 2
-        XCTAssertThrowsError(try MemberSetCodec.decode(bad)) { XCTAssertEqual($0 as? MemberSetCodec.DecodeError, .badVersion(2)) }
+        bad[0] = 3
+        XCTAssertThrowsError(try MemberSetCodec.decode(bad)) { XCTAssertEqual($0 as? MemberSetCodec.DecodeError, .badVersion(3)) }
         bad = blob
         bad[2] = 3  // item type 3
         XCTAssertThrowsError(try MemberSetCodec.decode(bad)) { XCTAssertEqual($0 as? MemberSetCodec.DecodeError, .badType(3)) }

@@ -61,7 +61,7 @@ final class SeenDimsTests: XCTestCase {
                                      Member(itemKey: "k", itemType: .track, trackID: "t", episodeID: nil, position: 0,
                                             addedAt: nil, addedBy: nil),
                                  ], dims: [SeenDims(.track, "t", dims: 9)])
-        try s.db.exec("CREATE TRIGGER fail_members BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        try s.db.exec("CREATE TRIGGER fail_members BEFORE INSERT ON member_sets BEGIN SELECT RAISE(ABORT, 'boom'); END")
         XCTAssertThrowsError(try s.commit(bad))
         XCTAssertEqual(try s.seenRecords(kind: .track, ids: ["t"])["t"], SeenRecord(.complete, dims: 7))
     }

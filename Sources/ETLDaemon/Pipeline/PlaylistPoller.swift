@@ -163,17 +163,31 @@ public final class PlaylistPoller: @unchecked Sendable {
         var newDims: [String: UInt64] = [:]
     }
 
-    /// Looks up every track of the snapshot (state and fingerprint, one indexed lookup each —
-    /// cheaper than the album and two or more artist lookups a covered track saves) and
-    /// sorts the album and artist ids into known-seen and open.
-    private func trackCoverage(for entries: [ParsedEntry]) throws -> TrackCoverage {
+    /// Sorts the album and artist ids of a snapshot into known-seen and open, from the
+    /// tracks' fingerprints. A track of the stored membership whose stored fingerprint equals
+    /// its entry's is covered without a lookup: the commit that stored that member recorded
+    /// every id of that fingerprint seen (and the track itself seen, complete). Every other
+    /// track is looked up (state and fingerprint, one indexed lookup each — cheaper than the
+    /// album and two or more artist lookups a covered track saves).
+    private func trackCoverage(for entries: [ParsedEntry], previous: [Member]) throws -> TrackCoverage {
         var c = TrackCoverage()
+        var memberDims: [String: UInt64] = [:]
+        for m in previous { if let t = m.trackID, let d = m.dims { memberDims[t] = d } }
         var trackIDs: [String] = []
         trackIDs.reserveCapacity(entries.count)
-        for e in entries { if case .track(let t, _) = e { trackIDs.append(t.id) } }
-        guard !trackIDs.isEmpty else { return c }
-        c.tracks = try state.seenRecords(kind: .track, ids: trackIDs)
-        c.openAlbums.reserveCapacity(entries.count / 4)
+        for e in entries {
+            guard case .track(let t, _) = e else { continue }
+            if let d = memberDims[t.id], d == t.dimsFingerprint {
+                c.tracks[t.id] = SeenRecord(.complete, dims: d)
+            } else {
+                trackIDs.append(t.id)
+            }
+        }
+        if !trackIDs.isEmpty {
+            for (id, r) in try state.seenRecords(kind: .track, ids: trackIDs) where c.tracks[id] == nil { c.tracks[id] = r }
+        }
+        guard !c.tracks.isEmpty else { return c }
+        c.openAlbums.reserveCapacity(trackIDs.count / 4)
         var firstEntry = Set<String>()
         firstEntry.reserveCapacity(c.tracks.count)
         for e in entries {
@@ -193,7 +207,7 @@ public final class PlaylistPoller: @unchecked Sendable {
     private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
         let observedAt = Timestamp.iso(startedAt)
         let previous = try state.members(meta.id)
-        let coverage = try trackCoverage(for: entries)
+        let coverage = try trackCoverage(for: entries, previous: previous)
         let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
                                              extraArtists: extraArtists, observedAt: observedAt)
