@@ -24,7 +24,9 @@ final class EntryParserTests: XCTestCase {
         XCTAssertEqual(t.album.releaseYear, 1987)
         XCTAssertEqual(t.album.totalTracks, 10)
         XCTAssertEqual(member(from: p), Member(itemKey: t.id, itemType: .track, trackID: t.id, episodeID: nil,
-                                               position: 7, addedAt: "2026-03-01T12:00:00Z", addedBy: "alice"))
+                                               position: 7, addedAt: "2026-03-01T12:00:00Z", addedBy: "alice",
+                                               dims: DimsFingerprint.of(albumID: "6XzE9JxZ6qmtuSZ1bjVTGC",
+                                                                        artistIDs: ["0gxyHStUsqpMadRV0Di1Qt"])))
     }
 
     func testItemOnlyAndTrackAliasOnly() {
