@@ -22,8 +22,21 @@ public enum DimsFingerprint {
     /// artists are `artistIDs` (any order, repeats allowed).
     public static func of<S: Sequence>(albumID: String, artistIDs: S) -> UInt64 where S.Element == String {
         var artists = Array(artistIDs)
+        return artists.withUnsafeMutableBufferPointer { of(albumID: albumID, sortingInPlace: $0) }
+    }
+
+    /// As `of(albumID:artistIDs:)`, sorting `artists` in place (insertion sort: a track has a
+    /// handful of artists). For callers that gather the ids in temporary storage, so the hot
+    /// path allocates nothing.
+    public static func of(albumID: String, sortingInPlace artists: UnsafeMutableBufferPointer<String>) -> UInt64 {
         if artists.count > 1 {
-            artists.sort { compareBytes($0, $1) < 0 }
+            for i in 1..<artists.count {
+                var j = i
+                while j > 0, compareBytes(artists[j - 1], artists[j]) > 0 {
+                    artists.swapAt(j - 1, j)
+                    j -= 1
+                }
+            }
         }
         var h = offsetBasis
         for b in versionTag.utf8 { h = (h ^ UInt64(b)) &* prime }

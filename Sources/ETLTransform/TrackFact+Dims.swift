@@ -3,11 +3,15 @@ import ETLCore
 extension TrackFact {
     /// `DimsFingerprint` of this track: its album id and the ids of its album's artists and
     /// its own artists — exactly the album and artist facts `SnapshotTransform` notes for it.
+    /// Computed on the stack: no allocation per call.
     public var dimsFingerprint: UInt64 {
-        var ids: [String] = []
-        ids.reserveCapacity(album.artists.count + artists.count)
-        for a in album.artists { ids.append(a.id) }
-        for a in artists { ids.append(a.id) }
-        return DimsFingerprint.of(albumID: album.id, artistIDs: ids)
+        let n = album.artists.count + artists.count
+        return withUnsafeTemporaryAllocation(of: String.self, capacity: n) { buf in
+            var i = 0
+            for a in album.artists { (buf.baseAddress! + i).initialize(to: a.id); i += 1 }
+            for a in artists { (buf.baseAddress! + i).initialize(to: a.id); i += 1 }
+            defer { buf.baseAddress!.deinitialize(count: n) }
+            return DimsFingerprint.of(albumID: album.id, sortingInPlace: UnsafeMutableBufferPointer(rebasing: buf[0..<n]))
+        }
     }
 }

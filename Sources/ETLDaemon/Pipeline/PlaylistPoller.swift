@@ -175,9 +175,13 @@ public final class PlaylistPoller: @unchecked Sendable {
         for m in previous { if let t = m.trackID, let d = m.dims { memberDims[t] = d } }
         var trackIDs: [String] = []
         trackIDs.reserveCapacity(entries.count)
-        for e in entries {
+        // One fingerprint per entry (0 for non-tracks), computed once for both passes below.
+        let fingerprints: [UInt64] = entries.map { e in
+            if case .track(let t, _) = e { return t.dimsFingerprint } else { return 0 }
+        }
+        for (i, e) in entries.enumerated() {
             guard case .track(let t, _) = e else { continue }
-            if let d = memberDims[t.id], d == t.dimsFingerprint {
+            if let d = memberDims[t.id], d == fingerprints[i] {
                 c.tracks[t.id] = SeenRecord(.complete, dims: d)
             } else {
                 trackIDs.append(t.id)
@@ -190,9 +194,9 @@ public final class PlaylistPoller: @unchecked Sendable {
         c.openAlbums.reserveCapacity(trackIDs.count / 4)
         var firstEntry = Set<String>()
         firstEntry.reserveCapacity(c.tracks.count)
-        for e in entries {
+        for (i, e) in entries.enumerated() {
             guard case .track(let t, _) = e else { continue }
-            let fingerprint = t.dimsFingerprint
+            let fingerprint = fingerprints[i]
             let stored = c.tracks[t.id] ?? SeenRecord(.unseen)
             let covered = stored.state != .unseen && stored.dims == fingerprint
             if firstEntry.insert(t.id).inserted, !covered { c.newDims[t.id] = fingerprint }
