@@ -80,8 +80,13 @@ public enum SnapshotTransform {
     ///   - previous: the membership stored for the previous snapshot ([] on first sight).
     ///   - extraArtists: full artist facts (from `/artists` enrichment); merged over the
     ///     simplified ones so their genres/followers/popularity win.
+    ///   - knownDimensions: per entry index, true when the caller already knows that entry's
+    ///     track, album and artists are recorded seen and complete as far as it will write
+    ///     them (a covered track, see `PlaylistPoller`): their facts are not collected. Empty
+    ///     (the default) collects every entry's facts.
     public static func apply(meta: PlaylistMeta, entries: [ParsedEntry], previous: [Member],
-                             extraArtists: [ArtistFact] = [], observedAt: String) -> SnapshotResult {
+                             extraArtists: [ArtistFact] = [], knownDimensions: [Bool] = [],
+                             observedAt: String) -> SnapshotResult {
         var members: [Member] = []
         members.reserveCapacity(entries.count)
         // Facts in first-seen order, and where each key's fact is: one hash lookup per note
@@ -105,9 +110,9 @@ public enum SnapshotTransform {
             for a in t.album.artists { note(.artist(a)) }
         }
 
-        for e in entries {
+        for (i, e) in entries.enumerated() {
             switch e {
-            case .track(let t, _): noteTrack(t)
+            case .track(let t, _): if i >= knownDimensions.count || !knownDimensions[i] { noteTrack(t) }
             case .episode(let ep, _): note(.episode(ep))
             case .local: break
             case .reject(let reason, let raw, let position):

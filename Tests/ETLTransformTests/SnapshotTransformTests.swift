@@ -48,6 +48,25 @@ final class SnapshotTransformTests: XCTestCase {
         XCTAssertEqual(r.dimensionsByKey[DimensionKey(kind: .artist, id: "va")]?.isComplete, false)
     }
 
+    /// Entries marked known contribute no dimension facts; members, events and rejects are
+    /// unchanged, and a fact shared with an unmarked entry is still collected.
+    func testKnownDimensionsAreNotCollected() {
+        let all = SnapshotTransform.apply(meta: meta, entries: entries(), previous: [], observedAt: obs)
+        let r = SnapshotTransform.apply(meta: meta, entries: entries(), previous: [],
+                                        knownDimensions: [true, false, false, false, false], observedAt: obs)
+        XCTAssertEqual(r.members, all.members)
+        XCTAssertEqual(r.eventRows, all.eventRows)
+        XCTAssertEqual(r.rejects, all.rejects)
+        XCTAssertEqual(r.dimensions.map(\.key), [
+            DimensionKey(kind: .episode, id: "512ojhOuo1ktJprKbVcKyQ"), DimensionKey(kind: .track, id: "t2"),
+            DimensionKey(kind: .album, id: "6XzE9JxZ6qmtuSZ1bjVTGC"), DimensionKey(kind: .artist, id: "a2"),
+        ])
+        // A flag on a non-track entry changes nothing.
+        let episodeFlag = SnapshotTransform.apply(meta: meta, entries: entries(), previous: [],
+                                                  knownDimensions: [false, true], observedAt: obs)
+        XCTAssertEqual(episodeFlag.dimensions.map(\.key), all.dimensions.map(\.key))
+    }
+
     func testSecondSnapshotRemovesCarryOldPositionAndNewSnapshot() {
         let first = SnapshotTransform.apply(meta: meta, entries: entries(), previous: [], observedAt: obs)
         var e = entries()

@@ -161,6 +161,9 @@ public final class PlaylistPoller: @unchecked Sendable {
         /// Fingerprint to record per track id whose stored one differs (or is missing): the
         /// one of the track's first entry, whose fact becomes the track row.
         var newDims: [String: UInt64] = [:]
+        /// Per entry: a covered track, whose track, album and artist facts need not even be
+        /// collected (nothing of them would be looked up or written).
+        var coveredEntries: [Bool] = []
     }
 
     /// Sorts the album and artist ids of a snapshot into known-seen and open, from the
@@ -190,6 +193,7 @@ public final class PlaylistPoller: @unchecked Sendable {
         if !trackIDs.isEmpty {
             for (id, r) in try state.seenRecords(kind: .track, ids: trackIDs) where c.tracks[id] == nil { c.tracks[id] = r }
         }
+        c.coveredEntries = [Bool](repeating: false, count: entries.count)
         guard !c.tracks.isEmpty else { return c }
         c.openAlbums.reserveCapacity(trackIDs.count / 4)
         var firstEntry = Set<String>()
@@ -200,6 +204,7 @@ public final class PlaylistPoller: @unchecked Sendable {
             let stored = c.tracks[t.id] ?? SeenRecord(.unseen)
             let covered = stored.state != .unseen && stored.dims == fingerprint
             if firstEntry.insert(t.id).inserted, !covered { c.newDims[t.id] = fingerprint }
+            c.coveredEntries[i] = covered
             guard !covered else { continue }
             c.openAlbums.insert(t.album.id)
             for a in t.artists where c.openArtists.insert(a.id).inserted { c.openArtistOrder.append(a.id) }
@@ -214,7 +219,8 @@ public final class PlaylistPoller: @unchecked Sendable {
         let coverage = try trackCoverage(for: entries, previous: previous)
         let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
-                                             extraArtists: extraArtists, observedAt: observedAt)
+                                             extraArtists: extraArtists, knownDimensions: coverage.coveredEntries,
+                                             observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
         rows.append(contentsOf: result.eventRows)
         commitLock.lock()
