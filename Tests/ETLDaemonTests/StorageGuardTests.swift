@@ -1,5 +1,7 @@
 @testable import ETLDaemon
+import ETLState
 import Foundation
+import Logging
 import XCTest
 
 /// After a storage failure no poll starts until a probe (at most every 5 s) succeeds.
@@ -28,6 +30,49 @@ final class StorageGuardTests: XCTestCase {
         XCTAssertEqual(cleared, 1)
         XCTAssertNil(g.hold(now: t0.addingTimeInterval(12.5)))
         XCTAssertEqual(probes, 2)
+    }
+
+    func testBlockedUntilTellsScansInFlightWhenToComeBack() {
+        let g = StorageGuard { false }
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        XCTAssertNil(g.blockedUntil())
+        g.observe(.failed(reason: "state: state database /s/state.db: disk full (database or disk is full)"), now: t0)
+        XCTAssertEqual(g.blockedUntil(), t0.addingTimeInterval(5))
+        _ = g.hold(now: t0.addingTimeInterval(6))  // a failed probe moves the next one on
+        XCTAssertEqual(g.blockedUntil(), t0.addingTimeInterval(11))
+    }
+
+    /// A scan in flight stops at its next page once the pause check answers, and the poll is
+    /// deferred with nothing committed.
+    func testScanStopsAtTheNextPageWhenPaused() throws {
+        final class Pages: PlaylistPoller.Source, @unchecked Sendable {
+            var pagesServed = 0
+            func playlistMetadata(_ id: String) throws -> Data {
+                Data(#"{"id":"p1","snapshot_id":"s1","name":"n","items":{"total":150}}"#.utf8)
+            }
+            func itemsPage(_ id: String, offset: Int) throws -> Data { page(offset) }
+            func itemsPage(url: String) throws -> Data { page(Int(url.split(separator: "=").last ?? "") ?? 0) }
+            func artists(_ ids: [String]) throws -> [String: Data?] { [:] }
+            func page(_ offset: Int) -> Data {
+                pagesServed += 1
+                let next = offset + 50 < 150 ? "\"https://api.spotify.com/v1/playlists/p1/items?offset=\(offset + 50)\"" : "null"
+                let entry = #"{"added_at":null,"added_by":null,"is_local":false,"item":null}"#
+                return Data("{\"items\":[\(entry)],\"limit\":50,\"next\":\(next),\"offset\":\(offset),\"total\":150}".utf8)
+            }
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pause-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = try StateStore(path: dir.appendingPathComponent("state.db").path)
+        let source = Pages()
+        let poller = PlaylistPoller(source: source, state: state, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let until = Date(timeIntervalSince1970: 1_900_000_000)
+        poller.pauseCheck = { (until, StorageGuard.deferReason) }
+        guard case .deferred(let u, let reason) = poller.poll("p1") else { return XCTFail("not deferred") }
+        XCTAssertEqual(u, until)
+        XCTAssertEqual(reason, StorageGuard.deferReason)
+        XCTAssertEqual(source.pagesServed, 1, "no page after the pause")
+        XCTAssertNil(try state.watermark("p1")?.snapshotID, "nothing committed")
     }
 
     func testReadOnlyCountsAsStorageFailure() {

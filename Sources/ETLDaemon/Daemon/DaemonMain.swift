@@ -42,10 +42,11 @@ public final class Daemon: @unchecked Sendable {
         let storage = StorageGuard(store: components.state,
                                    directory: URL(fileURLWithPath: components.config.state.path).deletingLastPathComponent().path)
         self.storage = storage
+        poller.pauseCheck = { storage.blockedUntil().map { ($0, StorageGuard.deferReason) } }
         scheduler = Scheduler(playlists: Self.schedule(components.config), jitter: components.config.schedule.jitter,
                               concurrency: components.config.schedule.concurrency) { id in
             if let until = storage.hold(now: Date()) {
-                return .deferred(until: until, reason: "state storage cannot take writes")
+                return .deferred(until: until, reason: StorageGuard.deferReason)
             }
             let outcome = poller.poll(id)
             storage.observe(outcome, now: Date())

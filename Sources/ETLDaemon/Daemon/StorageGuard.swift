@@ -18,6 +18,8 @@ final class StorageGuard: @unchecked Sendable {
     }
 
     static let probeInterval: Double = 5
+    /// Why polls are deferred while blocked (status, logs).
+    static let deferReason = "state storage cannot take writes"
     static let minimumFree: UInt64 = 4 << 20
 
     private let lock = Lock()
@@ -53,6 +55,16 @@ final class StorageGuard: @unchecked Sendable {
         lock.unlock()
         onCleared?()
         return nil
+    }
+
+    /// Without probing: while blocked, when the next probe is due (a scan in flight stops at
+    /// its next page and is deferred until then, rather than reading on to a commit that
+    /// cannot be written); nil when polls may go ahead.
+    func blockedUntil() -> Date? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard case .blocked(_, let last) = state else { return nil }
+        return last.addingTimeInterval(Self.probeInterval)
     }
 
     /// Looks at a finished poll: a storage failure blocks further polls.

@@ -31,6 +31,11 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// two playlists polled at once could both see a shared track as unseen and both write it.
     /// Only this short, local step is serialized; the network work stays concurrent.
     private let commitLock = Lock()
+    /// Asked before each further page of a scan: a date stops the scan and defers the poll
+    /// until then. The daemon wires `StorageGuard` in, so a long scan in flight when the state
+    /// filesystem fills up stops spending API requests on a commit that cannot be written.
+    /// Set once, before polling starts.
+    public var pauseCheck: (@Sendable () -> (until: Date, reason: String)?)?
 
     public init(source: Source, state: StateStore, clock: Clock = SystemClock(), logger: Logger,
                 metrics: PipelineMetrics = PipelineMetrics(), enrichArtists: Bool = true) {
@@ -134,6 +139,7 @@ public final class PlaylistPoller: @unchecked Sendable {
             entries.append(contentsOf: page.entries)
             pages += 1
             guard let next = page.next, !page.entries.isEmpty, pages < 100_000 else { break }
+            if let pause = pauseCheck?() { throw SpotifyError.deferred(until: pause.until, reason: pause.reason) }
             page = try decodePage(source.itemsPage(url: next))
         }
         return entries
