@@ -186,7 +186,59 @@ public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> Parsed
     return try r.get()
 }
 
-private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
+private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>,
+                                   fastFault: FastFault = .none) throws(TransformError) -> ParsedItemsPage {
+    if let fast = JSONParser.fastItemsPage(bytes, fault: fastFault), let page = parsedItemsPage(fast, bytes) { return page }
+    return try decodeParsedItemsPageLean(buffer: bytes)
+}
+
+/// For tests: `decodeParsedItemsPage` with a deliberate fault in its direct decoder.
+func decodeParsedItemsPage(_ bytes: [UInt8], fastFault: FastFault) throws(TransformError) -> ParsedItemsPage {
+    let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf, fastFault: fastFault)) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+/// For tests: how the direct decoder handled a page: entries decoded directly and entries
+/// left to the general path; nil when it gave the page to the general path.
+func fastItemsPageCounts(_ bytes: [UInt8]) -> (direct: Int, general: Int)? {
+    bytes.withUnsafeBufferPointer { buf -> (direct: Int, general: Int)? in
+        guard let fast = JSONParser.fastItemsPage(buf), parsedItemsPage(fast, buf) != nil else { return nil }
+        var direct = 0
+        for e in fast.entries { if case .done = e { direct += 1 } }
+        return (direct, fast.entries.count - direct)
+    }
+}
+
+/// The page from the direct decoder (`FastItemsPage.swift`): the checks and fields of
+/// `decodeItemsPage(json:)`; entries it left as byte ranges are parsed in full and given to
+/// `parseEntry`. Nil when the page is not a valid items page (the general path reports why).
+private func parsedItemsPage(_ fast: FastPage, _ bytes: UnsafeBufferPointer<UInt8>) -> ParsedItemsPage? {
+    guard let total = fast.total.intValue, total >= 0, let offset = fast.offset.intValue, offset >= 0 else { return nil }
+    var entries: [ParsedEntry] = []
+    entries.reserveCapacity(fast.entries.count)
+    for (k, e) in fast.entries.enumerated() {
+        switch e {
+        case .done(let parsed):
+            // Decoded with its index as its position.
+            switch parsed {
+            case .track(let t, var c): c.position = offset + k; entries.append(.track(t, c))
+            case .episode(let ep, var c): c.position = offset + k; entries.append(.episode(ep, c))
+            case .local(let l, var c): c.position = offset + k; entries.append(.local(l, c))
+            case .reject(let reason, let raw, _): entries.append(.reject(reason: reason, raw: raw, position: offset + k))
+            }
+        case .general(let range):
+            guard let v = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[range]))) else { return nil }
+            entries.append(parseEntry(v, position: offset + k))
+        }
+    }
+    return ParsedItemsPage(entries: entries, total: total, next: fast.nextString, offset: offset,
+                           limit: fast.limit.intValue ?? fast.entries.count)
+}
+
+/// The general path: a lean `JSONValue` parse of the page, then `parseEntry` per entry.
+func decodeParsedItemsPageLean(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
     switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: itemsKeyBytes) {
     case .failure:
         return try parsedFully(decodeItemsPage(Array(bytes)))
