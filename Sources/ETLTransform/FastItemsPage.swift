@@ -80,13 +80,17 @@ struct FastItem {
     var show: FastShow? = nil
 }
 
-enum FastItemSlot {
-    case absent, null, other, object(FastItem)
+/// What an entry's `item` / `track` key held; the object itself is read into `FastEntry`.
+enum FastSlotKind {
+    case absent, null, other, object
 }
 
+/// An entry's read keys. The item objects are stored inline and filled in place (they are
+/// large: copying them was a visible cost).
 struct FastEntry {
     var seen: UInt32 = 0
-    var item = FastItemSlot.absent, track = FastItemSlot.absent
+    var itemKind = FastSlotKind.absent, trackKind = FastSlotKind.absent
+    var item = FastItem(), track = FastItem()
     var addedAt = FastTok.absent, isLocal = FastTok.absent
     /// `added_by.id` when `added_by` is an object.
     var addedByID = FastTok.absent
@@ -281,7 +285,8 @@ extension Parser {
             var done: ParsedEntry? = nil
             if i < p.count, p[i] == UInt8(ascii: "{") {
                 do {
-                    let e = try entrySlots()
+                    var e = FastEntry()
+                    try entrySlots(&e)
                     done = try evaluate(e, position: out.count)
                 } catch {
                     // Not for here (or not valid): validate it as the full parser would.
@@ -298,27 +303,27 @@ extension Parser {
         return out
     }
 
-    mutating func entrySlots() throws(JSONParseError) -> FastEntry {
-        var e = FastEntry()
+    mutating func entrySlots(_ e: inout FastEntry) throws(JSONParseError) {
         var itemBytes: Range<Int>? = nil
-        guard try openObject() else { return e }
+        guard try openObject() else { return }
         repeat {
             let (s, n) = try fieldKey()
             if key(s, n, "item") {
                 if first(&e.seen, 1) {
                     let start = i
-                    e.item = try itemSlot()
-                    if case .object = e.item { itemBytes = start..<i }
+                    e.itemKind = try itemSlot(&e.item)
+                    if e.itemKind == .object { itemBytes = start..<i }
                 } else { try skipValue() }
             } else if key(s, n, "track") {
                 if first(&e.seen, 2) {
                     // Usually `item` again, byte for byte: same bytes at the same depth parse
-                    // (and validate) identically.
+                    // (and validate) identically. `item` is then an object, so `track` is not
+                    // read (only its kind is kept).
                     if let r = itemBytes, i + r.count <= p.count, memcmp(p.baseAddress! + i, p.baseAddress! + r.lowerBound, r.count) == 0 {
                         i += r.count
-                        e.track = e.item
+                        e.trackKind = .object
                     } else {
-                        e.track = try itemSlot()
+                        e.trackKind = try itemSlot(&e.track)
                     }
                 } else { try skipValue() }
             } else if key(s, n, "added_at") {
@@ -333,7 +338,6 @@ extension Parser {
                 try skipValue()
             }
         } while try fieldEnd()
-        return e
     }
 
     /// An object of which only the first `id` is read.
@@ -348,18 +352,17 @@ extension Parser {
         return id
     }
 
-    mutating func itemSlot() throws(JSONParseError) -> FastItemSlot {
+    mutating func itemSlot(_ t: inout FastItem) throws(JSONParseError) -> FastSlotKind {
         guard i < p.count else { throw fail("unexpected end of input") }
         switch p[i] {
-        case UInt8(ascii: "{"): return .object(try itemObject())
+        case UInt8(ascii: "{"): try itemObject(&t); return .object
         case UInt8(ascii: "n"): try literal("null"); return .null
         default: try skipValue(); return .other
         }
     }
 
-    mutating func itemObject() throws(JSONParseError) -> FastItem {
-        var t = FastItem()
-        guard try openObject() else { return t }
+    mutating func itemObject(_ t: inout FastItem) throws(JSONParseError) {
+        guard try openObject() else { return }
         repeat {
             let (s, n) = try fieldKey()
             switch n {
@@ -399,7 +402,6 @@ extension Parser {
                 try skipValue()
             }
         } while try fieldEnd()
-        return t
     }
 
     mutating func isrcOnly() throws(JSONParseError) -> FastTok {
@@ -498,14 +500,16 @@ extension Parser {
     /// What `parseEntry` gives for the entry, when that is a track or an episode; nil for
     /// everything else (the caller parses the entry in full).
     mutating func evaluate(_ e: FastEntry, position: Int) throws(JSONParseError) -> ParsedEntry? {
-        let item: FastItem
-        switch e.item {
-        case .object(let o): item = o
+        switch e.itemKind {
+        case .object: return try evaluate(e, item: e.item, position: position)
         case .other: return nil
         case .null, .absent:
-            guard case .object(let o) = e.track else { return nil }
-            item = o
+            guard e.trackKind == .object else { return nil }
+            return try evaluate(e, item: e.track, position: position)
         }
+    }
+
+    mutating func evaluate(_ e: FastEntry, item: FastItem, position: Int) throws(JSONParseError) -> ParsedEntry? {
         var addedAt: String? = nil
         switch e.addedAt {
         case .absent, .null: break

@@ -234,3 +234,55 @@ final class FastItemsPageTests: XCTestCase {
         XCTAssertEqual(fastItemsPageCounts(full)?.direct, 2)
     }
 }
+
+/// `TextCleaning.releaseDate` returns the raw text (padded) as the date instead of formatting
+/// it again from the parsed numbers; same results as the previous formatting, on every shape.
+final class ReleaseDateTests: XCTestCase {
+    /// The previous implementation, kept as the oracle.
+    private func previous(_ raw: String, precision: String?) -> (date: String, precision: String, year: Int)? {
+        let u = Array(raw.utf8)
+        func digits(_ a: Int, _ n: Int) -> Int? {
+            guard a + n <= u.count else { return nil }
+            var v = 0
+            for k in a..<(a + n) { guard u[k] >= 48 && u[k] <= 57 else { return nil }; v = v * 10 + Int(u[k] - 48) }
+            return v
+        }
+        let inferred: String
+        switch u.count {
+        case 4: inferred = "year"
+        case 7: inferred = "month"
+        case 10: inferred = "day"
+        default: return nil
+        }
+        let prec = precision ?? inferred
+        guard prec == inferred, let y = digits(0, 4) else { return nil }
+        var m = 1, d = 1
+        if u.count >= 7 { guard u[4] == 45, let mm = digits(5, 2), (1...12).contains(mm) else { return nil }; m = mm }
+        if u.count == 10 { guard u[7] == 45, let dd = digits(8, 2), (1...31).contains(dd) else { return nil }; d = dd }
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let yyyy = String(decoding: u[0..<4], as: UTF8.self)
+        return ("\(yyyy)-\(two(m))-\(two(d))", prec, y)
+    }
+
+    func testSameAsThePreviousFormatting() {
+        var inputs: [String] = ["", "1", "199", "19999", "abcd", "0000", "1999", "2026", "1999-1", "1999-1x", "19991-2-03",
+                                "1999-12-3", "1999-12-3x", "1999/12/31", "1999-12-31 ", " 1999-12-31", "١٩٩٩", "1999-٠١"]
+        for y in ["0000", "1987", "2026", "20x6"] {
+            for m in ["00", "01", "09", "10", "12", "13", "1a", "-1", " 1"] {
+                inputs.append("\(y)-\(m)")
+                for d in ["00", "01", "09", "10", "29", "31", "32", "3 ", "+1"] { inputs.append("\(y)-\(m)-\(d)") }
+            }
+        }
+        var accepted = 0
+        for raw in inputs {
+            for precision in [nil, "year", "month", "day", "DAY", ""] as [String?] {
+                let now = TextCleaning.releaseDate(raw, precision: precision), before = previous(raw, precision: precision)
+                XCTAssertEqual(now?.date, before?.date, "\(raw) \(String(describing: precision))")
+                XCTAssertEqual(now?.precision, before?.precision, raw)
+                XCTAssertEqual(now?.year, before?.year, raw)
+                if let now { accepted += 1; XCTAssertEqual(Array(now.date.utf8).count, 10, raw) }
+            }
+        }
+        XCTAssertGreaterThan(accepted, 100)
+    }
+}
