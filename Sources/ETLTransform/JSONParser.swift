@@ -100,6 +100,7 @@ struct Parser {
 
     func fail(_ reason: String, at: Int? = nil) -> JSONParseError { JSONParseError(offset: at ?? i, reason: reason) }
 
+    @inline(__always)
     mutating func skipWS() {
         while i < p.count {
             let b = p[i]

@@ -182,6 +182,11 @@ final class FastItemsPageTests: XCTestCase {
         for page in Self.corpus(count: 4000) {
             let expected = reference(page)
             XCTAssertEqual(decoded(page), expected, String(decoding: page, as: UTF8.self))
+            // The lean path the direct decoder hands unusual pages to: the same on every page.
+            let lean: Result<ParsedItemsPage, TransformError> = page.withUnsafeBufferPointer { buf in
+                do throws(TransformError) { return .success(try decodeParsedItemsPageLean(buffer: buf)) } catch { return .failure(error) }
+            }
+            XCTAssertEqual(lean, expected, String(decoding: page, as: UTF8.self))
             if let c = fastItemsPageCounts(page) { direct += c.direct; general += c.general } else { pagesFallenBack += 1 }
             switch expected {
             case .success(let p): rejects += p.entries.filter { if case .reject = $0 { return true } else { return false } }.count
@@ -232,6 +237,33 @@ final class FastItemsPageTests: XCTestCase {
         // The full API shape (item and track alias, unread keys) is decoded directly as well.
         let full = Array(Fixtures.page([Fixtures.entry(Fixtures.track()), Fixtures.entry(Fixtures.episode())]).utf8)
         XCTAssertEqual(fastItemsPageCounts(full)?.direct, 2)
+    }
+
+    /// Nesting around the depth limit, in an unread key of an entry the direct decoder reads:
+    /// it fails exactly where the full parse fails (then the general path gives the error).
+    func testDepthLimitAsTheFullParse() {
+        let entry = Self.filteredEntries[0]
+        var outcomes: Set<Bool> = []
+        for n in 120...130 {
+            let deep = String(repeating: "[", count: n) + String(repeating: "]", count: n)
+            let e = entry.replacing(#""is_local": false, "item""#, with: #""is_local": false, "zzz": \#(deep), "item""#)
+            let body = Array(#"{"items": [\#(e)], "offset": 0, "total": 1}"#.utf8)
+            let expected = reference(body)
+            XCTAssertEqual(decoded(body), expected, "depth \(n)")
+            if case .success = expected { outcomes.insert(true) } else { outcomes.insert(false) }
+            XCTAssertEqual(fastItemsPageCounts(body)?.direct, (try? expected.get()) != nil ? 1 : nil, "depth \(n)")
+        }
+        XCTAssertEqual(outcomes, [true, false], "both sides of the limit")
+    }
+
+    /// A page-level key written with an escape is valid JSON the direct decoder leaves to the
+    /// general path.
+    func testEscapedPageKeyGoesToTheGeneralPath() throws {
+        let body = Array(#"{"\u0069tems": [\#(Self.filteredEntries[0])], "offset": 3, "total": 4}"#.utf8)
+        XCTAssertNil(fastItemsPageCounts(body))
+        let page = try decodeParsedItemsPage(body)
+        XCTAssertEqual(Result<ParsedItemsPage, TransformError>.success(page), reference(body))
+        XCTAssertEqual(page.entries.count, 1)
     }
 }
 
