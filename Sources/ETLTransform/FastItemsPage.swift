@@ -268,6 +268,19 @@ extension Parser {
         return try string()
     }
 
+    /// `TextCleaning.clean` of the token's String. A plain ASCII string without surrounding
+    /// whitespace is what `clean` gives back unchanged, so it is not cleaned again.
+    mutating func cleanedString(_ t: FastTok) throws(JSONParseError) -> String? {
+        guard case .string(let s, let e, true) = t, let base = p.baseAddress else { return try stringOf(t).map(TextCleaning.clean) }
+        let str = String(decoding: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self)
+        guard e > s else { return str }
+        func space(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+        if space(base[s]) || space(base[e - 1]) { return TextCleaning.clean(str) }
+        var k = s
+        while k < e { if base[k] >= 0x80 { return TextCleaning.clean(str) }; k += 1 }
+        return str
+    }
+
     mutating func nonEmptyString(_ t: FastTok) throws(JSONParseError) -> String? {
         guard let s = try stringOf(t), !s.isEmpty || fault == .acceptEmptyID else { return nil }
         return s
@@ -481,9 +494,9 @@ extension Parser {
                         }
                     } while try fieldEnd()
                 }
-                if let aid = try nonEmptyString(id), let aname = try stringOf(name) {
+                if let aid = try nonEmptyString(id), let aname = try cleanedString(name) {
                     if list.isEmpty { list.reserveCapacity(2) }
-                    list.append(ArtistFact(id: aid, name: TextCleaning.clean(aname)))
+                    list.append(ArtistFact(id: aid, name: aname))
                 } else {
                     ok = false
                 }
@@ -538,37 +551,39 @@ extension Parser {
     }
 
     mutating func trackFact(_ t: FastItem) throws(JSONParseError) -> TrackFact? {
-        guard let id = try nonEmptyString(t.id), let name = try stringOf(t.name),
+        guard let id = try nonEmptyString(t.id), let name = try cleanedString(t.name),
               let duration = t.duration.nonNegativeInt, case .bool(let explicit) = t.explicit,
               let disc = t.disc.nonNegativeInt, let number = t.trackNumber.nonNegativeInt,
               case .ok(let artists) = t.artists, let a = t.album, let album = try albumFact(a) else { return nil }
-        let isrc = try stringOf(t.isrc).flatMap { $0.isEmpty ? nil : TextCleaning.clean($0) }
+        // An empty string has no bytes between its quotes; any other is cleaned.
+        var isrc: String? = nil
+        if case .string(let s, let e, _) = t.isrc, e > s { isrc = try cleanedString(t.isrc) }
         let uri = try stringOf(t.uri) ?? "spotify:track:\(id)"
-        return TrackFact(id: id, name: TextCleaning.clean(name), durationMs: duration, explicit: explicit, discNumber: disc,
+        return TrackFact(id: id, name: name, durationMs: duration, explicit: explicit, discNumber: disc,
                          trackNumber: number, isrc: isrc, popularity: t.popularity.intValue, album: album,
                          artists: artists, uri: uri)
     }
 
     mutating func albumFact(_ a: FastAlbum) throws(JSONParseError) -> AlbumFact? {
-        guard let id = try nonEmptyString(a.id), let name = try stringOf(a.name),
+        guard let id = try nonEmptyString(a.id), let name = try cleanedString(a.name),
               let type = try nonEmptyString(a.albumType), let total = a.totalTracks.nonNegativeInt,
               let raw = try stringOf(a.releaseDate),
               let rd = TextCleaning.releaseDate(raw, precision: try stringOf(a.precision)),
               case .ok(let artists) = a.artists else { return nil }
-        return AlbumFact(id: id, name: TextCleaning.clean(name), albumType: type.lowercased(), releaseDate: rd.date,
+        return AlbumFact(id: id, name: name, albumType: type.lowercased(), releaseDate: rd.date,
                          releaseDatePrecision: rd.precision, releaseYear: rd.year, totalTracks: total, artists: artists)
     }
 
     mutating func episodeFact(_ e: FastItem) throws(JSONParseError) -> EpisodeFact? {
-        guard let id = try nonEmptyString(e.id), let name = try stringOf(e.name),
+        guard let id = try nonEmptyString(e.id), let name = try cleanedString(e.name),
               let duration = e.duration.nonNegativeInt, case .bool(let explicit) = e.explicit,
               let show = e.show, let showID = try nonEmptyString(show.id) else { return nil }
-        let showName = TextCleaning.clean(try stringOf(show.name) ?? "")
+        let showName = try cleanedString(show.name) ?? ""
         var release: String? = nil
         if let raw = try stringOf(e.releaseDate) {
             release = TextCleaning.releaseDate(raw, precision: try stringOf(e.precision))?.date
         }
-        return EpisodeFact(id: id, name: TextCleaning.clean(name), durationMs: duration, explicit: explicit,
+        return EpisodeFact(id: id, name: name, durationMs: duration, explicit: explicit,
                            showID: showID, showName: showName, releaseDate: release)
     }
 }

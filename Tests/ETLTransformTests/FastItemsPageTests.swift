@@ -318,3 +318,36 @@ final class ReleaseDateTests: XCTestCase {
         XCTAssertGreaterThan(accepted, 100)
     }
 }
+
+/// `FastTimestamp.normalize` returns a timestamp already in contract form as it is; the same
+/// result as parsing and formatting it, on every day of leap and common years and at the
+/// edges of each field.
+final class CanonicalTimestampTests: XCTestCase {
+    func testSameAsParsingAndFormatting() {
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        var inputs: [String] = []
+        for y in ["0000", "0001", "0004", "0100", "1900", "1969", "1970", "2000", "2023", "2024", "2100", "2400", "9999"] {
+            for mo in 0...13 {
+                for d in 0...32 {
+                    let time = ["00:00:00", "23:59:59", "12:34:56", "23:59:60", "24:00:00", "00:60:00"][(mo + d) % 6]
+                    inputs.append("\(y)-\(two(mo))-\(two(d))T\(time)Z")
+                }
+            }
+        }
+        inputs += ["2026-01-01t00:00:00Z", "2026-01-01T00:00:00z", "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00+00:00",
+                   "2026-01-01T00:00:00", "2026-01-01 00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:0xZ", "",
+                   "2026-01-01T00:00:00ZZ", "２０２６-01-01T00:00:00Z"]
+        var canonical = 0
+        for s in inputs {
+            let before = Timestamp.parse(s).map { FastTimestamp.iso(epochSeconds: $0) }
+            XCTAssertEqual(FastTimestamp.normalize(s), before, s)
+            if FastTimestamp.isCanonical(s) {
+                canonical += 1
+                XCTAssertEqual(before, s, s)
+            }
+        }
+        XCTAssertGreaterThan(canonical, 1000, "the shortcut is taken")
+        XCTAssertFalse(FastTimestamp.isCanonical("2023-02-29T00:00:00Z"))
+        XCTAssertTrue(FastTimestamp.isCanonical("2024-02-29T00:00:00Z"))
+    }
+}
