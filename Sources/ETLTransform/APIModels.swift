@@ -188,7 +188,7 @@ public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> Parsed
 
 private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>,
                                    fastFault: FastFault = .none) throws(TransformError) -> ParsedItemsPage {
-    if let fast = JSONParser.fastItemsPage(bytes, fault: fastFault), let page = parsedItemsPage(fast, bytes) { return page }
+    if var fast = JSONParser.fastItemsPage(bytes, fault: fastFault), let page = parsedItemsPage(&fast, bytes) { return page }
     return try decodeParsedItemsPageLean(buffer: bytes)
 }
 
@@ -204,37 +204,37 @@ func decodeParsedItemsPage(_ bytes: [UInt8], fastFault: FastFault) throws(Transf
 /// left to the general path; nil when it gave the page to the general path.
 func fastItemsPageCounts(_ bytes: [UInt8]) -> (direct: Int, general: Int)? {
     bytes.withUnsafeBufferPointer { buf -> (direct: Int, general: Int)? in
-        guard let fast = JSONParser.fastItemsPage(buf), parsedItemsPage(fast, buf) != nil else { return nil }
-        var direct = 0
-        for e in fast.entries { if case .done = e { direct += 1 } }
-        return (direct, fast.entries.count - direct)
+        guard var fast = JSONParser.fastItemsPage(buf) else { return nil }
+        let general = fast.general.count, count = fast.entries.count
+        guard parsedItemsPage(&fast, buf) != nil else { return nil }
+        return (count - general, general)
     }
 }
 
 /// The page from the direct decoder (`FastItemsPage.swift`): the checks and fields of
 /// `decodeItemsPage(json:)`; entries it left as byte ranges are parsed in full and given to
 /// `parseEntry`. Nil when the page is not a valid items page (the general path reports why).
-private func parsedItemsPage(_ fast: FastPage, _ bytes: UnsafeBufferPointer<UInt8>) -> ParsedItemsPage? {
+private func parsedItemsPage(_ fast: inout FastPage, _ bytes: UnsafeBufferPointer<UInt8>) -> ParsedItemsPage? {
     guard let total = fast.total.intValue, total >= 0, let offset = fast.offset.intValue, offset >= 0 else { return nil }
     var entries: [ParsedEntry] = []
-    entries.reserveCapacity(fast.entries.count)
-    for (k, e) in fast.entries.enumerated() {
-        switch e {
-        case .done(let parsed):
-            // Decoded with its index as its position.
-            switch parsed {
-            case .track(let t, var c): c.position = offset + k; entries.append(.track(t, c))
-            case .episode(let ep, var c): c.position = offset + k; entries.append(.episode(ep, c))
-            case .local(let l, var c): c.position = offset + k; entries.append(.local(l, c))
-            case .reject(let reason, let raw, _): entries.append(.reject(reason: reason, raw: raw, position: offset + k))
+    swap(&entries, &fast.entries)
+    if offset != fast.positionBase {
+        // The guessed offset was wrong: every position is off by the same amount.
+        entries = entries.enumerated().map { k, e in
+            switch e {
+            case .track(let t, var c): c.position = offset + k; return .track(t, c)
+            case .episode(let ep, var c): c.position = offset + k; return .episode(ep, c)
+            case .local(let l, var c): c.position = offset + k; return .local(l, c)
+            case .reject(let reason, let raw, _): return .reject(reason: reason, raw: raw, position: offset + k)
             }
-        case .general(let range):
-            guard let v = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[range]))) else { return nil }
-            entries.append(parseEntry(v, position: offset + k))
         }
     }
+    for (k, range) in fast.general {
+        guard let v = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[range]))) else { return nil }
+        entries[k] = parseEntry(v, position: offset + k)
+    }
     return ParsedItemsPage(entries: entries, total: total, next: fast.nextString, offset: offset,
-                           limit: fast.limit.intValue ?? fast.entries.count)
+                           limit: fast.limit.intValue ?? entries.count)
 }
 
 /// The general path: a lean `JSONValue` parse of the page, then `parseEntry` per entry.

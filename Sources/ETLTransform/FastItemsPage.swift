@@ -96,14 +96,14 @@ struct FastEntry {
     var addedByID = FastTok.absent
 }
 
-/// An entry decoded here, or the byte range of one the caller must parse in full.
-enum FastPendingEntry {
-    case done(ParsedEntry)
-    case general(Range<Int>)
-}
-
 struct FastPage {
-    var entries: [FastPendingEntry]
+    /// Entries in page order, at positions `positionBase + index`. Those in `general` are
+    /// placeholders: the caller parses their bytes in full.
+    var entries: [ParsedEntry]
+    var general: [(index: Int, bytes: Range<Int>)] = []
+    /// The page's offset as guessed before parsing it (see `guessedOffset`); the caller fixes
+    /// the positions when the real one differs.
+    var positionBase = 0
     var total = FastTok.absent, offset = FastTok.absent, limit = FastTok.absent, next = FastTok.absent
     var nextString: String?
 }
@@ -130,6 +130,7 @@ extension Parser {
             skipWS()
             guard i < p.count, p[i] == UInt8(ascii: "{") else { return nil }
             var page = FastPage(entries: [])
+            page.positionBase = guessedOffset()
             var seen: UInt32 = 0
             var haveItems = false
             if try openObject() {
@@ -138,7 +139,7 @@ extension Parser {
                     if key(s, n, "items") {
                         if first(&seen, 1) {
                             guard i < p.count, p[i] == UInt8(ascii: "[") else { return nil }
-                            page.entries = try fastEntries()
+                            try fastEntries(&page)
                             haveItems = true
                         } else { try skipValue() }
                     } else if key(s, n, "total") {
@@ -288,10 +289,33 @@ extension Parser {
 
     // MARK: entries
 
-    mutating func fastEntries() throws(JSONParseError) -> [FastPendingEntry] {
-        var out: [FastPendingEntry] = []
+    /// The value of the last `"offset":` in the page's last bytes, or 0: where the API puts
+    /// the page's offset (after `items`). Only a guess, so entries can be given their final
+    /// positions as they are decoded; the parsed offset decides.
+    func guessedOffset() -> Int {
+        guard let base = p.baseAddress, p.count >= 10 else { return 0 }
+        let needle: StaticString = "\"offset\""
+        let n = needle.utf8CodeUnitCount
+        var k = p.count - n
+        let stop = max(0, p.count - 512)
+        while k >= stop {
+            if base[k] == UInt8(ascii: "\""), memcmp(base + k, needle.utf8Start, n) == 0 {
+                var j = k + n
+                while j < p.count, base[j] == 0x20 || base[j] == 0x0A || base[j] == 0x0D || base[j] == 0x09 || base[j] == UInt8(ascii: ":") { j += 1 }
+                var v = 0, digits = 0
+                while j < p.count, base[j] >= 0x30, base[j] <= 0x39, digits < 15 { v = v * 10 + Int(base[j] - 0x30); j += 1; digits += 1 }
+                return v
+            }
+            k -= 1
+        }
+        return 0
+    }
+
+    mutating func fastEntries(_ page: inout FastPage) throws(JSONParseError) {
+        var out: [ParsedEntry] = []
         out.reserveCapacity(64)
-        guard try openArray() else { return out }
+        defer { page.entries = out }
+        guard try openArray() else { return }
         repeat {
             skipWS()
             let start = i, startDepth = depth
@@ -300,7 +324,7 @@ extension Parser {
                 do {
                     var e = FastEntry()
                     try entrySlots(&e)
-                    done = try evaluate(e, position: out.count)
+                    done = try evaluate(e, position: page.positionBase + out.count)
                 } catch {
                     // Not for here (or not valid): validate it as the full parser would.
                     i = start
@@ -311,9 +335,13 @@ extension Parser {
             } else {
                 try skipValue()
             }
-            if let done { out.append(.done(done)) } else { out.append(.general(start..<i)) }
+            if let done {
+                out.append(done)
+            } else {
+                page.general.append((out.count, start..<i))
+                out.append(.reject(reason: "", raw: "", position: page.positionBase + out.count))
+            }
         } while try elementEnd()
-        return out
     }
 
     mutating func entrySlots(_ e: inout FastEntry) throws(JSONParseError) {

@@ -256,6 +256,24 @@ final class FastItemsPageTests: XCTestCase {
         XCTAssertEqual(outcomes, [true, false], "both sides of the limit")
     }
 
+    /// Positions are offset + index whatever the guess of the offset made before parsing:
+    /// a repeated `offset` (the first wins), an `offset` before `items`, a decoy near the end.
+    func testPositionsWhenTheOffsetGuessIsWrong() throws {
+        let e = Self.filteredEntries[0], f = Self.filteredEntries[2]
+        for body in [#"{"items": [\#(e), \#(f)], "offset": 5, "total": 20, "offset": 9}"#,
+                     #"{"offset": 7, "items": [\#(e), \#(f)], "total": 20}"#,
+                     #"{"offset": 7, "items": [\#(e), \#(f)], "total": 20, "next": "?\"offset\": 3"}"#,
+                     #"{"items": [\#(e), \#(f)], "total": 20, "offset": 12}"#] {
+            let bytes = Array(body.utf8)
+            XCTAssertEqual(fastItemsPageCounts(bytes)?.direct, 2, body)
+            let page = try decodeParsedItemsPage(bytes)
+            XCTAssertEqual(Result<ParsedItemsPage, TransformError>.success(page), reference(bytes), body)
+            guard case .track(_, let c0) = page.entries[0], case .episode(_, let c1) = page.entries[1] else { return XCTFail(body) }
+            XCTAssertEqual([c0.position, c1.position], [page.offset, page.offset + 1], body)
+            XCTAssertNotEqual(page.offset, 0)
+        }
+    }
+
     /// A page-level key written with an escape is valid JSON the direct decoder leaves to the
     /// general path.
     func testEscapedPageKeyGoesToTheGeneralPath() throws {
