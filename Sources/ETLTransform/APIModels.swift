@@ -186,7 +186,59 @@ public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> Parsed
     return try r.get()
 }
 
-private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
+private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>,
+                                   fastFault: FastFault = .none) throws(TransformError) -> ParsedItemsPage {
+    if var fast = JSONParser.fastItemsPage(bytes, fault: fastFault), let page = parsedItemsPage(&fast, bytes) { return page }
+    return try decodeParsedItemsPageLean(buffer: bytes)
+}
+
+/// For tests: `decodeParsedItemsPage` with a deliberate fault in its direct decoder.
+func decodeParsedItemsPage(_ bytes: [UInt8], fastFault: FastFault) throws(TransformError) -> ParsedItemsPage {
+    let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
+        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf, fastFault: fastFault)) } catch { return .failure(error) }
+    }
+    return try r.get()
+}
+
+/// For tests: how the direct decoder handled a page: entries decoded directly and entries
+/// left to the general path; nil when it gave the page to the general path.
+func fastItemsPageCounts(_ bytes: [UInt8]) -> (direct: Int, general: Int)? {
+    bytes.withUnsafeBufferPointer { buf -> (direct: Int, general: Int)? in
+        guard var fast = JSONParser.fastItemsPage(buf) else { return nil }
+        let general = fast.general.count, count = fast.entries.count
+        guard parsedItemsPage(&fast, buf) != nil else { return nil }
+        return (count - general, general)
+    }
+}
+
+/// The page from the direct decoder (`FastItemsPage.swift`): the checks and fields of
+/// `decodeItemsPage(json:)`; entries it left as byte ranges are parsed in full and given to
+/// `parseEntry`. Nil when the page is not a valid items page (the general path reports why).
+private func parsedItemsPage(_ fast: inout FastPage, _ bytes: UnsafeBufferPointer<UInt8>) -> ParsedItemsPage? {
+    guard let total = fast.total.intValue, total >= 0, let offset = fast.offset.intValue, offset >= 0 else { return nil }
+    var entries: [ParsedEntry] = []
+    swap(&entries, &fast.entries)
+    if offset != fast.positionBase {
+        // The guessed offset was wrong: every position is off by the same amount.
+        entries = entries.enumerated().map { k, e in
+            switch e {
+            case .track(let t, var c): c.position = offset + k; return .track(t, c)
+            case .episode(let ep, var c): c.position = offset + k; return .episode(ep, c)
+            case .local(let l, var c): c.position = offset + k; return .local(l, c)
+            case .reject(let reason, let raw, _): return .reject(reason: reason, raw: raw, position: offset + k)
+            }
+        }
+    }
+    for (k, range) in fast.general {
+        guard let v = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[range]))) else { return nil }
+        entries[k] = parseEntry(v, position: offset + k)
+    }
+    return ParsedItemsPage(entries: entries, total: total, next: fast.nextString, offset: offset,
+                           limit: fast.limit.intValue ?? entries.count)
+}
+
+/// The general path: a lean `JSONValue` parse of the page, then `parseEntry` per entry.
+func decodeParsedItemsPageLean(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
     switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: itemsKeyBytes) {
     case .failure:
         return try parsedFully(decodeItemsPage(Array(bytes)))

@@ -48,6 +48,11 @@ private struct EntryReject: Error { let reason: String }
 /// data downstream. Columns the contract marks nullable (isrc, popularity, added_at/by,
 /// episode release date) become null instead, except an `added_at` that is present but
 /// unparseable, which suggests a changed API shape and is rejected.
+///
+/// `decodeParsedItemsPage` decodes most entries without this function, straight from the
+/// page's bytes (`FastItemsPage.swift`, `Parser.evaluate`), to the same result. A change to
+/// what this reads, accepts or rejects must be made there too; `FastItemsPageTests` compares
+/// the two (add a key it should vary to its `readKeys`).
 public func parseEntry(_ entry: JSONValue, position: Int) -> ParsedEntry {
     do {
         return try parseEntryOrThrow(entry, position: position)

@@ -78,7 +78,7 @@ extension JSONParser {
     }
 }
 
-private struct Parser {
+struct Parser {
     let p: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var i = 0
@@ -93,11 +93,14 @@ private struct Parser {
     var captured: [Range<Int>]? = nil
     /// Set just before parsing the captured array; `array()` consumes it.
     var captureNext = false
+    /// Fast items-page decoder only: a deliberate fault for tests (`FastFault`).
+    var fault = FastFault.none
 
     init(p: UnsafeBufferPointer<UInt8>, maxDepth: Int) { self.p = p; self.maxDepth = maxDepth }
 
     func fail(_ reason: String, at: Int? = nil) -> JSONParseError { JSONParseError(offset: at ?? i, reason: reason) }
 
+    @inline(__always)
     mutating func skipWS() {
         while i < p.count {
             let b = p[i]

@@ -42,11 +42,14 @@ public enum TextCleaning {
         }
         let prec = precision ?? inferred
         guard prec == inferred, let y = digits(0, 4) else { return nil }
-        var m = 1, d = 1
-        if u.count >= 7 { guard u[4] == 45, let mm = digits(5, 2), (1...12).contains(mm) else { return nil }; m = mm }
-        if u.count == 10 { guard u[7] == 45, let dd = digits(8, 2), (1...31).contains(dd) else { return nil }; d = dd }
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let yyyy = String(decoding: u[0..<4], as: UTF8.self)
-        return ("\(yyyy)-\(two(m))-\(two(d))", prec, y)
+        if u.count >= 7 { guard u[4] == 45, let mm = digits(5, 2), (1...12).contains(mm) else { return nil } }
+        if u.count == 10 { guard u[7] == 45, let dd = digits(8, 2), (1...31).contains(dd) else { return nil } }
+        // The padded date: `raw` itself for a full date (its month and day are two digits
+        // each, checked above), `raw` with `-01` (`-01-01`) for month (year) precision.
+        switch u.count {
+        case 10: return (raw, prec, y)
+        case 7: return (raw + "-01", prec, y)
+        default: return (raw + "-01-01", prec, y)
+        }
     }
 }

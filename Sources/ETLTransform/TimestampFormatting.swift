@@ -7,8 +7,30 @@ import ETLCore
 /// carries an `added_at`. This produces the identical text (tested against `Timestamp.iso`).
 enum FastTimestamp {
     static func normalize(_ s: String) -> String? {
+        if isCanonical(s) { return s }
         guard let secs = Timestamp.parse(s) else { return nil }
         return iso(epochSeconds: secs)
+    }
+
+    /// True when `s` is already the contract form of an instant, as `iso` writes it:
+    /// `YYYY-MM-DDTHH:MM:SSZ` with a day that exists in its month and seconds below 60 (parsing
+    /// would roll a 31 April or a leap second over). Normalising such a text gives it back
+    /// unchanged, so it is returned as it is, without parsing and formatting it again.
+    static func isCanonical(_ s: String) -> Bool {
+        s.utf8.withContiguousStorageIfAvailable { u -> Bool in
+            guard u.count == 20, u[4] == 45, u[7] == 45, u[10] == 84, u[13] == 58, u[16] == 58, u[19] == 90 else { return false }
+            func num(_ a: Int) -> Int? {
+                let h = u[a], l = u[a + 1]
+                guard h >= 48, h <= 57, l >= 48, l <= 57 else { return nil }
+                return Int(h - 48) * 10 + Int(l - 48)
+            }
+            guard let y1 = num(0), let y2 = num(2), let mo = num(5), let d = num(8), let h = num(11), let mi = num(14),
+                  let se = num(17), (1...12).contains(mo), d >= 1, h < 24, mi < 60, se < 60 else { return false }
+            let y = y1 * 100 + y2
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+            let days = mo == 2 ? (leap ? 29 : 28) : (mo == 4 || mo == 6 || mo == 9 || mo == 11 ? 30 : 31)
+            return d <= days
+        } ?? false
     }
 
     static func iso(epochSeconds: Int64) -> String {
