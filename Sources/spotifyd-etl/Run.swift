@@ -24,6 +24,9 @@ struct Run: ParsableCommand {
     var maxWait: Double = 60
 
     func run() throws {
+        // Before any thread starts: `--once` polls with `concurrency` threads too, and each
+        // would otherwise get its own malloc arena (see `MallocTuning`).
+        MallocTuning.singleArena()
         let config = try options.load()
         let logger = LoggingSetup.bootstrap()
         let emf = LoggingSetup.bootstrapMetrics()
@@ -48,7 +51,6 @@ struct Run: ParsableCommand {
             Console.out(summary.line)
             throw ArgumentParser.ExitCode(summary.exitCode)
         }
-        MallocTuning.singleArena()
         try DaemonMain.run(components: components, configPath: options.config, logger: logger, emf: emf)
     }
 
