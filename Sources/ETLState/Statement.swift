@@ -60,13 +60,6 @@ final class Statement {
         try check(rc)
     }
 
-    func bind(_ i: Int32, _ v: Data) throws {
-        let rc = v.withUnsafeBytes { raw -> Int32 in
-            sqlite3_bind_blob(handle, i, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT)
-        }
-        try check(rc)
-    }
-
     func bind(_ i: Int32, _ v: [UInt8]) throws {
         let rc = v.withUnsafeBytes { raw -> Int32 in
             sqlite3_bind_blob(handle, i, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), SQLITE_TRANSIENT)
@@ -130,12 +123,6 @@ final class Statement {
         let p = sqlite3_column_blob(handle, c)
         let n = Int(sqlite3_column_bytes(handle, c))
         return try body(UnsafeBufferPointer(start: p?.assumingMemoryBound(to: UInt8.self), count: p == nil ? 0 : n))
-    }
-
-    func data(_ c: Int32) -> Data {
-        let n = Int(sqlite3_column_bytes(handle, c))
-        guard let p = sqlite3_column_blob(handle, c), n > 0 else { return Data() }
-        return Data(bytes: p, count: n)
     }
 
     func date(_ c: Int32) -> Date? {
