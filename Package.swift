@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, thin.
@@ -53,11 +55,14 @@ let package = Package(
             "ETLCore", "CSystemd", .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strictImports),
         .target(name: "ETLDaemon", dependencies: [
             "ETLCore", "ETLConfig", "ETLHTTP", "ETLState", "ETLTransform", "ETLExtraction", "ETLSink", "ETLHealth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ], swiftSettings: strictImports),
         .executableTarget(name: "spotifyd-etl", dependencies: [
             "ETLDaemon", "ETLConfig", "ETLCore", "ETLHealth", "ETLSink", "ETLState",
@@ -88,8 +93,10 @@ let package = Package(
         .testTarget(name: "ETLSinkTests", dependencies: ["ETLTestSupport", "ETLSink", "ETLHTTP"]),
         .testTarget(name: "ETLHealthTests", dependencies: ["ETLTestSupport", "ETLHealth"]),
         .testTarget(name: "ETLDaemonTests", dependencies: [
-            "ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig", "ETLSink", "ETLCore",
+            "ETLTestSupport", "ETLDaemon", "ETLState", "ETLConfig", "ETLSink", "ETLCore", "ETLExtraction", "ETLHTTP",
+            "ETLHealth",
         ]),
     ],
-    swiftLanguageModes: [.v5]
+    // Swift 6 language mode for every target: complete concurrency checking by the compiler.
+    swiftLanguageModes: [.v6]
 )

@@ -11,6 +11,9 @@ if [ $want_test = 1 ]; then
   # systemd-container + debootstrap: the real-systemd test; util-linux: setpriv for the
   # unprivileged control-socket client; openssl: the hashing floor of the S3 benchmark.
   apt_pkgs+=(systemd systemd-container debootstrap debian-archive-keyring util-linux procps openssl gzip time)
+  # The Debian package (scripts/package-deb.sh): dpkg-shlibdeps (dpkg-dev), strip/objdump
+  # (binutils), lintian; man-db to render the manual pages.
+  apt_pkgs+=(dpkg-dev binutils lintian man-db)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs spotifyd-etl: the binary, the systemd unit, the sample config and the credential
-# directory, in the standard places. Idempotent: re-running upgrades the binary and the unit
-# but never overwrites an existing config or a credential file that already exists.
+# Installs spotifyd-etl from source: the binary, the systemd unit, the sysusers.d entry (static
+# user and group spotifyd-etl), the sample config and the credential directory, in the standard
+# places. Idempotent: re-running upgrades the binary and the unit but never overwrites an
+# existing config or a credential file that already exists. On a machine without Swift, install
+# the .deb that scripts/package-deb.sh builds instead.
 #
 #   scripts/install.sh [--prefix /usr/local] [--root DIR] [--binary PATH] [--no-reload]
 #
@@ -23,7 +25,7 @@
 # the daemon refuses to start (exit 78, naming the missing credential) until they are filled.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 src="$(cd "$(dirname "$0")/.." && pwd)"
 prefix=/usr/local
@@ -68,10 +70,22 @@ echo "installed $prefix/bin/spotifyd-etl"
 install -d -m 0755 "$unitdir"
 unit_tmp="$(mktemp)"
 trap 'rm -f "$unit_tmp"' EXIT
-sed "s|^ExecStart=/usr/local/bin/spotifyd-etl |ExecStart=$prefix/bin/spotifyd-etl |" \
+sed "s|^\(Exec[A-Za-z]*=\)/usr/local/bin/spotifyd-etl |\1$prefix/bin/spotifyd-etl |" \
   "$src/systemd/spotifyd-etl.service" >"$unit_tmp"
 install -m 0644 "$unit_tmp" "$unitdir/spotifyd-etl.service"
 echo "installed /etc/systemd/system/spotifyd-etl.service"
+
+# The static user and group spotifyd-etl (members of the group may use the control socket:
+# `spotifyd-etl status` without root). systemd-sysusers is idempotent.
+sysusersdir="$root/etc/sysusers.d"
+install -d -m 0755 "$sysusersdir"
+install -m 0644 "$src/systemd/spotifyd-etl.sysusers" "$sysusersdir/spotifyd-etl.conf"
+echo "installed /etc/sysusers.d/spotifyd-etl.conf"
+if command -v systemd-sysusers >/dev/null; then
+  systemd-sysusers ${root:+--root="$root"} spotifyd-etl.conf
+else
+  echo "install.sh: no systemd-sysusers; create the group yourself: groupadd --system spotifyd-etl; useradd --system -g spotifyd-etl -d / -s /usr/sbin/nologin spotifyd-etl" >&2
+fi
 
 # Config: never overwrite the operator's file.
 install -d -m 0755 "$confdir"

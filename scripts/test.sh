@@ -3,11 +3,14 @@
 #   1. the Spotify emulator's and test peers' own self-tests (Python unittest),
 #   2. the Snowflake DDL tests (pytest: sqlglot, DuckDB, fakesnow),
 #   3. the Swift suite, which starts the Spotify emulator, moto and the other real peers
-#      itself on loopback,
+#      itself on loopback, then the daemon, health and state tests again under
+#      ThreadSanitizer (.build-tsan/; fails on any report, from the tests or the daemon),
 #   4. the chaos suite's ci profile (kill -9, S3 outage, 429 storms, 5xx, token expiry,
 #      slow API, full disk, read-only state, garbage config; see docs/chaos.md),
 #   5. the unit file checks (systemd-analyze security <= 1.5, verify) and the real-systemd
-#      test: the daemon as a service in a booted bookworm container (systemd-nspawn).
+#      test: the daemon as a service in a booted bookworm container (systemd-nspawn),
+#   6. the Debian package: scripts/package-deb.sh (lintian must report no errors), then
+#      apt install/run/purge of it in the same container (scripts/systemd-test/deb-install.sh).
 # Exits non-zero if any part fails; every part runs regardless.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,16 +30,68 @@ echo "== swift test"
 if swift build --build-tests; then
   swift test --skip-build 2>&1 | grep --line-buffered -vE "^Test Case '.*' started"
   [ "${PIPESTATUS[0]}" = 0 ] || failed+=("swift test")
+  echo "== docs check: every subcommand, flag and config key in the docs exists, and vice versa"
+  python3 scripts/check-docs.py .build/debug/spotifyd-etl || failed+=("check-docs")
 else
   failed+=("swift build")
+fi
+
+echo "== swift test under ThreadSanitizer: daemon (incl. scheduler), health and state tests"
+# Own scratch path (.build-tsan/, git-ignored): instrumented objects never mix with the normal
+# build. The tests launch the instrumented spotifyd-etl binary too (Harness.binary is the
+# sibling of the test bundle), and the daemon's stderr goes to per-test temp files, so reports
+# are collected with log_path from every process (tsan.<pid> files), not only from our output.
+# halt_on_error=0: every report prints and the run goes on; the step fails on any report.
+# Skipped here (they run in the plain suite above): the throttled 40-second upload, the kill -9
+# loops and the 100,000-row load mostly wait on peers and processes; under TSan they only take
+# 3-5x as long. The daemon's concurrency is exercised here by the lifecycle, reload-storm,
+# status, scheduler and S3 tests, with the instrumented daemon binary.
+tsan_logs="$(mktemp -d /tmp/spotifyd-tsan.XXXXXX)"
+tsan_t0=$SECONDS
+if swift build --build-tests --sanitize=thread --scratch-path .build-tsan; then
+  TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 log_path=$tsan_logs/tsan" \
+    swift test --skip-build --sanitize=thread --scratch-path .build-tsan \
+      --filter 'ETLDaemonTests|ETLHealthTests|ETLStateTests' \
+      --skip 'WatchdogUploadTests|testKill9|CrashSafetyTests|testGeneratedScenarioLandsExactlyOnce' 2>&1 \
+    | tee "$tsan_logs/output.log" | grep --line-buffered -vE "^Test Case '.*' started"
+  tsan_rc="${PIPESTATUS[0]}"
+  echo "== ThreadSanitizer: build and run took $((SECONDS - tsan_t0)) s"
+  [ "$tsan_rc" = 0 ] || failed+=("swift test (tsan)")
+  if grep -qs "WARNING: ThreadSanitizer" "$tsan_logs"/*; then
+    python3 scripts/testsupport/tsan_summary.py "$tsan_logs"/*
+    failed+=("ThreadSanitizer reports (kept in $tsan_logs)")
+  else
+    echo "no ThreadSanitizer reports"
+    rm -rf "$tsan_logs"
+  fi
+else
+  failed+=("swift build (tsan)")
 fi
 
 echo "== chaos suite (ci profile): the real daemon under injected faults"
 scripts/chaos --profile ci || failed+=("scripts/chaos")
 
+echo "== Debian package: release build (.build-deb/), lintian (fails on errors)"
+# One release build serves both the package and the real-systemd test below: package-deb.sh
+# builds .build-deb/release/spotifyd-etl (Swift runtime static) and packages a stripped copy.
+deb=""
+deb="$(scripts/package-deb.sh)" || { failed+=("package-deb (build or lintian)"); deb=""; }
+release_bin=".build-deb/release/spotifyd-etl"
+
 echo "== systemd: unit checks and the daemon under a real systemd"
 scripts/systemd-test/check-unit.sh || failed+=("check-unit")
-scripts/systemd-test/run.sh || failed+=("systemd-test")
+if [ -x "$release_bin" ]; then
+  scripts/systemd-test/run.sh --binary "$release_bin" || failed+=("systemd-test")
+else
+  scripts/systemd-test/run.sh || failed+=("systemd-test")
+fi
+
+echo "== Debian package: apt install into a bookworm without Swift, run, group access, purge"
+if [ -n "$deb" ]; then
+  scripts/systemd-test/deb-install.sh --deb "$deb" || failed+=("deb-install")
+else
+  failed+=("deb-install (no package)")
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"

@@ -66,7 +66,19 @@ public struct AppConfig: Sendable, Equatable {
     public struct Metrics: Sendable, Equatable {
         public var interval: Double = 60
         public var namespace = "SpotifyETL"
+        /// `[metrics] listen = "HOST:PORT"`: where `GET /metrics` (Prometheus) is served; nil = off.
+        public var listen: Listen? = nil
         public init() {}
+
+        /// A validated listen address: `host` is an IPv4 literal, an IPv6 literal (without
+        /// brackets) or `localhost`; `port` is 1–65535.
+        public struct Listen: Sendable, Equatable {
+            public var host: String
+            public var port: Int
+            public init(host: String, port: Int) { self.host = host; self.port = port }
+            /// As written in the config: `127.0.0.1:9464`, `[::1]:9464`.
+            public var description: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+        }
     }
 
     public struct Control: Sendable, Equatable {

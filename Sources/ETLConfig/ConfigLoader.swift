@@ -71,7 +71,7 @@ public enum ConfigLoader {
         config.playlists = try playlists(top)
         if let t = try top.table("state") { config.state = try state(TableReader(t, path: "state", file: sourcePath, allowed: ["path"])) }
         if let t = try top.table("sink") { config.sink = try sink(TableReader(t, path: "sink", file: sourcePath, allowed: sinkKeys)) }
-        if let t = try top.table("metrics") { config.metrics = try metrics(TableReader(t, path: "metrics", file: sourcePath, allowed: ["interval", "namespace"])) }
+        if let t = try top.table("metrics") { config.metrics = try metrics(TableReader(t, path: "metrics", file: sourcePath, allowed: ["interval", "namespace", "listen"])) }
         if let t = try top.table("control") { config.control = try control(TableReader(t, path: "control", file: sourcePath, allowed: ["socket"])) }
         return config
     }
@@ -243,6 +243,12 @@ public enum ConfigLoader {
         if let v = try r.string("namespace") {
             if let problem = ConfigRules.namespaceProblem(v) { throw r.error("namespace", "\(problem), got \(ConfigText.quote(v))") }
             m.namespace = v
+        }
+        if let v = try r.string("listen") {
+            switch ConfigRules.listenAddress(v) {
+            case .success(let l): m.listen = l
+            case .failure(let e): throw r.error("listen", "\(e.message), got \(ConfigText.quote(v, limit: 64))")
+            }
         }
         return m
     }

@@ -81,5 +81,73 @@ enum ConfigRules {
         return nil
     }
 
+    /// `[metrics] listen`: `HOST:PORT` where HOST is an IPv4 literal, an IPv6 literal in
+    /// brackets, or `localhost`, and PORT is 1–65535. Host names other than localhost are
+    /// refused on purpose: what is exposed must be visible in the config, not in DNS.
+    static func listenAddress(_ text: String) -> Result<AppConfig.Metrics.Listen, RuleError> {
+        let example = "expected \"HOST:PORT\" with an IPv4 address, an [IPv6] address or localhost, e.g. \"127.0.0.1:9464\""
+        let host: Substring, portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return .failure(.init("\(example); missing \"]\"")) }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return .failure(.init("\(example); no port after the IPv6 address")) }
+            portText = rest.dropFirst()
+            guard isIPv6(host) else { return .failure(.init("the host in brackets must be an IPv6 address")) }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return .failure(.init("\(example); no port")) }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") {
+                return .failure(.init("an IPv6 address must be in brackets, e.g. \"[::1]:9464\""))
+            }
+            guard host == "localhost" || isIPv4(host) else {
+                return .failure(.init("host must be an IPv4 address, an [IPv6] address or localhost (not a host name)"))
+            }
+        }
+        guard !portText.isEmpty, portText.count <= 5, portText.utf8.allSatisfy({ (48...57).contains($0) }),
+              let port = Int(portText), (1...65535).contains(port) else {
+            return .failure(.init("port must be a number from 1 to 65535"))
+        }
+        return .success(.init(host: String(host), port: port))
+    }
+
+    /// Dotted-quad IPv4: four decimal octets 0–255, no leading zeros (which some parsers read as octal).
+    static func isIPv4<S: StringProtocol>(_ s: S) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { p in
+            (1...3).contains(p.count) && p.utf8.allSatisfy { (48...57).contains($0) }
+                && !(p.count > 1 && p.hasPrefix("0")) && Int(p)! <= 255
+        }
+    }
+
+    /// RFC 4291 text form: up to eight 1–4 digit hex groups, at most one "::", optionally
+    /// ending in a dotted-quad IPv4 (two groups). No zone id.
+    static func isIPv6<S: StringProtocol>(_ s: S) -> Bool {
+        let str = String(s)
+        guard !str.isEmpty, str.utf8.count <= 45 else { return false }
+        let halves = str.split(separator: "::", omittingEmptySubsequences: false).map(String.init)
+        guard halves.count <= 2 else { return false }
+        func groups(_ part: String, last: Bool) -> Int? {
+            if part.isEmpty { return 0 }
+            var n = 0
+            let items = part.split(separator: ":", omittingEmptySubsequences: false)
+            for (i, g) in items.enumerated() {
+                if last, i == items.count - 1, g.contains(".") {
+                    guard isIPv4(g) else { return nil }
+                    n += 2
+                    continue
+                }
+                guard (1...4).contains(g.count), g.utf8.allSatisfy({ (48...57).contains($0) || (65...70).contains($0) || (97...102).contains($0) })
+                else { return nil }
+                n += 1
+            }
+            return n
+        }
+        if halves.count == 1 { return groups(halves[0], last: true) == 8 }
+        guard let a = groups(halves[0], last: false), let b = groups(halves[1], last: true) else { return false }
+        return a + b <= 7
+    }
+
     struct RuleError: Error { let message: String; init(_ m: String) { message = m } }
 }

@@ -52,22 +52,49 @@ public enum Secrets {
                               refreshToken: value(refreshTokenName))
     }
 
-    /// Fails when the configured auth mode lacks a secret. The error names the missing
-    /// variable and where it is looked for, never a value.
+    /// Fails when the configured auth mode lacks a secret: throws the first of
+    /// `missingSecrets`. The error names the missing variable and where it is looked for,
+    /// never a value.
     /// - Parameter storedRefreshTokenAvailable: a refresh token saved by `spotifyd-etl login`
     ///   (in the state database) satisfies `auth = "refresh_token"`.
     public static func requireSecrets(_ config: AppConfig, _ secrets: SpotifySecrets,
                                       storedRefreshTokenAvailable: Bool) throws(ConfigError) {
+        if let first = missingSecrets(config, secrets, storedRefreshTokenAvailable: storedRefreshTokenAvailable).first {
+            throw first
+        }
+    }
+
+    /// Every secret the configured auth mode lacks, one error each (client id, client secret,
+    /// refresh token, in that order), each naming the variable and where it is looked for,
+    /// never a value. Accepts exactly what `requireSecrets` accepts.
+    /// - Parameters:
+    ///   - environment: when given, each message also says whether `CREDENTIALS_DIRECTORY`
+    ///     was set (and to what), i.e. where exactly the file was looked for.
+    ///   - storedRefreshTokenNote: why no stored refresh token was found (e.g. "the state
+    ///     database /var/lib/x/state.db does not exist"), added to the refresh-token message.
+    public static func missingSecrets(_ config: AppConfig, _ secrets: SpotifySecrets, storedRefreshTokenAvailable: Bool,
+                                      environment: [String: String]? = nil,
+                                      storedRefreshTokenNote: String? = nil) -> [ConfigError] {
         let file = config.sourcePath.isEmpty ? "config" : config.sourcePath
-        func missing(_ name: String, _ extra: String = "") -> ConfigError {
-            ConfigError(file: file, key: name, message: "missing\(extra): set the \(name) environment variable or put it in the file $\(credentialsDirectoryName)/\(name) (systemd LoadCredential=)")
+        func located(_ name: String) -> String {
+            guard let environment else { return "" }
+            if let dir = environment[credentialsDirectoryName], !dir.isEmpty {
+                return "; looked in \(Paths.join(dir, name)) and in the environment (\(credentialsDirectoryName) is set)"
+            }
+            return "; looked in the environment only (\(credentialsDirectoryName) is not set)"
         }
-        guard secrets.clientID != nil else { throw missing(clientIDName) }
-        guard secrets.clientSecret != nil else { throw missing(clientSecretName) }
+        func missing(_ name: String) -> ConfigError {
+            ConfigError(file: file, key: name, message: "missing: set the \(name) environment variable or put it in the file $\(credentialsDirectoryName)/\(name) (systemd LoadCredential=)\(located(name))")
+        }
+        var errors: [ConfigError] = []
+        if secrets.clientID == nil { errors.append(missing(clientIDName)) }
+        if secrets.clientSecret == nil { errors.append(missing(clientSecretName)) }
         if config.spotify.auth == .refreshToken, secrets.refreshToken == nil, !storedRefreshTokenAvailable {
-            throw ConfigError(file: file, key: refreshTokenName,
-                              message: "missing: spotify.auth = \"refresh_token\" needs a refresh token; run `spotifyd-etl login`, or set the \(refreshTokenName) environment variable or the file $\(credentialsDirectoryName)/\(refreshTokenName)")
+            let note = storedRefreshTokenNote.map { " (\($0))" } ?? ""
+            errors.append(ConfigError(file: file, key: refreshTokenName,
+                                      message: "missing: spotify.auth = \"refresh_token\" needs a refresh token; run `spotifyd-etl login` to store one in the state database\(note), or set the \(refreshTokenName) environment variable or the file $\(credentialsDirectoryName)/\(refreshTokenName)\(located(refreshTokenName))"))
         }
+        return errors
     }
 
     private static func readCredential(directory: String, name: String) -> String? {

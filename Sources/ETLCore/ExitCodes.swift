@@ -2,6 +2,9 @@
 public enum ExitCode {
     public static let ok: Int32 = 0
     public static let failure: Int32 = 1
+    /// `check-config --online`: a remote check (Spotify token or playlist, S3 credentials,
+    /// write or delete) failed; the config itself is valid (sysexits EX_UNAVAILABLE).
+    public static let unavailable: Int32 = 69
     /// Some work deferred (rate limit, retries exhausted, failed write); nothing lost.
     public static let tempFail: Int32 = 75
     /// Bad configuration; `RestartPreventExitStatus=78` stops a restart loop.

@@ -31,15 +31,26 @@ public enum Redaction {
         return result + rest
     }
 
+    /// A credential after `Bearer `/`Basic ` is one run of token characters (base64, base64url,
+    /// JWT dots), at least `minimumCredential` long. Shorter or other text is ordinary words,
+    /// e.g. a playlist called "Basic Mix", and stays readable.
+    static let minimumCredential = 16
+
+    private static func isTokenCharacter(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || "+/=._~-".contains(c))
+    }
+
     private static func redactAfter(_ prefix: String, in text: String) -> String {
         var result = ""
         var rest = Substring(text)
         while let r = rest.firstRange(of: prefix) {
             result += rest[..<r.upperBound]
             rest = rest[r.upperBound...]
-            let end = rest.firstIndex { $0 == " " || $0 == "\"" || $0 == "\n" || $0 == "," } ?? rest.endIndex
-            result += "[REDACTED]"
-            rest = rest[end...]
+            let end = rest.firstIndex { !isTokenCharacter($0) } ?? rest.endIndex
+            if rest.distance(from: rest.startIndex, to: end) >= minimumCredential {
+                result += "[REDACTED]"
+                rest = rest[end...]
+            }
         }
         return result + rest
     }

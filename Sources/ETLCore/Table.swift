@@ -2,6 +2,10 @@
 ///
 /// The column lists are the contract: encoders write them in this order, and every row
 /// additionally carries `batch_id` as its last column, assigned when its batch is sealed.
+/// A new table is appended: `allCases` is the order in which a commit's outbox entries and a
+/// flush's batches are written, so appending leaves every other table's batches as they were.
+/// A contract change is additive columns at the end of a list, or a new table (see
+/// `docs/data-contract.md`, "Changing the contract").
 public enum Table: String, CaseIterable, Sendable, Codable {
     case playlists
     case playlistItems = "playlist_items"
@@ -10,6 +14,7 @@ public enum Table: String, CaseIterable, Sendable, Codable {
     case artists
     case episodes
     case rejects
+    case polls
 
     /// Contract columns, without `batch_id`.
     public var columns: [String] {
@@ -33,6 +38,8 @@ public enum Table: String, CaseIterable, Sendable, Codable {
                     "observed_at"]
         case .rejects:
             return ["source_table", "reason", "playlist_id", "position", "raw", "observed_at"]
+        case .polls:
+            return ["playlist_id", "polled_at", "snapshot_id", "outcome", "items", "requests", "duration_ms"]
         }
     }
 

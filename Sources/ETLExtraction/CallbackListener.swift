@@ -1,21 +1,24 @@
 #if canImport(Glibc)
+import ETLCore
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 import FoundationEssentials
 import ETLHTTP
+import Synchronization
 
 /// A minimal blocking HTTP/1.1 listener on 127.0.0.1 for the OAuth redirect. It accepts
 /// connections until one asks for the callback path, answers each with a small page and
 /// closes it. WHY hand-rolled: the login is a one-shot CLI step and the daemon has no HTTP
 /// server; POSIX sockets keep it dependency-free. Only loopback is bound, so the code in the
 /// query string never crosses a network.
-public final class CallbackListener: @unchecked Sendable {
+public final class CallbackListener: Sendable {
     /// The port actually bound (useful when 0 asked for an ephemeral one).
     public let port: UInt16
     public let path: String
-    private var fd: Int32
+    /// The listening socket; -1 once closed.
+    private let socketFD: Guarded<Int32>
 
     public init(port: UInt16, path: String = "/callback") throws {
         self.path = path
@@ -45,16 +48,17 @@ public final class CallbackListener: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) }
         }
         self.port = UInt16(bigEndian: actual.sin_port)
-        self.fd = s
+        self.socketFD = Guarded(s)
     }
 
     deinit { close() }
 
     public func close() {
-        if fd >= 0 {
-            closeFD(fd)
-            fd = -1
+        let fd = socketFD.withLock { fd in
+            defer { fd = -1 }
+            return fd
         }
+        if fd >= 0 { closeFD(fd) }
     }
 
     /// Waits until a request for `path` arrives and returns its decoded query parameters.
@@ -64,6 +68,7 @@ public final class CallbackListener: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let remaining = deadline.timeIntervalSinceNow
+            let fd = socketFD.withLock { $0 }
             guard remaining > 0, fd >= 0 else { throw LoginError.timedOut(seconds: Int(timeout)) }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, Int32(min(remaining, 1) * 1000))

@@ -1,5 +1,6 @@
-import FoundationEssentials
 import ETLCore
+import FoundationEssentials
+import Synchronization
 
 /// Remembers what the client learned about this app's API access (legacy items endpoint,
 /// forbidden batch endpoints), so the probe cost is paid once, not on every poll. The daemon
@@ -21,19 +22,16 @@ public enum Capability {
     public static let forbidden = "forbidden"
 }
 
-public final class InMemoryCapabilityStore: CapabilityStore, @unchecked Sendable {
-    private let lock = Lock()
-    private var values: [String: String]
+public final class InMemoryCapabilityStore: CapabilityStore {
+    private let values: Guarded<[String: String]>
 
-    public init(_ values: [String: String] = [:]) { self.values = values }
+    public init(_ values: [String: String] = [:]) { self.values = Guarded(values) }
 
     public func get(_ key: String) -> String? {
-        lock.lock(); defer { lock.unlock() }
-        return values[key]
+        values.withLock { $0[key] }
     }
 
     public func set(_ key: String, value: String) {
-        lock.lock(); defer { lock.unlock() }
-        values[key] = value
+        values.withLock { $0[key] = value }
     }
 }

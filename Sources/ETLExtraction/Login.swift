@@ -61,7 +61,7 @@ public enum LoginError: Error, Sendable, Equatable, CustomStringConvertible {
 /// The one-time `spotifyd-etl login`: Authorization Code with PKCE against the accounts
 /// service, a loopback redirect, and the refresh token as result (the CLI stores or prints it).
 /// Scopes are read-only: the daemon never writes to Spotify.
-public final class LoginFlow: @unchecked Sendable {
+public final class LoginFlow: Sendable {
     public static let defaultScopes = ["playlist-read-private", "playlist-read-collaborative"]
 
     private let credentials: SpotifyCredentials
@@ -102,7 +102,7 @@ public final class LoginFlow: @unchecked Sendable {
 }
 
 /// One pending login: listener bound, PKCE and state chosen.
-public final class LoginSession: @unchecked Sendable {
+public final class LoginSession: Sendable {
     public let redirectURI: String
     public let authorizeURL: String
     private let listener: CallbackListener

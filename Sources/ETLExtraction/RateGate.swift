@@ -1,32 +1,56 @@
 import ETLCore
 import FoundationEssentials
+import Synchronization
 
-/// Where the gate's not-before time survives a restart. The daemon backs this with the state
-/// DB, so a `kill -9` during a one-hour quota park does not let the next process send early.
+/// A closure of the shared gate: nothing may be sent before `notBefore`. `cause` is why it
+/// was shut (`.rateLimited`, `.quotaExceeded` or `.serviceUnavailable`), `reason` the text
+/// for operators.
+public struct GatePark: Sendable, Equatable {
+    public var notBefore: Date
+    public var reason: String
+    public var cause: DeferralCause
+
+    public init(notBefore: Date, reason: String, cause: DeferralCause) {
+        self.notBefore = notBefore
+        self.reason = reason
+        self.cause = cause
+    }
+}
+
+/// Where the gate's park survives a restart. The daemon backs this with the state DB, so a
+/// `kill -9` during a one-hour quota park does not let the next process send early. The cause
+/// is stored with the park, so a quota park read back is still a quota park; a store holding
+/// a park written without one reads it as `DeferralCause.persisted(nil)` (`.rateLimited`).
 public protocol GateStore: AnyObject, Sendable {
-    func loadGate() -> (notBefore: Date, reason: String)?
-    func saveGate(notBefore: Date, reason: String)
+    func loadGate() -> GatePark?
+    func saveGate(_ park: GatePark)
 }
 
 /// A process-local store, for tests and for `--once` runs that need no persistence.
-public final class InMemoryGateStore: GateStore, @unchecked Sendable {
-    private let lock = Lock()
-    private var value: (Date, String)?
-    public private(set) var saveCount = 0
-
-    public init(notBefore: Date? = nil, reason: String = "") {
-        if let notBefore { value = (notBefore, reason) }
+public final class InMemoryGateStore: GateStore {
+    private struct State {
+        var park: GatePark?
+        var saveCount = 0
     }
 
-    public func loadGate() -> (notBefore: Date, reason: String)? {
-        lock.lock(); defer { lock.unlock() }
-        return value.map { (notBefore: $0.0, reason: $0.1) }
+    private let state: Guarded<State>
+
+    /// Parks written so far.
+    public var saveCount: Int { state.withLock { $0.saveCount } }
+
+    public init(notBefore: Date? = nil, reason: String = "", cause: DeferralCause = .rateLimited) {
+        state = Guarded(State(park: notBefore.map { GatePark(notBefore: $0, reason: reason, cause: cause) }))
     }
 
-    public func saveGate(notBefore: Date, reason: String) {
-        lock.lock(); defer { lock.unlock() }
-        value = (notBefore, reason)
-        saveCount += 1
+    public func loadGate() -> GatePark? {
+        state.withLock { $0.park }
+    }
+
+    public func saveGate(_ park: GatePark) {
+        state.withLock {
+            $0.park = park
+            $0.saveCount += 1
+        }
     }
 }
 
@@ -36,60 +60,58 @@ public final class InMemoryGateStore: GateStore, @unchecked Sendable {
 ///
 /// The not-before time only ever moves later (a short Retry-After from one worker must not
 /// cut short a quota park recorded by another) and is written through to the store.
-public final class RateGate: @unchecked Sendable {
-    /// A 429 whose body says `QUOTA_EXCEEDED` parks the app at least this long.
+public final class RateGate: Sendable {
+    /// A 429 whose JSON error body gives `reason: QUOTA_EXCEEDED` parks the app at least this long.
     public static let quotaPark: Double = 3600
     /// Floor for any 429 wait: a `Retry-After: 0` must not become a tight retry loop.
     public static let minimumWait: Double = 1
 
-    private let lock = Lock()
-    private var notBefore: Date?
-    private var reason = ""
+    private let park: Guarded<GatePark?>
     private let store: GateStore?
 
     public init(store: GateStore? = nil) {
         self.store = store
-        if let saved = store?.loadGate() {
-            notBefore = saved.notBefore
-            reason = saved.reason
-        }
+        park = Guarded(store?.loadGate())
     }
 
     /// nil when a request may be sent at `now`; otherwise the time before which nothing may.
     public func permit(now: Date = Date()) -> Date? {
-        lock.lock(); defer { lock.unlock() }
-        guard let nb = notBefore, now < nb else { return nil }
-        return nb
+        state(now: now)?.notBefore
     }
 
-    /// The current closure, for the status socket. nil when open at `now`.
-    public func state(now: Date = Date()) -> (notBefore: Date, reason: String)? {
-        lock.lock(); defer { lock.unlock() }
-        guard let nb = notBefore, now < nb else { return nil }
-        return (nb, reason)
+    /// The current park, for the status socket and deferrals. nil when open at `now`.
+    public func state(now: Date = Date()) -> GatePark? {
+        park.withLock { p in
+            guard let p, now < p.notBefore else { return nil }
+            return p
+        }
     }
 
     /// Shuts the gate until `until` unless it is already shut for longer.
-    public func throttle(until: Date, reason: String) {
-        lock.lock()
-        if let nb = notBefore, nb >= until { lock.unlock(); return }
-        notBefore = until
-        self.reason = reason
-        lock.unlock()
-        store?.saveGate(notBefore: until, reason: reason)
+    public func throttle(until: Date, reason: String, cause: DeferralCause) {
+        let next = GatePark(notBefore: until, reason: reason, cause: cause)
+        let moved = park.withLock { p -> Bool in
+            if let current = p, current.notBefore >= until { return false }
+            p = next
+            return true
+        }
+        if moved { store?.saveGate(next) }
     }
 
-    /// Turns a 429 into a not-before time and reason: Retry-After (seconds or HTTP-date),
-    /// 30 s when absent, at least `minimumWait`, and at least one hour for QUOTA_EXCEEDED.
-    public static func deferral(retryAfterHeader: String?, body: Data, now: Date) -> (until: Date, reason: String) {
+    /// Turns a 429 into a not-before time, reason and cause: Retry-After (seconds or
+    /// HTTP-date), 30 s when absent, at least `minimumWait`, and at least one hour when the
+    /// JSON error body's `reason` is QUOTA_EXCEEDED.
+    public static func deferral(retryAfterHeader: String?, body: Data, now: Date)
+        -> (until: Date, reason: String, cause: DeferralCause)
+    {
         let parsed = RetryAfter.seconds(retryAfterHeader, now: now)
         var wait = max(parsed ?? RetryAfter.defaultDelay, minimumWait)
         let api = APIErrorBody.parse(body, status: 429)
-        var reason = "rate limited (HTTP 429, Retry-After \(Int(wait.rounded(.up))) s)"
         if api.reason == "QUOTA_EXCEEDED" {
             wait = max(wait, quotaPark)
-            reason = "Spotify quota exceeded (QUOTA_EXCEEDED); parked for \(Int(wait.rounded(.up))) s"
+            return (now.addingTimeInterval(wait),
+                    "Spotify quota exceeded (QUOTA_EXCEEDED); parked for \(Int(wait.rounded(.up))) s", .quotaExceeded)
         }
-        return (now.addingTimeInterval(wait), reason)
+        return (now.addingTimeInterval(wait), "rate limited (HTTP 429, Retry-After \(Int(wait.rounded(.up))) s)", .rateLimited)
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import ETLTransform
 import Glibc
 import Logging
+import Synchronization
 
 /// Where and how the client talks to the Web API. Mirrors `AppConfig.Spotify`; the daemon
 /// maps one onto the other (this module does not depend on ETLConfig).
@@ -39,7 +40,7 @@ public struct SpotifyClientSettings: Sendable, Equatable {
 /// 5. 500/502/503/504 and transport errors → up to 5 attempts, exponential backoff with
 ///    jitter, each sleep ≤ 2 s; then `.retriesExhausted`.
 /// 6. 403/404 on playlist endpoints → `.playlistUnavailable` with the API's message.
-public final class SpotifyClient: @unchecked Sendable {
+public final class SpotifyClient: Sendable {
     /// Maximum page size of /playlists/{id}/items (2026).
     public static let pageLimit = 50
     /// Maximum ids per GET /artists?ids=.
@@ -58,21 +59,33 @@ public final class SpotifyClient: @unchecked Sendable {
     private let retry: RetryPolicy
     private let clock: ETLCore.Clock
 
-    private let lock = Condition()
-    private var requests = 0
-    /// Artist bodies fetched recently, so concurrent polls (and a retried poll) fetch an id once.
-    private var artistCache = BoundedCache<String, Data>(capacity: SpotifyClient.artistCacheCapacity)
+    private struct State {
+        var requests = 0
+        /// Artist bodies fetched recently, so concurrent polls (and a retried poll) fetch an id once.
+        var artistCache = BoundedCache<String, Data>(capacity: SpotifyClient.artistCacheCapacity)
+        /// Artist ids some worker is fetching right now; others wait for its result rather than
+        /// fetch the same id again.
+        var artistsInFlight = Set<String>()
+        /// Set once /items answered a page whose entries had no `item` key under the `item(...)`
+        /// filter (an API that does not honour it): the field list goes under `track(...)` from
+        /// then on, for the rest of the process.
+        var itemFieldsUnderTrack = false
+        var requestsItemFields = true
+    }
+
+    private let state = Guarded(State())
+    /// Signalled (under its own lock) after `artistsInFlight` shrinks. Waiters check the
+    /// in-flight set while holding this lock, and releasers take it after changing the set,
+    /// so a release between a waiter's check and its wait is never missed.
+    private let artistsReleased = Condition()
     static let artistCacheCapacity = 2048
-    /// Artist ids some worker is fetching right now; others wait for its result rather than
-    /// fetch the same id again.
-    private var artistsInFlight = Set<String>()
-    /// Set once /items answered a page whose entries had no `item` key under the `item(...)`
-    /// filter (an API that does not honour it): the field list goes under `track(...)` from
-    /// then on, for the rest of the process.
-    private var itemFieldsUnderTrack = false
+
     /// Send `ItemFields` with item page requests. Tests turn it off to fetch full pages and
     /// compare what the transform makes of both.
-    var requestsItemFields = true
+    var requestsItemFields: Bool {
+        get { state.withLock { $0.requestsItemFields } }
+        set { state.withLock { $0.requestsItemFields = newValue } }
+    }
 
     public init(settings: SpotifyClientSettings, tokens: TokenProvider, gate: RateGate, transport: HTTPTransport,
                 capabilities: CapabilityStore, logger: Logger, sleeper: Sleeper = ThreadSleeper(),
@@ -81,7 +94,7 @@ public final class SpotifyClient: @unchecked Sendable {
         self.settings = settings
         self.tokens = tokens
         self.gate = gate
-        self.transport = transport
+        self.transport = RequestLog.wrap(transport, service: "spotify", logger: logger)
         self.capabilities = capabilities
         self.logger = logger
         self.sleeper = sleeper
@@ -91,14 +104,12 @@ public final class SpotifyClient: @unchecked Sendable {
 
     /// Requests sent to the Web API (not the token endpoint), every attempt counted.
     public var requestCount: Int {
-        lock.lock(); defer { lock.unlock() }
-        return requests
+        state.withLock { $0.requests }
     }
 
     /// Artist ids whose successful responses are cached.
     public var cachedArtistCount: Int {
-        lock.lock(); defer { lock.unlock() }
-        return artistCache.count
+        state.withLock { $0.artistCache.count }
     }
 
     // MARK: - Playlists
@@ -111,8 +122,7 @@ public final class SpotifyClient: @unchecked Sendable {
 
     /// True once the /items field list is sent under `track(...)` (see `honouringItem`).
     public var itemFieldsFallBackToTrack: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return itemFieldsUnderTrack
+        state.withLock { $0.itemFieldsUnderTrack }
     }
 
     /// One page of items, `limit=50` from `offset`, with the `ItemFields` filter. Uses /items,
@@ -156,10 +166,11 @@ public final class SpotifyClient: @unchecked Sendable {
     /// The field list for an item page request: under `track(...)` for the legacy endpoint or
     /// after the fallback, else under `item(...)`; nil when filtering is off.
     private func itemFields(legacy: Bool) -> String? {
-        guard requestsItemFields else { return nil }
-        if legacy { return ItemFields.tracks }
-        lock.lock(); defer { lock.unlock() }
-        return itemFieldsUnderTrack ? ItemFields.tracks : ItemFields.items
+        state.withLock { s in
+            guard s.requestsItemFields else { return nil }
+            if legacy { return ItemFields.tracks }
+            return s.itemFieldsUnderTrack ? ItemFields.tracks : ItemFields.items
+        }
     }
 
     /// A 2xx /items body requested with `url`. If that asked for `item(...)` and the page has
@@ -175,10 +186,10 @@ public final class SpotifyClient: @unchecked Sendable {
         let retried = try playlistBody(get(ItemFields.url(url, withFields: ItemFields.tracks), playlistID: playlistID),
                                        playlistID: playlistID)
         guard ItemFields.containsKey("track", in: retried) else { return body }
-        lock.lock()
-        let first = !itemFieldsUnderTrack
-        itemFieldsUnderTrack = true
-        lock.unlock()
+        let first = state.withLock { s in
+            defer { s.itemFieldsUnderTrack = true }
+            return !s.itemFieldsUnderTrack
+        }
         if first {
             logger.warning("/items entries came without `item` under fields=items(item(...)); requesting items(track(...)) from now on",
                            metadata: ["playlist_id": "\(playlistID)", "error_code": "items_fields_track_fallback"])
@@ -218,7 +229,7 @@ public final class SpotifyClient: @unchecked Sendable {
         let error: SpotifyError = (status == 403 || status == 404)
             ? .playlistUnavailable(status: status, message: message)
             : .unexpectedStatus(status: status, message: message)
-        logger.warning("playlist request failed", metadata: [
+        logger.warning("playlist request failed: playlist \(LogText.escaped(playlistID ?? "-")): HTTP \(status): \(LogText.escaped(message))", metadata: [
             "playlist_id": "\(playlistID ?? "-")", "http_status": "\(status)", "error_code": "\(error.code)"])
         throw error
     }
@@ -237,30 +248,33 @@ public final class SpotifyClient: @unchecked Sendable {
         var result: [String: Data?] = [:]
         var missing: [String] = []
         var awaited: [String] = []
-        lock.lock()
-        for id in ids where !id.isEmpty && result[id] == nil {
-            result[id] = .some(artistCache[id])
-            if artistCache[id] != nil { continue }
-            if artistsInFlight.contains(id) { awaited.append(id) } else { missing.append(id); artistsInFlight.insert(id) }
+        state.withLock { s in
+            for id in ids where !id.isEmpty && result[id] == nil {
+                result[id] = .some(s.artistCache[id])
+                if s.artistCache[id] != nil { continue }
+                if s.artistsInFlight.contains(id) { awaited.append(id) } else { missing.append(id); s.artistsInFlight.insert(id) }
+            }
         }
-        lock.unlock()
         // Release our claims (also when throwing) and wake workers waiting for them — before
         // waiting on anyone else's, so two workers never wait on each other.
         func release() {
-            lock.lock()
-            artistsInFlight.subtract(missing)
-            lock.broadcast()
-            lock.unlock()
+            state.withLock { $0.artistsInFlight.subtract(missing) }
+            artistsReleased.lock()
+            artistsReleased.broadcast()
+            artistsReleased.unlock()
         }
         do { try fetchArtists(missing, into: &result) } catch { release(); throw error }
         release()
         if !awaited.isEmpty {
             // Ids another worker is fetching: wait for it (bounded), then take its result.
             let deadline = Date().addingTimeInterval(settings.timeout * Double(retry.maxAttempts) + 5)
-            lock.lock()
-            while awaited.contains(where: { artistsInFlight.contains($0) }), lock.wait(until: deadline) {}
-            for id in awaited { result[id] = .some(artistCache[id]) }
-            lock.unlock()
+            artistsReleased.lock()
+            while state.withLock({ s in awaited.contains { s.artistsInFlight.contains($0) } }),
+                  artistsReleased.wait(until: deadline) {}
+            artistsReleased.unlock()
+            state.withLock { s in
+                for id in awaited { result[id] = .some(s.artistCache[id]) }
+            }
         }
         return result
     }
@@ -273,9 +287,10 @@ public final class SpotifyClient: @unchecked Sendable {
             let response: HTTPResponse
             do {
                 response = try get(url, playlistID: nil)
-            } catch SpotifyError.retriesExhausted(let m) {
+            } catch let e as SpotifyError {
+                guard case .retriesExhausted(_, _, let last) = e else { throw e }
                 logger.warning("artist batch failed; ids left for a later poll", metadata: ["error_code": "retries_exhausted",
-                                                                                       "detail": "\(m)"])
+                                                                                       "detail": "\(last)"])
                 next += chunk.count
                 continue
             }
@@ -334,7 +349,7 @@ public final class SpotifyClient: @unchecked Sendable {
     }
 
     private func cacheArtist(_ id: String, _ data: Data) {
-        lock.lock(); artistCache.insert(data, for: id); lock.unlock()
+        state.withLock { $0.artistCache.insert(data, for: id) }
     }
 
     // MARK: - Transport with policies
@@ -344,42 +359,39 @@ public final class SpotifyClient: @unchecked Sendable {
     private func get(_ url: String, playlistID: String?) throws -> HTTPResponse {
         var failedAttempts = 0
         var refreshedAfter401 = false
-        var lastProblem = ""
         let path = pathForLog(url)
         while true {
-            if let notBefore = gate.permit(now: clock.now()) {
-                let reason = gate.state(now: clock.now())?.reason ?? "rate limited"
+            let now = clock.now()
+            if let park = gate.state(now: now) {
                 logger.debug("rate gate shut; deferring", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "error_code": "deferred",
-                    "retry_after_s": "\(Int(notBefore.timeIntervalSince(clock.now()).rounded(.up)))"])
-                throw SpotifyError.deferred(until: notBefore, reason: reason)
+                    "retry_after_s": "\(Int(park.notBefore.timeIntervalSince(now).rounded(.up)))"])
+                throw SpotifyError.deferred(until: park.notBefore, reason: park.reason, cause: .gateClosed)
             }
             let token: String
             do {
                 token = try tokens.accessToken()
-            } catch SpotifyError.deferred(let until, let reason) {
-                gate.throttle(until: until, reason: reason)
-                throw SpotifyError.deferred(until: until, reason: reason)
+            } catch SpotifyError.deferred(let until, let reason, let cause) {
+                gate.throttle(until: until, reason: reason, cause: cause)
+                throw SpotifyError.deferred(until: until, reason: reason, cause: cause)
             }
             let request = HTTPRequest(method: "GET", url: url, headers: [
                 ("Authorization", "Bearer " + token), ("Accept", "application/json"),
             ], timeout: settings.timeout)
-            lock.lock(); requests += 1; lock.unlock()
+            state.withLock { $0.requests += 1 }
 
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
             } catch {
                 failedAttempts += 1
-                lastProblem = redact("\(error)")
+                let failure = RequestFailure.transport(error, redact: redact)
                 logger.warning("Spotify request failed in transport", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "error_code": "transport", "attempt": "\(failedAttempts)",
                     "path": "\(path)"])
-                try backoff(failedAttempts, problem: lastProblem, path: path)
+                try backoff(failedAttempts, last: failure, path: path)
                 continue
             }
-            logger.debug("Spotify request", metadata: [
-                "playlist_id": "\(playlistID ?? "-")", "http_status": "\(response.status)", "path": "\(path)"])
 
             switch response.status {
             case 200..<300:
@@ -398,35 +410,35 @@ public final class SpotifyClient: @unchecked Sendable {
             case 429:
                 let now = clock.now()
                 let d = RateGate.deferral(retryAfterHeader: response.header("retry-after"), body: response.body, now: now)
-                gate.throttle(until: d.until, reason: d.reason)
+                gate.throttle(until: d.until, reason: d.reason, cause: d.cause)
                 logger.warning("rate limited; all workers defer", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "http_status": "429",
                     "retry_after_s": "\(Int(d.until.timeIntervalSince(now).rounded(.up)))",
-                    "error_code": "\(d.reason.contains("QUOTA_EXCEEDED") ? "quota_exceeded" : "rate_limited")"])
-                throw SpotifyError.deferred(until: d.until, reason: d.reason)
+                    "error_code": "\(d.cause.rawValue)"])
+                throw SpotifyError.deferred(until: d.until, reason: d.reason, cause: d.cause)
             case let s where RetryPolicy.isRetryable(status: s):
                 failedAttempts += 1
-                lastProblem = "HTTP \(s): " + redact(APIErrorBody.parse(response.body, status: s).message)
+                let failure = RequestFailure.status(s, message: redact(APIErrorBody.parse(response.body, status: s).message))
                 logger.warning("Spotify transient failure", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "http_status": "\(s)", "attempt": "\(failedAttempts)"])
                 // A server-requested wait longer than a short sleep becomes a deferral.
                 if let ra = RetryAfter.seconds(response.header("retry-after"), now: clock.now()), ra > retry.maxDelay {
                     let until = clock.now().addingTimeInterval(ra)
                     let reason = "Spotify unavailable (HTTP \(s), Retry-After \(Int(ra.rounded(.up))) s)"
-                    gate.throttle(until: until, reason: reason)
-                    throw SpotifyError.deferred(until: until, reason: reason)
+                    gate.throttle(until: until, reason: reason, cause: .serviceUnavailable)
+                    throw SpotifyError.deferred(until: until, reason: reason, cause: .serviceUnavailable)
                 }
-                try backoff(failedAttempts, problem: lastProblem, path: path)
+                try backoff(failedAttempts, last: failure, path: path)
             default:
                 return response
             }
         }
     }
 
-    private func backoff(_ failedAttempts: Int, problem: String, path: String) throws {
+    private func backoff(_ failedAttempts: Int, last: RequestFailure, path: String) throws {
         guard failedAttempts < retry.maxAttempts else {
             logger.error("Spotify request failed after retries", metadata: ["error_code": "retries_exhausted", "path": "\(path)"])
-            throw SpotifyError.retriesExhausted("GET \(path): \(problem) (\(failedAttempts) attempts)")
+            throw SpotifyError.retriesExhausted(request: "GET \(path)", attempts: failedAttempts, last: last)
         }
         sleeper.sleep(seconds: retry.delay(afterAttempt: failedAttempts))
     }
@@ -466,4 +478,18 @@ public final class SpotifyClient: @unchecked Sendable {
     }
 
     private func redact(_ text: String) -> String { Redaction.redact(text, secrets: tokens.secrets) }
+}
+
+/// The debug log of every request to the Web API and the token endpoint: the transport
+/// wrapped in `RequestLoggingTransport` when the logger is at debug, as is otherwise.
+enum RequestLog {
+    static func wrap(_ transport: HTTPTransport, service: String, logger: Logger) -> HTTPTransport {
+        guard logger.logLevel <= .debug else { return transport }
+        return RequestLoggingTransport(transport, service: service) { entry in
+            var metadata: Logger.Metadata = [:]
+            for (k, v) in entry.fields { metadata[k] = .string(v) }
+            if let id = SpotifyClient.playlistID(inURL: entry.path) { metadata["playlist_id"] = .string(id) }
+            logger.debug("\(entry.message)", metadata: metadata)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import ETLCore
+import ETLHTTP
 import FoundationEssentials
 import ETLTransform
 import Glibc
@@ -12,15 +13,17 @@ import Glibc
 /// socket, so no token, secret or authorization code ever appears in them.
 public enum SpotifyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Rate limited (429, quota) or the shared gate is closed: nothing was sent, try after `until`.
-    case deferred(until: Date, reason: String)
+    /// `cause` says which, for codes and metrics; `reason` is the operator's text.
+    case deferred(until: Date, reason: String, cause: DeferralCause)
     /// 403/404 for a playlist: dev-mode access denied, editorial playlist, deleted, private.
     /// `message` is the API's own error message.
     case playlistUnavailable(status: Int, message: String)
     /// The API answered something the client cannot use (bad `next` URL, undecodable body
     /// where the client itself has to look inside). The caller decides whether to reject or skip.
     case malformed(String)
-    /// 5xx or transport failures persisted through every attempt.
-    case retriesExhausted(String)
+    /// 5xx or transport failures persisted through every attempt. `request` is the method and
+    /// redacted path (e.g. `GET /playlists/x`), `last` the failure of the final attempt.
+    case retriesExhausted(request: String, attempts: Int, last: RequestFailure)
     /// Credentials rejected, token endpoint unusable, or a fresh token was refused.
     case authFailed(String)
     /// `invalid_grant` on the refresh-token grant: six-month expiry or revocation.
@@ -33,12 +36,13 @@ public enum SpotifyError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .deferred(let until, let reason):
+        case .deferred(let until, let reason, _):
             return "Spotify requests deferred until \(Timestamp.iso(until)): \(reason)"
         case .playlistUnavailable(let status, let message):
             return "playlist unavailable (HTTP \(status)): \(message)"
         case .malformed(let m): return "malformed Spotify response: \(m)"
-        case .retriesExhausted(let m): return "Spotify request failed after retries: \(m)"
+        case .retriesExhausted(let request, let attempts, let last):
+            return "Spotify request failed after retries: \(request): \(last) (\(attempts) attempts)"
         case .authFailed(let m): return "Spotify authentication failed: \(m)"
         case .refreshTokenExpired: return SpotifyError.refreshTokenExpiredMessage
         case .unexpectedStatus(let status, let message):
@@ -60,6 +64,54 @@ public enum SpotifyError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Why a request was deferred. Raw values are the stable codes for the `error_code` log key
+/// and metrics dimensions.
+public enum DeferralCause: String, Sendable, Equatable {
+    /// A 429 with an ordinary Retry-After (or none).
+    case rateLimited = "rate_limited"
+    /// A 429 whose JSON error body gave `reason: QUOTA_EXCEEDED`: the app is parked ≥ 1 h.
+    case quotaExceeded = "quota_exceeded"
+    /// A 5xx whose Retry-After asked for longer than a retry sleep may last.
+    case serviceUnavailable = "service_unavailable"
+    /// Nothing was sent because the shared gate is shut (by another request's 429 or 5xx);
+    /// `RateGate.state` says why it is shut.
+    case gateClosed = "gate_closed"
+    /// The caller's own storage cannot take writes; polls wait for it (set by the daemon).
+    case storage
+
+    /// The cause of a gate park read back from a store: a value written before the cause was
+    /// stored (nil) or one this binary does not know counts as an ordinary rate limit.
+    public static func persisted(_ raw: String?) -> DeferralCause {
+        raw.flatMap(DeferralCause.init(rawValue:)) ?? .rateLimited
+    }
+}
+
+/// The failure of one attempt, as kept for `SpotifyError.retriesExhausted`. Messages are
+/// redacted before they are stored here.
+public enum RequestFailure: Sendable, Equatable, CustomStringConvertible {
+    /// A retryable HTTP status (5xx) with the API's (redacted) message.
+    case status(Int, message: String)
+    /// No status was received; the fields of ETLHTTP's `HTTPTransportError`.
+    case transport(code: Int, message: String, isTimeout: Bool)
+
+    public var description: String {
+        switch self {
+        case .status(let s, let m): return "HTTP \(s): \(m)"
+        case .transport(let code, let m, _): return "transport error \(code): \(m)"
+        }
+    }
+
+    /// A transport failure from whatever `HTTPTransport.send` threw, its text passed through
+    /// `redact`. `HTTPTransportError` keeps its code and timeout flag; any other error (a test
+    /// transport's) has code -1.
+    static func transport(_ error: any Error, redact: (String) -> String) -> RequestFailure {
+        if let e = error as? HTTPTransportError {
+            return .transport(code: e.code, message: redact(e.message), isTimeout: e.isTimeout)
+        }
+        return .transport(code: -1, message: redact("\(error)"), isTimeout: false)
+    }
+}
+
 /// Reads the API's error message out of an error body without trusting its shape.
 /// Web API: `{"error": {"status": 403, "message": "..."}}`; accounts:
 /// `{"error": "invalid_grant", "error_description": "..."}`. Anything else yields a short,
@@ -72,6 +124,7 @@ enum APIErrorBody {
     }
 
     static func parse(_ body: Data, status: Int) -> Parsed {
+        var reason: String?
         if let obj = try? JSONParser.parse(Array(body)), obj.objectValue != nil {
             if let err = obj["error"], err.objectValue != nil {
                 let msg = err["message"]?.stringValue ?? "HTTP \(status)"
@@ -85,11 +138,12 @@ enum APIErrorBody {
             if let msg = obj["message"]?.stringValue {
                 return Parsed(code: nil, message: Redaction.redact(msg), reason: obj["reason"]?.stringValue)
             }
+            reason = obj["reason"]?.stringValue
         }
         let text = String(decoding: body.prefix(200), as: UTF8.self)
             .replacing("\n", with: " ")
             .trimmingWhitespace()
-        let reason = text.contains("QUOTA_EXCEEDED") ? "QUOTA_EXCEEDED" : nil
+        // Only a JSON object has a `reason`: words in a proxy's text page classify nothing.
         return Parsed(code: nil, message: text.isEmpty ? "HTTP \(status)" : Redaction.redact(text), reason: reason)
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import ETLTransform
 import Glibc
 import Logging
+import Synchronization
 
 /// Access tokens for the Web API, shared by all workers.
 ///
@@ -11,7 +12,7 @@ import Logging
 /// would cost a 401 and a retry per worker; refreshing proactively keeps the 401 path for the
 /// rare revocation. Fetches are serialised so N workers seeing an expired token cause one
 /// token request, not N.
-public final class TokenProvider: @unchecked Sendable {
+public final class TokenProvider: Sendable {
     public enum Grant: String, Sendable {
         case clientCredentials = "client_credentials"
         case refreshToken = "refresh_token"
@@ -23,6 +24,12 @@ public final class TokenProvider: @unchecked Sendable {
     private struct Cached {
         var token: String
         var expiresAt: Date
+    }
+
+    private struct State {
+        var cached: Cached?
+        var refreshToken: String?
+        var requests = 0
     }
 
     private let clientID: String
@@ -37,11 +44,10 @@ public final class TokenProvider: @unchecked Sendable {
     private let logger: Logger
     private let onRefreshTokenRotated: (@Sendable (String) -> Void)?
 
-    private let stateLock = Lock()
-    private let fetchLock = Lock()
-    private var cached: Cached?
-    private var refreshToken: String?
-    private var requests = 0
+    private let state: Guarded<State>
+    /// Held for a whole token fetch, so workers that find the token expired together send
+    /// one request; the state stays readable meanwhile.
+    private let fetching = Lock()
 
     /// - Parameter onRefreshTokenRotated: called (outside any lock) with a new refresh token
     ///   when the accounts service rotates it, so the daemon can persist it; the old one may
@@ -53,10 +59,10 @@ public final class TokenProvider: @unchecked Sendable {
     {
         self.clientID = credentials.clientID
         self.clientSecret = credentials.clientSecret
-        self.refreshToken = credentials.refreshToken
+        self.state = Guarded(State(refreshToken: credentials.refreshToken))
         self.grant = grant
         self.tokenURL = TokenProvider.trimSlash(accountsURL) + "/api/token"
-        self.transport = transport
+        self.transport = RequestLog.wrap(transport, service: "token", logger: logger)
         self.clock = clock
         self.timeout = timeout
         self.retry = retry
@@ -68,26 +74,22 @@ public final class TokenProvider: @unchecked Sendable {
     /// When the cached token expires (for status output); nil when none is cached.
     /// The token itself is never exposed except through `accessToken()`.
     public var tokenExpiry: Date? {
-        stateLock.lock(); defer { stateLock.unlock() }
-        return cached?.expiresAt
+        state.withLock { $0.cached?.expiresAt }
     }
 
     /// Number of requests sent to the token endpoint (metrics, tests).
     public var requestCount: Int {
-        stateLock.lock(); defer { stateLock.unlock() }
-        return requests
+        state.withLock { $0.requests }
     }
 
     /// The refresh token currently in use (after any rotation).
     public var currentRefreshToken: String? {
-        stateLock.lock(); defer { stateLock.unlock() }
-        return refreshToken
+        state.withLock { $0.refreshToken }
     }
 
     /// Values that must never appear in any text we emit.
     var secrets: [String] {
-        stateLock.lock(); defer { stateLock.unlock() }
-        return [clientSecret] + [refreshToken, cached?.token].compactMap { $0 }
+        state.withLock { [clientSecret] + [$0.refreshToken, $0.cached?.token].compactMap { $0 } }
     }
 
     /// A valid access token, fetching one when none is cached or it expires within 60 s.
@@ -95,26 +97,29 @@ public final class TokenProvider: @unchecked Sendable {
     /// shuts the shared gate).
     public func accessToken() throws -> String {
         if let t = validToken() { return t }
-        fetchLock.lock(); defer { fetchLock.unlock() }
-        if let t = validToken() { return t }  // another worker refreshed while we waited
-        return try fetch()
+        return try fetching.withLock { () throws(SpotifyError) in
+            if let t = validToken() { return t }  // another worker refreshed while we waited
+            return try fetch()
+        }
     }
 
     /// Drops the cached token after a 401. With `token`, only when it is still the cached one,
     /// so two workers failing with the same stale token cause one refresh, not two.
     public func invalidate(token: String? = nil) {
-        stateLock.lock(); defer { stateLock.unlock() }
-        if token == nil || cached?.token == token { cached = nil }
+        state.withLock { s in
+            if token == nil || s.cached?.token == token { s.cached = nil }
+        }
     }
 
     private func validToken() -> String? {
         let now = clock.now()
-        stateLock.lock(); defer { stateLock.unlock() }
-        guard let c = cached, now < c.expiresAt.addingTimeInterval(-TokenProvider.refreshMargin) else { return nil }
-        return c.token
+        return state.withLock { s in
+            guard let c = s.cached, now < c.expiresAt.addingTimeInterval(-TokenProvider.refreshMargin) else { return nil }
+            return c.token
+        }
     }
 
-    private func fetch() throws -> String {
+    private func fetch() throws(SpotifyError) -> String {
         var form: [(String, String)] = [("grant_type", grant.rawValue)]
         if grant == .refreshToken {
             guard let rt = currentRefreshToken else {
@@ -129,15 +134,16 @@ public final class TokenProvider: @unchecked Sendable {
             ("Accept", "application/json"),
         ], body: Data(URLEncoding.form(form).utf8), timeout: timeout)
 
-        var lastProblem = ""
+        var last: RequestFailure?
         for attempt in 1...retry.maxAttempts {
             let sentAt = clock.now()
-            stateLock.lock(); requests += 1; stateLock.unlock()
+            state.withLock { $0.requests += 1 }
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
             } catch {
-                lastProblem = Redaction.redact("\(error)", secrets: secrets)
+                let secrets = secrets
+                last = RequestFailure.transport(error) { Redaction.redact($0, secrets: secrets) }
                 logger.warning("token request failed", metadata: ["error_code": "transport", "attempt": "\(attempt)"])
                 if attempt < retry.maxAttempts { sleeper.sleep(seconds: retry.delay(afterAttempt: attempt)) }
                 continue
@@ -148,7 +154,7 @@ public final class TokenProvider: @unchecked Sendable {
             let api = APIErrorBody.parse(response.body, status: response.status)
             let message = Redaction.redact(api.message, secrets: secrets)
             if RetryPolicy.isRetryable(status: response.status) {
-                lastProblem = "HTTP \(response.status): \(message)"
+                last = .status(response.status, message: message)
                 logger.warning("token endpoint transient failure", metadata: [
                     "http_status": "\(response.status)", "attempt": "\(attempt)"])
                 if attempt < retry.maxAttempts { sleeper.sleep(seconds: retry.delay(afterAttempt: attempt)) }
@@ -159,7 +165,7 @@ public final class TokenProvider: @unchecked Sendable {
                                           now: clock.now())
                 logger.warning("token endpoint rate limited", metadata: [
                     "http_status": "429", "retry_after_s": "\(Int(d.until.timeIntervalSince(clock.now()).rounded(.up)))"])
-                throw SpotifyError.deferred(until: d.until, reason: d.reason)
+                throw SpotifyError.deferred(until: d.until, reason: d.reason, cause: d.cause)
             }
             if api.code == "invalid_grant" && grant == .refreshToken {
                 logger.error("refresh token rejected", metadata: ["http_status": "\(response.status)",
@@ -171,12 +177,13 @@ public final class TokenProvider: @unchecked Sendable {
                                                                "error_code": "\(api.code ?? "http_\(response.status)")"])
             throw SpotifyError.authFailed("token endpoint answered HTTP \(response.status)\(code): \(message)")
         }
-        throw SpotifyError.retriesExhausted("POST \(tokenURL): \(lastProblem) after \(retry.maxAttempts) attempts")
+        throw SpotifyError.retriesExhausted(request: "POST \(tokenURL)", attempts: retry.maxAttempts,
+                                            last: last ?? .transport(code: -1, message: "no attempt was made", isTimeout: false))
     }
 
     /// Parses a 2xx token response. A body we cannot use is an auth failure naming what is
     /// missing; the body itself is never quoted since it may hold a token.
-    private func accept(_ response: HTTPResponse, sentAt: Date) throws -> String {
+    private func accept(_ response: HTTPResponse, sentAt: Date) throws(SpotifyError) -> String {
         guard let obj = try? JSONParser.parse(Array(response.body)), obj.objectValue != nil else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): body is not a JSON object")
         }
@@ -191,14 +198,13 @@ public final class TokenProvider: @unchecked Sendable {
         }
         // Expiry counted from when the request was sent: conservative by the round-trip time.
         let expiresAt = sentAt.addingTimeInterval(expiresIn)
-        var rotated: String?
-        stateLock.lock()
-        cached = Cached(token: token, expiresAt: expiresAt)
-        if let rt = obj["refresh_token"]?.stringValue, !rt.isEmpty, rt != refreshToken, grant == .refreshToken {
-            refreshToken = rt
-            rotated = rt
+        let offered = grant == .refreshToken ? obj["refresh_token"]?.stringValue : nil
+        let rotated: String? = state.withLock { s in
+            s.cached = Cached(token: token, expiresAt: expiresAt)
+            guard let rt = offered, !rt.isEmpty, rt != s.refreshToken else { return nil }
+            s.refreshToken = rt
+            return rt
         }
-        stateLock.unlock()
         logger.info("obtained Spotify access token", metadata: [
             "grant": "\(grant.rawValue)", "expires_at": "\(Timestamp.iso(expiresAt))"])
         if let rotated {

@@ -2,6 +2,7 @@ import CCurl
 import ETLCore
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// A byte range of a file, sent as a request body. The transport reads it in 64 KiB chunks
 /// while the bytes go out, so a large upload (an 8 MiB S3 part) is never held in memory;
@@ -18,6 +19,19 @@ public struct FileBody: Sendable, Equatable {
     }
 }
 
+/// Aborts a transfer whose rate stays below `bytesPerSecond` for `seconds` in a row (curl's
+/// CURLOPT_LOW_SPEED_LIMIT / CURLOPT_LOW_SPEED_TIME). Bounds a dead link without bounding the
+/// whole transfer, so a large body on a slow but working link can finish.
+public struct LowSpeedLimit: Sendable, Equatable {
+    public var bytesPerSecond: Int
+    public var seconds: Int
+
+    public init(bytesPerSecond: Int, seconds: Int) {
+        self.bytesPerSecond = bytesPerSecond
+        self.seconds = seconds
+    }
+}
+
 /// A request as our clients build it. Headers are sent exactly as given (order kept), which
 /// the SigV4 signer relies on; curl's own defaults that would change the signed request
 /// (`Expect`, a default `Content-Type`) are suppressed.
@@ -29,16 +43,27 @@ public struct HTTPRequest: Sendable {
     /// A streamed body read from a file range; when set it is sent instead of `body`.
     public var bodyFile: FileBody?
     /// Whole-request timeout in seconds. A wedged peer never holds a worker longer than this.
+    /// 0 means no total timeout, and is allowed only together with `lowSpeed`, which then is
+    /// what bounds a stalled transfer. The connect timeout is at most 10 s either way.
     public var timeout: Double
+    /// Aborts the transfer when it stays below this rate; the failure is an
+    /// `HTTPTransportError` with `isTimeout == true`.
+    public var lowSpeed: LowSpeedLimit?
+    /// Told whenever bytes of this request move, up or down, and counts the request as active
+    /// while it runs.
+    public var progress: TransferProgress?
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil,
-                bodyFile: FileBody? = nil, timeout: Double = 30) {
+                bodyFile: FileBody? = nil, timeout: Double = 30, lowSpeed: LowSpeedLimit? = nil,
+                progress: TransferProgress? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.bodyFile = bodyFile
         self.timeout = timeout
+        self.lowSpeed = lowSpeed
+        self.progress = progress
     }
 
     /// Whether the request carries a body at all (possibly empty).
@@ -78,10 +103,12 @@ public protocol HTTPTransport: Sendable {
 }
 
 /// Blocking libcurl client. Calls run on the caller's thread (workers, never the scheduler's
-/// queue); easy handles are pooled so keep-alive connections are reused.
+/// queue); easy handles are pooled so keep-alive connections are reused. A handle is used by
+/// one call at a time: it leaves the pool for the whole of a `send` and is reset on checkout.
+// @unchecked Sendable: the pooled curl easy handles are raw pointers, safe only because each is owned by exactly one send at a time, which the compiler cannot see.
 public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
-    private let lock = Lock()
-    private var pool: [OpaquePointer] = []
+    /// Addresses of idle easy handles (an address, unlike the pointer, may sit in a Guarded box).
+    private let pool = Guarded<[UInt]>([])
     private let userAgent: String
     private let maxPooled = 8
 
@@ -93,23 +120,34 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
     }
 
     deinit {
-        for h in pool { curl_easy_cleanup(UnsafeMutableRawPointer(h)) }
+        let idle = pool.withLock { handles in
+            defer { handles = [] }
+            return handles
+        }
+        for address in idle { curl_easy_cleanup(UnsafeMutableRawPointer(bitPattern: address)) }
     }
 
     private func checkout() -> UnsafeMutableRawPointer {
-        lock.lock()
-        let h = pool.popLast()
-        lock.unlock()
-        if let h { let raw = UnsafeMutableRawPointer(h); curl_easy_reset(raw); return raw }
+        if let address = pool.withLock({ $0.popLast() }), let h = UnsafeMutableRawPointer(bitPattern: address) {
+            curl_easy_reset(h)
+            return h
+        }
         return curl_easy_init()!
     }
 
     private func checkin(_ h: UnsafeMutableRawPointer) {
-        lock.lock()
-        if pool.count < maxPooled { pool.append(OpaquePointer(h)); lock.unlock() } else { lock.unlock(); curl_easy_cleanup(h) }
+        let address = UInt(bitPattern: h)
+        let pooled = pool.withLock { handles in
+            guard handles.count < maxPooled else { return false }
+            handles.append(address)
+            return true
+        }
+        if !pooled { curl_easy_cleanup(h) }
     }
 
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
+        precondition(request.timeout > 0 || request.lowSpeed != nil,
+                     "HTTPRequest.timeout 0 (no total timeout) needs a lowSpeed limit to bound a stalled peer")
         let h = checkout()
         defer { checkin(h) }
         let ctx: TransferContext
@@ -121,10 +159,11 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
             guard fd >= 0 else {
                 throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: "cannot open request body \(file.path): \(String(cString: strerror(errno)))", isTimeout: false)
             }
-            ctx = TransferContext(source: .file(fd: fd, offset: file.offset, path: file.path), length: file.length)
+            ctx = TransferContext(source: .file(fd: fd, offset: file.offset, path: file.path), length: file.length,
+                                  progress: request.progress)
         } else {
             let body = request.body ?? Data()
-            ctx = TransferContext(source: .data(body), length: body.count)
+            ctx = TransferContext(source: .data(body), length: body.count, progress: request.progress)
         }
         defer { ctx.close() }
         let unmanaged = Unmanaged.passRetained(ctx)
@@ -132,8 +171,18 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
 
         ccurl_setopt_str(h, CURLOPT_URL, request.url)
         ccurl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
-        ccurl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
-        ccurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(min(request.timeout, 10) * 1000))
+        // CURLOPT_TIMEOUT_MS 0 is curl's "no total timeout".
+        ccurl_setopt_long(h, CURLOPT_TIMEOUT_MS, request.timeout > 0 ? Int(request.timeout * 1000) : 0)
+        ccurl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int((request.timeout > 0 ? min(request.timeout, 10) : 10) * 1000))
+        if let low = request.lowSpeed {
+            ccurl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, low.bytesPerSecond)
+            ccurl_setopt_long(h, CURLOPT_LOW_SPEED_TIME, low.seconds)
+        }
+        if request.progress != nil {
+            ccurl_setopt_long(h, CURLOPT_NOPROGRESS, 0)
+            ccurl_setopt_xferinfo(h, CURLOPT_XFERINFOFUNCTION, curlTransferInfo)
+            ccurl_setopt_ptr(h, CURLOPT_XFERINFODATA, unmanaged.toOpaque())
+        }
         ccurl_setopt_str(h, CURLOPT_USERAGENT, userAgent)
         ccurl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0)
         // identity or gzip, decoded by curl — unless the caller sets Accept-Encoding itself
@@ -176,7 +225,7 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         ccurl_setopt_slist(h, CURLOPT_HTTPHEADER, list)
         defer { curl_slist_free_all(list) }
 
-        let rc = curl_easy_perform(h)
+        let rc = request.progress.map { p in p.tracking { curl_easy_perform(h) } } ?? curl_easy_perform(h)
         if let failure = ctx.bodyFailure {
             throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: failure, isTimeout: false)
         }
@@ -194,6 +243,8 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
 /// is one pread(2) straight into curl's buffer and no copy of the body exists in our memory.
 let fileBodyChunk = 64 << 10
 
+/// Per-transfer state shared with curl's callbacks, all of which run on the thread inside
+/// curl_easy_perform, so it needs no lock.
 private final class TransferContext {
     enum Source {
         case data(Data)
@@ -206,10 +257,14 @@ private final class TransferContext {
     var headers: [(String, String)] = []
     /// Why reading a file body failed (the read callback aborted the transfer).
     var bodyFailure: String?
+    let progress: TransferProgress?
+    /// Bytes up + down at the previous transfer-info callback.
+    var reportedBytes: Int64 = 0
 
-    init(source: Source, length: Int) {
+    init(source: Source, length: Int, progress: TransferProgress?) {
         self.source = source
         self.length = length
+        self.progress = progress
     }
 
     func close() {
@@ -259,6 +314,19 @@ private func curlSeek(_ ud: UnsafeMutableRawPointer?, _ offset: curl_off_t, _ or
     guard origin == SEEK_SET, offset >= 0, offset <= ctx.length else { return Int32(CURL_SEEKFUNC_CANTSEEK) }
     ctx.sent = Int(offset)
     return Int32(CURL_SEEKFUNC_OK)
+}
+
+/// Progress only: never aborts the transfer (always 0). curl also calls this while nothing
+/// moves, so only growth since the previous call is reported as movement; the counters can
+/// restart from 0 when curl resends on a fresh connection, and that resend is movement too.
+private func curlTransferInfo(_ ud: UnsafeMutableRawPointer?, _ dltotal: curl_off_t, _ dlnow: curl_off_t,
+                              _ ultotal: curl_off_t, _ ulnow: curl_off_t) -> Int32 {
+    guard let ud else { return 0 }
+    let ctx = Unmanaged<TransferContext>.fromOpaque(ud).takeUnretainedValue()
+    let now = Int64(dlnow) + Int64(ulnow)
+    if now > ctx.reportedBytes { ctx.progress?.moved(bytes: Int(now - ctx.reportedBytes)) }
+    ctx.reportedBytes = now
+    return 0
 }
 
 private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {

@@ -1,4 +1,5 @@
 import ETLCore
+import ETLHTTP
 import FoundationEssentials
 
 /// A sealed batch, already encoded (and gzipped) into a spool file. Sinks stream from the
@@ -62,4 +63,8 @@ public protocol ObjectSink: Sendable {
     /// Writes the object under its key. Must be idempotent: the same key with the same bytes
     /// may be written again after a crash.
     func put(_ object: SealedObject) throws -> PutReceipt
+
+    /// Where the sink records the bytes its puts move, so a watchdog can tell a slow put
+    /// that is still moving from a stuck one. The same object for the sink's whole life.
+    var progress: TransferProgress { get }
 }

@@ -6,9 +6,9 @@ import ETLCore
 /// entry: append a new one.
 enum Migrations {
     /// One schema step: SQL, or Swift code for a data conversion SQL cannot express.
-    enum Step {
+    enum Step: Sendable {
         case sql(String)
-        case code((Database) throws -> Void)
+        case code(@Sendable (Database) throws -> Void)
     }
 
     static let all: [Step] = [

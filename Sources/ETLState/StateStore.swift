@@ -10,6 +10,7 @@ import FoundationEssentials
 /// matters for correctness is `commit(_:)`: state and outbox rows change in one transaction.
 /// Ids stay in SQLite (WITHOUT ROWID b-trees) rather than in memory so a million seen tracks
 /// cost disk, not RSS.
+// @unchecked Sendable: the sqlite3 connection (`db`) and `seenLookups` are only touched under `lock`.
 public final class StateStore: @unchecked Sendable {
     public let path: String
     let db: Database
@@ -76,7 +77,40 @@ public final class StateStore: @unchecked Sendable {
     /// also clears a previous error) or a failure (`error` set, stamped with `at`). Never
     /// touches snapshot, count or membership. Creates the watermark row if missing.
     public func recordPoll(playlistID: String, at: Date, error: String?, nextDueAt: Date?) throws {
+        try locked { try writePollMark(playlistID: playlistID, .polled(at: at, error: error, nextDueAt: nextDueAt)) }
+    }
+
+    /// Sets only the next due time (e.g. a rate gate pushing every playlist back).
+    public func setNextDue(playlistID: String, at: Date?) throws {
+        try locked { try writePollMark(playlistID: playlistID, .nextDue(at)) }
+    }
+
+    /// What a poll that committed no snapshot changes in its playlist's watermark.
+    public enum PollMark: Sendable, Equatable {
+        /// As `recordPoll(playlistID:at:error:nextDueAt:)`.
+        case polled(at: Date, error: String?, nextDueAt: Date?)
+        /// As `setNextDue(playlistID:at:)`: last poll and last error stay as they are.
+        case nextDue(Date?)
+    }
+
+    /// A poll that committed no snapshot, in ONE transaction: its watermark update (`mark`)
+    /// and its `polls` row appended to the outbox. Either both are stored or neither (a state
+    /// database that cannot be written stores no row). One small write transaction, like
+    /// `recordPoll` alone.
+    public func recordPoll(playlistID: String, _ mark: PollMark, row: Row) throws {
+        let createdAt = clock.now()
         try locked {
+            try db.transaction {
+                try writePollMark(playlistID: playlistID, mark)
+                try insertOutbox([row], createdAt: createdAt)
+            }
+        }
+    }
+
+    /// Under the lock: the watermark upsert of `mark`.
+    private func writePollMark(playlistID: String, _ mark: PollMark) throws {
+        switch mark {
+        case .polled(let at, let error, let nextDueAt):
             let s = try db.cached("""
                 INSERT INTO watermarks(playlist_id, last_polled_at, last_error, last_error_at, next_due_at)
                 VALUES (?1, ?2, ?3, CASE WHEN ?3 IS NULL THEN NULL ELSE ?2 END, ?4)
@@ -91,12 +125,7 @@ public final class StateStore: @unchecked Sendable {
             try s.bind(3, error)
             try s.bind(4, nextDueAt)
             try s.run()
-        }
-    }
-
-    /// Sets only the next due time (e.g. a rate gate pushing every playlist back).
-    public func setNextDue(playlistID: String, at: Date?) throws {
-        try locked {
+        case .nextDue(let at):
             let s = try db.cached("""
                 INSERT INTO watermarks(playlist_id, next_due_at) VALUES (?1, ?2)
                 ON CONFLICT(playlist_id) DO UPDATE SET next_due_at = excluded.next_due_at

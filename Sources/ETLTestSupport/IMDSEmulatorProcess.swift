@@ -2,7 +2,7 @@ import ETLHTTP
 import Foundation
 
 /// The IMDSv2 emulator (scripts/testsupport/imds_emulator.py) on loopback.
-public final class IMDSEmulatorProcess: @unchecked Sendable {
+public final class IMDSEmulatorProcess: Sendable {
     public let endpoint: String
     private let process: Process
     private let workDir: URL

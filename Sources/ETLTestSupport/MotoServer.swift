@@ -4,16 +4,17 @@ import Foundation
 /// A real moto S3/IAM server on loopback with signature checking on, launched from
 /// scripts/testsupport/moto_server.py. The wrapper creates the buckets and an IAM user with
 /// an access key before it enables auth and writes its port file.
-public final class MotoServer: @unchecked Sendable {
+public final class MotoServer: Sendable {
     public let endpoint: String
     public let port: Int
-    public private(set) var accessKey: String
-    public private(set) var secretKey: String
+    /// The IAM user's first access key, as moto created it at launch.
+    public let accessKey: String
+    public let secretKey: String
     private let process: Process
     private let workDir: URL
-    private let http = CurlHTTPClient()
+    private let http: CurlHTTPClient
 
-    public struct LaunchError: Error, CustomStringConvertible {
+    public struct LaunchError: Error, CustomStringConvertible, Sendable {
         public var description: String
     }
 
@@ -22,7 +23,7 @@ public final class MotoServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         let portFile = workDir.appendingPathComponent("port")
         let log = workDir.appendingPathComponent("moto.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", TestSupport.packageRoot + "/scripts/testsupport/moto_server.py",
@@ -31,15 +32,8 @@ public final class MotoServer: @unchecked Sendable {
         process.standardOutput = logHandle
         process.standardError = logHandle
         try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        var port = 0
-        while Date() < deadline {
-            if let s = try? String(contentsOf: portFile, encoding: .utf8), let p = Int(s.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                port = p; break
-            }
-            if !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        let port = TestSupport.waitForPort(in: portFile, of: process, until: Date().addingTimeInterval(timeout),
+                                           interval: 0.1) ?? 0
         guard port > 0 else {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
@@ -47,13 +41,18 @@ public final class MotoServer: @unchecked Sendable {
         }
         self.port = port
         endpoint = "http://127.0.0.1:\(port)"
-        accessKey = ""; secretKey = ""
-        let st = try control("GET", "/_ts/state")
+        let http = CurlHTTPClient()
+        self.http = http
+        let st = try Self.control(http, endpoint, "GET", "/_ts/state")
         accessKey = st["access_key"] ?? ""
         secretKey = st["secret_key"] ?? ""
     }
 
     private func control(_ method: String, _ path: String) throws -> [String: String] {
+        try Self.control(http, endpoint, method, path)
+    }
+
+    private static func control(_ http: CurlHTTPClient, _ endpoint: String, _ method: String, _ path: String) throws -> [String: String] {
         let resp = try http.send(HTTPRequest(method: method, url: endpoint + path, body: method == "POST" ? Data() : nil, timeout: 30))
         guard resp.status == 200, let obj = try JSONSerialization.jsonObject(with: resp.body) as? [String: Any] else {
             throw LaunchError(description: "moto control \(path) answered \(resp.status): \(String(decoding: resp.body, as: UTF8.self))")

@@ -1,12 +1,13 @@
 import ETLCore
 import ETLHTTP
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A failure starting or talking to the emulator; carries the emulator's stderr tail when useful.
-public struct SpotifyEmulatorError: Error, CustomStringConvertible {
+public struct SpotifyEmulatorError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
@@ -17,8 +18,8 @@ public struct SpotifyEmulatorError: Error, CustomStringConvertible {
 ///
 /// The process is terminated by its PID in `stop()` / `deinit`; it also exits on its own when
 /// this process dies (`--exit-with-parent`), so a crashed test run leaves no orphan behind.
-public final class SpotifyEmulatorProcess: @unchecked Sendable {
-    public struct Options {
+public final class SpotifyEmulatorProcess: Sendable {
+    public struct Options: Sendable {
         public var scenario: String
         public var playlists: Int?
         public var items: Int?
@@ -56,8 +57,7 @@ public final class SpotifyEmulatorProcess: @unchecked Sendable {
     private let workDir: URL
     private let stderrURL: URL
     private let http = CurlHTTPClient(userAgent: "etl-test-support")
-    private let lock = NSLock()
-    private var stopped = false
+    private let stopped = Guarded(false)
 
     public convenience init(scenario: String = "small", devMode: Bool = false) throws {
         try self.init(options: Options(scenario: scenario, devMode: devMode))
@@ -117,12 +117,13 @@ public final class SpotifyEmulatorProcess: @unchecked Sendable {
 
     /// Terminates the emulator by PID (SIGTERM, then SIGKILL after 5 s). Idempotent.
     public func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        if stopped { return }
-        stopped = true
-        TestSupport.terminate(process)
-        try? FileManager.default.removeItem(at: workDir)
+        // Held until the peer is gone, so a concurrent second call returns only after it.
+        stopped.withLock { stopped in
+            if stopped { return }
+            stopped = true
+            TestSupport.terminate(process)
+            try? FileManager.default.removeItem(at: workDir)
+        }
     }
 
     /// The emulator's stderr so far (tracebacks, or request logs with SPOTIFY_EMULATOR_LOG=1).

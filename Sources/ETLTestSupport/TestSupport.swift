@@ -24,3 +24,21 @@ extension TestSupport {
         }
     }
 }
+
+extension TestSupport {
+    /// Waits for the port a peer it launched writes to `file` (a decimal number), reading it
+    /// every `interval` seconds until `deadline`. Nil when the deadline passes or the process
+    /// exits first.
+    public static func waitForPort(in file: URL, of process: Process, until deadline: Date,
+                                   interval: TimeInterval) -> Int? {
+        while Date() < deadline {
+            if let s = try? String(contentsOf: file, encoding: .utf8),
+               let p = Int(s.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return p
+            }
+            if !process.isRunning { return nil }
+            Thread.sleep(forTimeInterval: interval)
+        }
+        return nil
+    }
+}

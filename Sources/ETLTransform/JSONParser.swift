@@ -39,8 +39,8 @@ public enum JSONParser {
     public static func parseResult(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) -> Result<JSONValue, JSONParseError> {
         bytes.withUnsafeBufferPointer { buf in
             var p = Parser(p: buf, maxDepth: maxDepth)
-            do { return .success(try p.document()) } catch {
-                return .failure(error as? JSONParseError ?? JSONParseError(offset: p.i, reason: "internal"))
+            do throws(JSONParseError) { return .success(try p.document()) } catch {
+                return .failure(error)
             }
         }
     }
@@ -73,7 +73,7 @@ extension JSONParser {
             let v = try p.document()
             return .success((v, p.captured))
         } catch {
-            return .failure(error as? JSONParseError ?? JSONParseError(offset: p.i, reason: "internal"))
+            return .failure(error)
         }
     }
 }

@@ -5,6 +5,26 @@ public enum ItemEvent: String, Sendable, Equatable, CaseIterable {
     case added, removed
 }
 
+/// `polls.outcome`: what one finished poll of one playlist found.
+public enum PollsOutcome: String, Sendable, Equatable, CaseIterable {
+    /// Same `snapshot_id` as the one stored: nothing else was read.
+    case unchanged
+    /// A new snapshot was committed (a playlist's first committed snapshot included).
+    case changed
+    /// A new snapshot was committed whose membership is the stored one and whose name differs.
+    case renamed
+    /// HTTP 403 for the playlist.
+    case forbidden
+    /// HTTP 404 for the playlist.
+    case notFound = "not_found"
+    /// Nothing was committed: any other failure (other HTTP statuses, transport, auth, a body
+    /// that cannot be decoded, a snapshot that kept moving, the state database).
+    case failed
+    /// Nothing was committed; the poll waits for a rate limit, a quota park, a shut rate gate
+    /// or state storage.
+    case deferred
+}
+
 /// Row builders: the only place that knows each table's column order (`Table.columns`).
 /// Every function takes `observedAt` (contract timestamp form) explicitly: the transform is
 /// pure and never reads a clock.
@@ -61,6 +81,16 @@ public enum RowBuilder {
         Row(table: .rejects, values: [
             .string(sourceTable.rawValue), .string(reason), .string(playlistID), .optional(position), .string(raw),
             .string(observedAt),
+        ])
+    }
+
+    /// `polls`: one finished poll. `polledAt` is when the poll started (contract form, the
+    /// `observed_at` of every row the poll commits).
+    public static func pollRow(playlistID: String, polledAt: String, snapshotID: String?, outcome: PollsOutcome,
+                               items: Int?, requests: Int, durationMs: Int) -> Row {
+        Row(table: .polls, values: [
+            .string(playlistID), .string(polledAt), .optional(snapshotID), .string(outcome.rawValue), .optional(items),
+            .int(Int64(requests)), .int(Int64(durationMs)),
         ])
     }
 }

@@ -1,44 +1,63 @@
+import ETLCore
 import ETLDaemon
 import FoundationEssentials
+import Synchronization
 
 /// Serves the generated bodies to the real `PlaylistPoller` through its `Source` protocol:
 /// no network, no HTTP. Time spent producing bodies is accounted separately (thread CPU and
 /// wall), so the reported pipeline figures can exclude it: in production the bytes arrive
 /// from curl, here they stand in for recorded pages.
-final class ReplaySource: PlaylistPoller.Source {
-    var gen: PageGenerator
-    var cpuSeconds = 0.0
-    var wallSeconds = 0.0
-    var pagesServed = 0
-    var bytesServed = 0
-    var artistsServed = 0
+final class ReplaySource: PlaylistPoller.Source, Sendable {
+    /// The generator and what was served; one mutex, uncontended (the benchmark polls on one
+    /// thread), so the pipeline figures do not move.
+    struct Served {
+        var gen: PageGenerator
+        var cpuSeconds = 0.0
+        var wallSeconds = 0.0
+        var pagesServed = 0
+        var bytesServed = 0
+        var artistsServed = 0
+    }
+    let served: Guarded<Served>
 
-    init(_ gen: PageGenerator) { self.gen = gen }
+    init(_ gen: PageGenerator) { served = Guarded(Served(gen: gen)) }
 
-    private func timed(_ body: () throws -> Data) rethrows -> Data {
-        let c0 = ResourceUsage.threadCPU(), w0 = ResourceUsage.monotonic()
-        defer {
-            cpuSeconds += ResourceUsage.threadCPU() - c0
-            wallSeconds += ResourceUsage.monotonic() - w0
+    /// Starts a pass: the generator's version, counters at zero.
+    func reset(version: Int) {
+        served.withLock { s in
+            s.gen.version = version
+            s.cpuSeconds = 0; s.wallSeconds = 0; s.pagesServed = 0; s.bytesServed = 0; s.artistsServed = 0
         }
-        let d = try body()
-        bytesServed += d.count
-        return d
     }
 
-    private func playlist(_ id: String) throws -> Int {
+    var snapshot: Served { served.withLock { $0 } }
+
+    private func timed(_ body: (inout Served) throws -> Data) rethrows -> Data {
+        try served.withLock { s in
+            let c0 = ResourceUsage.threadCPU(), w0 = ResourceUsage.monotonic()
+            defer {
+                s.cpuSeconds += ResourceUsage.threadCPU() - c0
+                s.wallSeconds += ResourceUsage.monotonic() - w0
+            }
+            let d = try body(&s)
+            s.bytesServed += d.count
+            return d
+        }
+    }
+
+    private static func playlist(_ id: String, _ gen: PageGenerator) throws -> Int {
         guard let p = PageGenerator.index(ofID: id), p < gen.playlists else { throw ReplayError("unknown playlist \(id)") }
         return p
     }
 
     func playlistMetadata(_ id: String) throws -> Data {
-        try timed { Data(gen.metadata(playlist: try playlist(id))) }
+        try timed { s in Data(s.gen.metadata(playlist: try Self.playlist(id, s.gen))) }
     }
 
     func itemsPage(_ id: String, offset: Int) throws -> Data {
-        try timed {
-            pagesServed += 1
-            return Data(gen.itemsPage(playlist: try playlist(id), offset: offset))
+        try timed { s in
+            s.pagesServed += 1
+            return Data(s.gen.itemsPage(playlist: try Self.playlist(id, s.gen), offset: offset))
         }
     }
 
@@ -55,8 +74,10 @@ final class ReplaySource: PlaylistPoller.Source {
     func artists(_ ids: [String]) throws -> [String: Data?] {
         var out: [String: Data?] = [:]
         for id in ids {
-            out[id] = .some(timed { Data(gen.fullArtist(id)) })
-            artistsServed += 1
+            out[id] = .some(timed { s in
+                s.artistsServed += 1
+                return Data(s.gen.fullArtist(id))
+            })
         }
         return out
     }

@@ -161,8 +161,7 @@ struct Pass {
 
 func runPass(version: Int) -> Pass {
     var pass = Pass()
-    source.gen.version = version
-    source.cpuSeconds = 0; source.wallSeconds = 0; source.pagesServed = 0; source.bytesServed = 0; source.artistsServed = 0
+    source.reset(version: version)
     func absorb(_ r: Flusher.Result) {
         if let f = r.failure { fail("flush failed: \(f.description)") }
         pass.batches += r.uploaded
@@ -182,8 +181,9 @@ func runPass(version: Int) -> Pass {
     absorb(flusher.flush(force: true))
     pass.cpu = ResourceUsage.processCPU() - cpu0
     pass.wall = ResourceUsage.monotonic() - wall0
-    pass.genCPU = source.cpuSeconds; pass.genWall = source.wallSeconds
-    pass.pages = source.pagesServed; pass.bytesIn = source.bytesServed; pass.artists = source.artistsServed
+    let served = source.snapshot
+    pass.genCPU = served.cpuSeconds; pass.genWall = served.wallSeconds
+    pass.pages = served.pagesServed; pass.bytesIn = served.bytesServed; pass.artists = served.artistsServed
     pass.lookups = state.seenLookupCounts().mapValues { $0 }
     for (k, n) in lookups0 { pass.lookups[k, default: 0] -= n }
     return pass

@@ -38,18 +38,43 @@ struct SocketOption: ParsableArguments {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the running daemon's state at a glance.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the running daemon's state at a glance.",
+        discussion: """
+        Exit codes follow `systemctl status`: 0 running and healthy; 1 running but degraded \
+        (uploads failing, watchdog not healthy, a state storage error, an expired refresh token, \
+        parked on the Spotify quota, or an outbox older than 2 × max_age plus the retry cadence), \
+        with the reason on the first line; 3 no daemon answers on the control socket (not running); \
+        4 status unknown (permission denied on the socket, or no answer in time).
+        """)
     @OptionGroup var socket: SocketOption
     @Flag(help: "Stable JSON instead of the table.")
     var json = false
 
+    /// `systemctl status`'s "program is not running".
+    static let notRunning: Int32 = 3
+    /// LSB's "program or service status is unknown": refused (not in the group) or no answer.
+    static let unknown: Int32 = 4
+
     func run() throws {
-        let r = try socket.send(ControlRequest(cmd: .status))
-        guard let status = r.status else {
-            Console.error("spotifyd-etl: the daemon sent no status")
+        let path = try socket.path()
+        let r: ControlResponse
+        do {
+            r = try ControlClient.send(ControlRequest(cmd: .status), socketPath: path, timeout: 10)
+        } catch let e as ControlClient.ClientError {
+            Console.error("\(e)")
+            switch e {
+            case .notRunning: throw ArgumentParser.ExitCode(Self.notRunning)
+            // The daemon may be running, but this user cannot ask it, or it did not answer.
+            case .permissionDenied, .timedOut, .io: throw ArgumentParser.ExitCode(Self.unknown)
+            }
+        }
+        guard r.ok, let status = r.status else {
+            Console.error("spotifyd-etl: \(r.error ?? "the daemon sent no status")")
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure)
         }
         Console.out(json ? status.jsonLine() : status.renderTable())
+        if !status.effectiveHealth.isHealthy { throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure) }
     }
 }
 

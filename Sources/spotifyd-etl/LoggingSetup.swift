@@ -12,10 +12,17 @@ enum LoggingSetup {
         return Logger(label: "spotifyd-etl")
     }
 
-    /// Aggregating metrics backend, mirrored as CloudWatch EMF log entries by the daemon.
-    static func bootstrapMetrics() -> EMFMetrics {
+    /// Aggregating metrics backend, mirrored as CloudWatch EMF log entries by the daemon; with
+    /// `prometheus` (`[metrics] listen` set) also the Prometheus registry behind `/metrics`,
+    /// both fed by every swift-metrics handle through one multiplexing factory.
+    static func bootstrapMetrics(prometheus: Bool = false) -> (emf: EMFMetrics, prometheus: PrometheusMetrics?) {
         let emf = EMFMetrics()
-        MetricsSystem.bootstrap(emf)
-        return emf
+        guard prometheus else {
+            MetricsSystem.bootstrap(emf)
+            return (emf, nil)
+        }
+        let prom = PrometheusMetrics()
+        MetricsSystem.bootstrap(MultiplexMetricsHandler(factories: [emf, prom]))
+        return (emf, prom)
     }
 }

@@ -5,8 +5,11 @@ import ETLDaemon
 import ETLState
 import FoundationEssentials
 import Logging
+import Glibc
+import ETLHealth
+import Dispatch
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the daemon (or, with --once, poll every playlist once, flush and exit).",
         discussion: """
@@ -23,13 +26,26 @@ struct Run: ParsableCommand {
     @Option(help: "With --once: the longest Retry-After or park to wait for, in seconds.")
     var maxWait: Double = 60
 
-    func run() throws {
+    @Option(help: ArgumentHelp(
+        "Log level; overrides $\(LogLevelSetting.environmentVariable) (default info). "
+            + "debug also logs every HTTP request (method, path, status, bytes, ms).", valueName: "level"))
+    var logLevel: LogLevelArgument?
+
+    func run() async throws {
         // Before any thread starts: `--once` polls with `concurrency` threads too, and each
         // would otherwise get its own malloc arena (see `MallocTuning`).
         MallocTuning.singleArena()
+        let level: Logger.Level
+        do {
+            level = try LogLevelSetting.resolve(flag: logLevel?.level, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            Console.error("spotifyd-etl: \(error)")
+            throw ArgumentParser.ExitCode(ETLCore.ExitCode.config)
+        }
         let config = try options.load()
-        let logger = LoggingSetup.bootstrap()
-        let emf = LoggingSetup.bootstrapMetrics()
+        let logger = LoggingSetup.bootstrap(level: level)
+        // `/metrics` is served by the daemon only; `--once` keeps EMF alone.
+        let (emf, prometheus) = LoggingSetup.bootstrapMetrics(prometheus: config.metrics.listen != nil && !once)
         if Self.isLoopback(config.spotify.apiURL) {
             logger.notice("using a Spotify API on loopback (the bundled emulator?): \(config.spotify.apiURL)")
         }
@@ -44,14 +60,30 @@ struct Run: ParsableCommand {
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.tempFail)
         }
         if once {
+            // On a terminal, one progress line updated in place; nothing when stderr is a file,
+            // a pipe or the journal.
+            let tty = isatty(STDERR_FILENO) == 1
+            var progress: OnceRunner.Progress? = nil
+            if tty {
+                progress = { (done: Int, total: Int, items: Int) in
+                    let line = "polled \(done)/\(total) playlists, \(StatusReport.grouped(items)) items"
+                    StandardStreams.err("\r\u{1B}[K" + line)
+                }
+            }
             let runner = OnceRunner(poller: components.poller, flusher: components.flusher,
                                     concurrency: config.schedule.concurrency, maxWait: maxWait, logger: logger,
-                                    sweep: { components.enrichment.run() })
-            let summary = runner.run(playlists: config.playlists.map(\.id))
+                                    sweep: { components.enrichment.run() }, onProgress: progress)
+            let playlists = config.playlists.map(\.id)
+            // The round blocks in curl and SQLite: on a Dispatch thread, not the cooperative pool.
+            let summary = await withCheckedContinuation { c in
+                DispatchQueue.global().async { c.resume(returning: runner.run(playlists: playlists)) }
+            }
+            if tty { StandardStreams.err("\r\u{1B}[K") }
             Console.out(summary.line)
             throw ArgumentParser.ExitCode(summary.exitCode)
         }
-        try DaemonMain.run(components: components, configPath: options.config, logger: logger, emf: emf)
+        try await DaemonApp.run(components: components, configPath: options.config, logger: logger, emf: emf,
+                                prometheus: prometheus)
     }
 
     static func isLoopback(_ url: String) -> Bool {
@@ -60,3 +92,9 @@ struct Run: ParsableCommand {
     }
 }
 
+
+/// `--log-level`: an invalid value is a usage error (exit 64) naming these values.
+enum LogLevelArgument: String, ExpressibleByArgument, CaseIterable {
+    case debug, info, notice, warning, error
+    var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+}

@@ -4,7 +4,7 @@ import ETLCore
 /// The `spotifyd-etl` command. Each subcommand lives in its own file and only wires parts
 /// from the library modules together.
 @main
-struct SpotifydETL: ParsableCommand {
+struct SpotifydETL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spotifyd-etl",
         abstract: "Keeps a data warehouse in step with Spotify playlists.",

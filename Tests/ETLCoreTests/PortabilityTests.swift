@@ -48,7 +48,8 @@ final class PortabilityTests: XCTestCase {
 
     func testLockAndCondition() {
         let lock = Lock()
-        var counter = 0
+        // Unchecked on purpose: the synchronisation under test is `lock`, not the compiler's.
+        nonisolated(unsafe) var counter = 0
         DispatchQueue.concurrentPerform(iterations: 1000) { _ in lock.withLock { counter += 1 } }
         XCTAssertEqual(counter, 1000)
 
@@ -60,7 +61,8 @@ final class PortabilityTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(waited, 0.04)
         cond.unlock()
 
-        var ready = false
+        // Guarded by `cond`, the primitive under test.
+        nonisolated(unsafe) var ready = false
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.02) {
             cond.lock(); ready = true; cond.signal(); cond.unlock()
         }

@@ -44,9 +44,12 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(try h.sqlite("SELECT count(*) FROM outbox"), "0")
         // Nothing lost: the event log nets to the emulator's membership.
         XCTAssertEqual(Harness.netMembership(try h.rows(.playlistItems)), try h.truthMembership())
-        // Nothing duplicated in content: no row (without its batch id) appears twice.
+        // Nothing duplicated in content: no row (without its batch id) appears twice. `polls`
+        // rows are left out: two polls of one playlist in the same second (a run killed right
+        // after a poll, then the rerun) are two events whose rows may be equal; their objects are
+        // checked against the sealed names above like every other table's.
         var seen = Set<String>()
-        for (key, rows) in files {
+        for (key, rows) in files where !key.hasPrefix(Table.polls.rawValue + "/") {
             for r in rows {
                 var r = r
                 r["batch_id"] = nil

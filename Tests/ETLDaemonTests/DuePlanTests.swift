@@ -71,24 +71,25 @@ final class DuePlanTests: XCTestCase {
 /// bounded by `concurrency`, not by the 1 s tick.
 final class SchedulerTests: XCTestCase {
     func testFinishedPollsStartTheNextWithoutWaitingForATick() {
-        let lock = NSLock()
-        var polled: [String] = []
-        var ticks = 0
+        let polledBox = Locked<[String]>([])
+        let ticksBox = Locked(0)
         let all = expectation(description: "all polled")
         let ids = (0..<60).map { String(format: "p%02d", $0) }
+        let total = ids.count
         let s = Scheduler(playlists: ids.map { ($0, 3600.0) }, jitter: 0, concurrency: 2) { id in
             usleep(2_000)
-            lock.lock(); polled.append(id); let n = polled.count; lock.unlock()
-            if n == ids.count { all.fulfill() }
+            let n = polledBox.update { $0.append(id); return $0.count }
+            if n == total { all.fulfill() }
             return .unchanged
         }
-        s.onTick = { lock.lock(); ticks += 1; lock.unlock() }
+        s.onTick = { ticksBox.update { $0 += 1 } }
         s.start()
         wait(for: [all], timeout: 30)
         let stopped = expectation(description: "stopped")
         s.stop { stopped.fulfill() }
         wait(for: [stopped], timeout: 10)
-        lock.lock(); defer { lock.unlock() }
+        let polled = polledBox.value
+        let ticks = ticksBox.value
         XCTAssertEqual(Set(polled), Set(ids))
         XCTAssertEqual(polled.count, ids.count, "each playlist polled once per interval")
         // Tick-bound dispatch would need 30 ticks (2 per tick) for 60 playlists.

@@ -81,8 +81,8 @@ final class Harness {
         p.environment = env ?? environment
         let out = dir.appendingPathComponent("stdout-\(UUID().uuidString)")
         let err = dir.appendingPathComponent("stderr-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
@@ -156,5 +156,41 @@ final class Harness {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+// MARK: S3 sink
+
+extension Harness {
+    /// Replaces the local [sink] table the harness writes with an S3 one: `bucket` under the
+    /// prefix "spotify/" at `endpoint` (path-style, us-east-1), followed by `extra`, more keys
+    /// of the same table (one a line).
+    func useS3Sink(bucket: String, endpoint: String, extra: String = "") throws {
+        var toml = try String(contentsOf: configURL, encoding: .utf8)
+        let start = toml.range(of: "[sink]")!, end = toml.range(of: "[control]")!
+        toml.replaceSubrange(start.lowerBound..<end.lowerBound, with: "")
+        toml += """
+
+        [sink]
+        kind = "s3"
+        bucket = "\(bucket)"
+        prefix = "spotify/"
+        region = "us-east-1"
+        endpoint = "\(endpoint)"
+        path_style = true
+
+        """ + extra
+        try toml.write(to: configURL, atomically: true, encoding: .utf8)
+    }
+
+    /// `environment` with these static AWS credentials and neither of the chain's other
+    /// sources (no instance metadata service, no shared credentials file).
+    func environment(awsAccessKey key: String, secret: String) -> [String: String] {
+        var e = environment
+        e["AWS_ACCESS_KEY_ID"] = key
+        e["AWS_SECRET_ACCESS_KEY"] = secret
+        e["AWS_EC2_METADATA_DISABLED"] = "true"
+        e["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
+        return e
     }
 }

@@ -52,6 +52,21 @@ final class NotifyListener: @unchecked Sendable {
     var messages: [String] { lock.lock(); defer { lock.unlock() }; return received.map(\.1) }
     func messages(since: Date) -> [String] { lock.lock(); defer { lock.unlock() }; return received.filter { $0.0 >= since }.map(\.1) }
 
+    /// Arrival times of the datagrams matching `match`, oldest first.
+    func times(_ match: (String) -> Bool) -> [Date] {
+        lock.lock(); defer { lock.unlock() }
+        return received.filter { match($0.1) }.map(\.0)
+    }
+
+    /// The largest gap between consecutive WATCHDOG=1 pings in [from, to], counting the
+    /// stretches from `from` to the first ping and from the last ping to `to`.
+    func largestPingGap(from: Date, to: Date) -> TimeInterval {
+        let pings = times { $0.split(separator: "\n").contains("WATCHDOG=1") }.filter { $0 >= from && $0 <= to }
+        var edges = [from] + pings + [to]
+        edges.sort()
+        return zip(edges, edges.dropFirst()).map { $1.timeIntervalSince($0) }.max() ?? to.timeIntervalSince(from)
+    }
+
     /// Waits until a message satisfying `match` arrives (or the timeout passes).
     @discardableResult
     func wait(timeout: Double = 20, _ match: (String) -> Bool) -> String? {

@@ -53,7 +53,91 @@ final class OnceEndToEndTests: XCTestCase {
         let byRoute = stats["by_route"] as! [String: Int]
         XCTAssertEqual(byRoute["playlist"], 200)
         XCTAssertNil(byRoute["items"])
-        XCTAssertEqual(Set(try h.outputFiles().keys), before, "an unchanged run wrote files")
+        // An unchanged run writes only its heartbeats: one `polls` object of one row per playlist.
+        let after = try h.outputFiles()
+        let written = after.filter { !before.contains($0.key) }
+        XCTAssertEqual(written.count, 1, "\(written.keys.sorted())")
+        XCTAssertTrue(written.keys.allSatisfy { $0.hasPrefix("polls/") }, "an unchanged run wrote \(written.keys.sorted())")
+        let heartbeats = written.values.flatMap { $0 }
+        XCTAssertEqual(heartbeats.count, 200)
+        XCTAssertTrue(heartbeats.allSatisfy { $0["outcome"] as? String == "unchanged" && $0["requests"] as? Int == 1 })
+    }
+
+    /// The `polls` heartbeat, read back from the objects: one row per poll of every playlist in
+    /// each run, with the outcome, snapshot, count and requests of that poll; a first poll is
+    /// `changed`, a rename-only snapshot `renamed`, 403/404 `forbidden`/`not_found`.
+    func testPollsHeartbeatRecordsEveryPollOutcome() throws {
+        let h = try Harness(.init(scenario: "small"))
+        let truth = try h.emulator.truth()["playlists"] as! [[String: Any]]
+        func id(_ name: String) -> String { truth.first { ($0["name"] as! String).contains(name) }!["id"] as! String }
+        let empty = id("Empty"), foreign = id("Someone Else"), editorial = "37i9dQZF1DXcBWIGoYBM5M"
+        let available = Set(h.playlistIDs).subtracting([foreign, editorial])
+        XCTAssertTrue(h.playlistIDs.contains(foreign) && h.playlistIDs.contains(editorial) && available.count >= 4)
+
+        func byPlaylist(_ rows: [[String: Any]]) -> [String: [String: Any]] {
+            var out: [String: [String: Any]] = [:]
+            for r in rows {
+                let pl = r["playlist_id"] as! String
+                XCTAssertNil(out[pl], "two polls rows for \(pl) in one run")
+                out[pl] = r
+            }
+            return out
+        }
+        XCTAssertEqual(try h.once().status, 1, "403/404 playlists make --once exit 1")
+        let firstFiles = try h.outputFiles()
+        let first = byPlaylist(firstFiles.filter { $0.key.hasPrefix("polls/") }.flatMap(\.value))
+        XCTAssertEqual(Set(first.keys), Set(h.playlistIDs))
+        let playlistRows = firstFiles.filter { $0.key.hasPrefix("playlists/") }.flatMap(\.value)
+        for pl in available {
+            let r = first[pl]!, committed = playlistRows.first { $0["playlist_id"] as? String == pl }!
+            XCTAssertEqual(r["outcome"] as? String, "changed", pl)
+            XCTAssertEqual(r["snapshot_id"] as? String, committed["snapshot_id"] as? String, pl)
+            XCTAssertEqual(r["polled_at"] as? String, committed["observed_at"] as? String, pl)
+            XCTAssertEqual(r["items"] as? Int, committed["item_count"] as? Int, pl)
+            XCTAssertGreaterThanOrEqual(r["requests"] as! Int, 3, "metadata, a page, the re-read: \(pl)")
+        }
+        XCTAssertEqual(first[foreign]?["outcome"] as? String, "forbidden")
+        XCTAssertEqual(first[editorial]?["outcome"] as? String, "not_found")
+        // The 404 comes for the metadata: nothing read. The 403 comes for the items (the metadata
+        // of a playlist the app may not read is served): its snapshot and count were read.
+        XCTAssertTrue(first[editorial]!["snapshot_id"] is NSNull && first[editorial]!["items"] is NSNull)
+        XCTAssertEqual(first[editorial]!["requests"] as? Int, 1)
+        XCTAssertNotNil(first[foreign]!["snapshot_id"] as? String)
+        XCTAssertNotNil(first[foreign]!["items"] as? Int)
+        XCTAssertEqual(first[foreign]!["requests"] as? Int, 2, "metadata, then the refused items page")
+        for r in first.values {
+            let at = r["polled_at"] as! String
+            XCTAssertTrue(at.count == 20 && at.hasSuffix("Z") && Timestamp.parse(at) != nil, at)
+            XCTAssertGreaterThanOrEqual(r["duration_ms"] as! Int, 0)
+        }
+
+        _ = try h.emulator.mutate(empty, [["op": "rename", "name": "Renamed ✨"]])
+        XCTAssertEqual(try h.once().status, 1)
+        let secondFiles = try h.outputFiles().filter { firstFiles[$0.key] == nil }
+        XCTAssertEqual(Set(secondFiles.keys.map { String($0.prefix { $0 != "/" }) }), ["playlists", "polls"],
+                       "a rename writes a playlists row; everything else only heartbeats")
+        let second = byPlaylist(secondFiles.filter { $0.key.hasPrefix("polls/") }.flatMap(\.value))
+        XCTAssertEqual(Set(second.keys), Set(h.playlistIDs))
+        XCTAssertEqual(second[empty]?["outcome"] as? String, "renamed")
+        let renamedRow = secondFiles.filter { $0.key.hasPrefix("playlists/") }.flatMap(\.value)
+        XCTAssertEqual(renamedRow.map { $0["name"] as? String }, ["Renamed ✨"])
+        XCTAssertEqual(second[empty]?["snapshot_id"] as? String, renamedRow.first?["snapshot_id"] as? String)
+        XCTAssertNotEqual(second[empty]?["snapshot_id"] as? String, first[empty]?["snapshot_id"] as? String)
+        for pl in available.subtracting([empty]) {
+            let r = second[pl]!
+            XCTAssertEqual(r["outcome"] as? String, "unchanged", pl)
+            XCTAssertEqual(r["requests"] as? Int, 1, "an unchanged playlist costs one request: \(pl)")
+            XCTAssertEqual(r["snapshot_id"] as? String, first[pl]?["snapshot_id"] as? String, pl)
+            XCTAssertEqual(r["items"] as? Int, first[pl]?["items"] as? Int, pl)
+        }
+        XCTAssertEqual(second[foreign]?["outcome"] as? String, "forbidden")
+        XCTAssertEqual(second[editorial]?["outcome"] as? String, "not_found")
+        // Heartbeats carry their batch id like every row; object names follow the same scheme.
+        for (key, rows) in secondFiles where key.hasPrefix("polls/") {
+            XCTAssertTrue(key.contains("/polls-") && key.hasSuffix(".ndjson.gz"), key)
+            let idInName = Int(key.split(separator: "-").last!.split(separator: ".").first!)!
+            XCTAssertTrue(rows.allSatisfy { $0["batch_id"] as? Int == idInName }, key)
+        }
     }
 
     /// Adds, removes, reorders, a rename-only change, duplicates, null items, local files,

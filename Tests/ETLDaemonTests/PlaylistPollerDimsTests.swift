@@ -10,7 +10,8 @@ import XCTest
 /// up as before and the fingerprint recorded — and no dimension row is ever lost.
 final class PlaylistPollerDimsTests: XCTestCase {
     /// Serves scripted playlists (one page each) and full artists, counting artist requests.
-    final class ScriptedSource: PlaylistPoller.Source {
+    // @unchecked Sendable: a scripted test double, driven from the test's own thread only.
+    final class ScriptedSource: PlaylistPoller.Source, @unchecked Sendable {
         struct Playlist { var snapshot: String; var entries: [String] }
         var playlists: [String: Playlist] = [:]
         var artistsAsked: [String] = []

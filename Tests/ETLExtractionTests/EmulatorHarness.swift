@@ -3,6 +3,7 @@ import ETLHTTP
 import ETLTestSupport
 import Foundation
 import Logging
+import Synchronization
 import XCTest
 @testable import ETLExtraction
 
@@ -99,29 +100,26 @@ final class Emulator {
 }
 
 /// Records short-backoff sleeps instead of sleeping, so retry tests run at full speed.
-final class RecordingSleeper: Sleeper, @unchecked Sendable {
-    private let lock = NSLock()
-    private var recorded: [Double] = []
-    var sleeps: [Double] { lock.lock(); defer { lock.unlock() }; return recorded }
-    func sleep(seconds: Double) { lock.lock(); recorded.append(seconds); lock.unlock() }
+final class RecordingSleeper: Sleeper {
+    private let recorded = Guarded<[Double]>([])
+    var sleeps: [Double] { recorded.withLock { $0 } }
+    func sleep(seconds: Double) { recorded.withLock { $0.append(seconds) } }
 }
 
 /// A clock the test moves by hand (token expiry arithmetic without waiting an hour).
-final class ManualClock: ETLCore.Clock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Date
-    init(_ start: Date = Date()) { current = start }
-    func now() -> Date { lock.lock(); defer { lock.unlock() }; return current }
-    func advance(_ seconds: Double) { lock.lock(); current = current.addingTimeInterval(seconds); lock.unlock() }
+final class ManualClock: ETLCore.Clock {
+    private let current: Guarded<Date>
+    init(_ start: Date = Date()) { current = Guarded(start) }
+    func now() -> Date { current.withLock { $0 } }
+    func advance(_ seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
 /// Every log line (message and metadata, at every level) the code under test emits, so tests
 /// can assert that no secret reaches the logs.
-final class CapturedLogs: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [String] = []
-    var lines: [String] { lock.lock(); defer { lock.unlock() }; return stored }
-    func append(_ line: String) { lock.lock(); stored.append(line); lock.unlock() }
+final class CapturedLogs: Sendable {
+    private let stored = Guarded<[String]>([])
+    var lines: [String] { stored.withLock { $0 } }
+    func append(_ line: String) { stored.withLock { $0.append(line) } }
 
     func logger() -> Logger {
         var l = Logger(label: "test") { _ in Handler(sink: self) }
@@ -137,10 +135,15 @@ final class CapturedLogs: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            sink.append("\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })")
+        }
+
         func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
                  file: String, function: String, line: UInt) {
-            let all = self.metadata.merging(metadata ?? [:]) { $1 }
-            sink.append("\(level) \(message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })")
+            log(event: LogEvent(level: level, message: message, metadata: metadata, source: source,
+                                file: file, function: function, line: line))
         }
     }
 }

@@ -49,19 +49,49 @@ final class PureLogicTests: XCTestCase {
                                       body: Data(#"{"error":{"status":429,"message":"quota","reason":"QUOTA_EXCEEDED"}}"#.utf8),
                                       now: now)
         XCTAssertEqual(quota.until, now.addingTimeInterval(3600))
-        XCTAssertTrue(quota.reason.contains("QUOTA_EXCEEDED"))
+        XCTAssertEqual(quota.cause, .quotaExceeded)
+        XCTAssertEqual(plain.cause, .rateLimited)
         let longQuota = RateGate.deferral(retryAfterHeader: "7200", body: Data(#"{"reason":"QUOTA_EXCEEDED"}"#.utf8), now: now)
         XCTAssertEqual(longQuota.until, now.addingTimeInterval(7200))
+        XCTAssertEqual(longQuota.cause, .quotaExceeded)
+        // Only the parsed JSON `reason` counts: the same word in a text body, in the message,
+        // or as a reason of another value is an ordinary rate limit.
+        for body in ["upstream said QUOTA_EXCEEDED", #"{"error":{"status":429,"message":"QUOTA_EXCEEDED"}}"#,
+                     #"{"error":{"status":429,"message":"x","reason":"NOT_QUOTA_EXCEEDED"}}"#] {
+            let d = RateGate.deferral(retryAfterHeader: "5", body: Data(body.utf8), now: now)
+            XCTAssertEqual(d.cause, .rateLimited, body)
+            XCTAssertEqual(d.until, now.addingTimeInterval(5), body)
+        }
+        XCTAssertNil(APIErrorBody.parse(Data("QUOTA_EXCEEDED".utf8), status: 429).reason)
+    }
+
+    func testDeferralCausePersistedFallsBackToRateLimited() {
+        XCTAssertEqual(DeferralCause.persisted("quota_exceeded"), .quotaExceeded)
+        XCTAssertEqual(DeferralCause.persisted("service_unavailable"), .serviceUnavailable)
+        XCTAssertEqual(DeferralCause.persisted(nil), .rateLimited, "a park stored before causes were")
+        XCTAssertEqual(DeferralCause.persisted("something_newer"), .rateLimited)
+    }
+
+    func testRequestFailureDescriptions() {
+        XCTAssertEqual(RequestFailure.status(503, message: "Service unavailable").description, "HTTP 503: Service unavailable")
+        let t = RequestFailure.transport(code: 28, message: "Operation timed out", isTimeout: true)
+        XCTAssertEqual(t.description, "transport error 28: Operation timed out")
+        struct Other: Error, CustomStringConvertible { var description: String { "secret-1 refused" } }
+        XCTAssertEqual(RequestFailure.transport(Other()) { $0.replacing("secret-1", with: "[redacted]") },
+                       .transport(code: -1, message: "[redacted] refused", isTimeout: false))
+        let e = SpotifyError.retriesExhausted(request: "GET /playlists/x", attempts: 5, last: .status(500, message: "boom"))
+        XCTAssertEqual(e.description, "Spotify request failed after retries: GET /playlists/x: HTTP 500: boom (5 attempts)")
     }
 
     func testGateOnlyMovesLaterAndPersists() {
         let store = InMemoryGateStore()
         let gate = RateGate(store: store)
         XCTAssertNil(gate.permit(now: now))
-        gate.throttle(until: now.addingTimeInterval(3600), reason: "quota")
-        gate.throttle(until: now.addingTimeInterval(10), reason: "short")
+        gate.throttle(until: now.addingTimeInterval(3600), reason: "quota", cause: .quotaExceeded)
+        gate.throttle(until: now.addingTimeInterval(10), reason: "short", cause: .rateLimited)
         XCTAssertEqual(gate.permit(now: now), now.addingTimeInterval(3600))
         XCTAssertEqual(gate.state(now: now)?.reason, "quota")
+        XCTAssertEqual(gate.state(now: now)?.cause, .quotaExceeded)
         XCTAssertNil(gate.permit(now: now.addingTimeInterval(3600)))
         XCTAssertEqual(store.saveCount, 1, "the shorter throttle must not overwrite the stored park")
 
@@ -69,12 +99,14 @@ final class PureLogicTests: XCTestCase {
         let restarted = RateGate(store: store)
         XCTAssertEqual(restarted.permit(now: now.addingTimeInterval(1800)), now.addingTimeInterval(3600))
         XCTAssertEqual(restarted.state(now: now)?.reason, "quota")
+        XCTAssertEqual(restarted.state(now: now)?.cause, .quotaExceeded, "a quota park stays one across a restart")
     }
 
     func testGateIsThreadSafe() {
+        let now = self.now
         let gate = RateGate(store: InMemoryGateStore())
         DispatchQueue.concurrentPerform(iterations: 200) { i in
-            gate.throttle(until: now.addingTimeInterval(Double(i)), reason: "r\(i)")
+            gate.throttle(until: now.addingTimeInterval(Double(i)), reason: "r\(i)", cause: .rateLimited)
             _ = gate.permit(now: now)
         }
         XCTAssertEqual(gate.permit(now: now), now.addingTimeInterval(199))

@@ -2,6 +2,7 @@ import ETLCore
 import ETLHTTP
 import Foundation
 import Logging
+import Synchronization
 import XCTest
 @testable import ETLExtraction
 
@@ -181,7 +182,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         try emulator.fault(path: "/v1/playlists/\(id)", status: 429, retryAfter: "2",
                            body: #"{"error":{"status":429,"message":"API rate limit exceeded"}}"#)
         let before = Date()
-        guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
+        guard case .deferred(let until, _, .rateLimited)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince(before), 2, accuracy: 0.5)
         XCTAssertEqual(store.loadGate()?.notBefore, until)
         XCTAssertTrue(logs.lines.contains {
@@ -191,7 +192,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
 
         let sent = c.requestCount + other.requestCount
         let emulatorCount = emulator.totalRequests
-        guard case .deferred(let until2, _)? = spotifyError({ try other.playlistMetadata(id) }) else { return XCTFail() }
+        guard case .deferred(let until2, _, .gateClosed)? = spotifyError({ try other.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until2, until)
         guard case .deferred? = spotifyError({ try other.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertEqual(c.requestCount + other.requestCount, sent, "nothing sent while the gate is shut")
@@ -232,7 +233,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let target = Date().addingTimeInterval(3)
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 429,
                            retryAfter: RetryAfter.imfFixdate(target))
-        guard case .deferred(let until, _)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
+        guard case .deferred(let until, _, _)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince1970, target.timeIntervalSince1970.rounded(.down), accuracy: 1.5)
         guard case .deferred? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
         XCTAssertEqual(c.requestCount, 1)
@@ -246,17 +247,39 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         try emulator.fault(path: "/v1/playlists/\(id)", status: 429, retryAfter: "1",
                            body: #"{"error":{"status":429,"message":"Quota exceeded","reason":"QUOTA_EXCEEDED"}}"#)
         let before = Date()
-        guard case .deferred(let until, let reason)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
+        guard case .deferred(let until, let reason, let cause)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertGreaterThanOrEqual(until.timeIntervalSince(before), 3600)
-        XCTAssertTrue(reason.contains("QUOTA_EXCEEDED"))
+        XCTAssertEqual(cause, .quotaExceeded)
+        XCTAssertTrue(reason.contains("QUOTA_EXCEEDED"), "the operator's text names the API's reason")
+        XCTAssertTrue(logs.lines.contains { $0.contains("http_status=429") && $0.contains("error_code=quota_exceeded") },
+                      "\(logs.lines)")
 
-        // "Restart": a new gate and client over the same store send nothing.
-        let restarted = client(gate: RateGate(store: store))
+        // "Restart": a new gate and client over the same store send nothing, and the park
+        // read back is still a quota park.
+        let restartedGate = RateGate(store: store)
+        XCTAssertEqual(restartedGate.state()?.cause, .quotaExceeded)
+        let restarted = client(gate: restartedGate)
         Thread.sleep(forTimeInterval: 1.2)  // past the header's 1 s, still inside the hour
-        guard case .deferred(let until2, _)? = spotifyError({ try restarted.playlistMetadata(id) }) else { return XCTFail() }
+        guard case .deferred(let until2, _, .gateClosed)? = spotifyError({ try restarted.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until2, until)
         XCTAssertEqual(restarted.requestCount, 0)
         XCTAssertEqual(emulator.violations, 0)
+    }
+
+    func testQuotaTextInANonJSONBodyIsAnOrdinaryRateLimit() throws {
+        let store = InMemoryGateStore()
+        let c = client(gate: RateGate(store: store))
+        let id = try emulator.readablePlaylist()
+        // A proxy's page that merely mentions the word: only the JSON `reason` field counts.
+        try emulator.fault(path: "/v1/playlists/\(id)", status: 429, retryAfter: "2",
+                           body: "<html><body>Too many requests (not QUOTA_EXCEEDED)</body></html>")
+        let before = Date()
+        guard case .deferred(let until, _, let cause)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
+        XCTAssertEqual(cause, .rateLimited)
+        XCTAssertEqual(until.timeIntervalSince(before), 2, accuracy: 0.5)
+        XCTAssertEqual(store.loadGate()?.cause, .rateLimited)
+        XCTAssertTrue(logs.lines.contains { $0.contains("http_status=429") && $0.contains("error_code=rate_limited") },
+                      "\(logs.lines)")
     }
 
     // MARK: 5xx
@@ -279,7 +302,7 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let id = try emulator.readablePlaylist()
         try emulator.fault(path: "/v1/playlists/\(id)", status: 503, retryAfter: "120")
         let before = Date()
-        guard case .deferred(let until, _)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
+        guard case .deferred(let until, _, .serviceUnavailable)? = spotifyError({ try c.playlistMetadata(id) }) else { return XCTFail() }
         XCTAssertEqual(until.timeIntervalSince(before), 120, accuracy: 2)
         XCTAssertTrue(sleeper.sleeps.isEmpty, "a long wait is never slept")
     }
@@ -288,8 +311,11 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let c = client()
         let id = try emulator.readablePlaylist()
         try emulator.fault(path: "/v1/playlists/\(id)/items", status: 500, count: 6)
-        guard case .retriesExhausted(let m)? = spotifyError({ try c.itemsPage(id, offset: 0) }) else { return XCTFail() }
-        XCTAssertTrue(m.contains("HTTP 500"), m)
+        guard case .retriesExhausted(let request, let attempts, let last)? = spotifyError({ try c.itemsPage(id, offset: 0) })
+        else { return XCTFail() }
+        guard case .status(500, _) = last else { return XCTFail("\(last)") }
+        XCTAssertEqual(attempts, 5)
+        XCTAssertTrue(request.hasPrefix("GET /playlists/\(id)/items"), request)
         XCTAssertEqual(c.requestCount, 5)
         XCTAssertEqual(sleeper.sleeps.count, 4)
     }
@@ -323,7 +349,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
                               logger: logs.logger())
         let c = SpotifyClient(settings: settings, tokens: t, gate: RateGate(), transport: transport,
                               capabilities: InMemoryCapabilityStore(), logger: logs.logger(), sleeper: sleeper)
-        guard case .retriesExhausted? = spotifyError({ try c.playlistMetadata("x") }) else { return XCTFail() }
+        guard case .retriesExhausted(_, let attempts, .transport(_, _, isTimeout: false))? =
+                spotifyError({ try c.playlistMetadata("x") })
+        else { return XCTFail() }
+        XCTAssertEqual(attempts, 5)
         XCTAssertEqual(t.requestCount, 5)
     }
 
@@ -545,12 +574,11 @@ final class SpotifyClientEmulatorTests: XCTestCase {
     }
 }
 
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T?
+final class LockedBox<T: Sendable>: Sendable {
+    private let stored = Guarded<T?>(nil)
     var value: T? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
-    func mutate(_ f: (inout T?) -> Void) { lock.lock(); f(&stored); lock.unlock() }
+    func mutate(_ f: (inout T?) -> Void) { stored.withLock { f(&$0) } }
 }

@@ -1,12 +1,13 @@
+import ETLCore
 import Foundation
 import Logging
+import Synchronization
 
 /// Records events in memory so tests can assert what a component logged.
-final class LogCapture: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _events: [LogEvent] = []
-    var events: [LogEvent] { lock.lock(); defer { lock.unlock() }; return _events }
-    func append(_ e: LogEvent) { lock.lock(); _events.append(e); lock.unlock() }
+final class LogCapture: Sendable {
+    private let stored = Guarded<[LogEvent]>([])
+    var events: [LogEvent] { stored.withLock { $0 } }
+    func append(_ e: LogEvent) { stored.withLock { $0.append(e) } }
 
     var logger: Logger {
         Logger(label: "test") { _ in CapturingLogHandler(capture: self) }
@@ -35,17 +36,17 @@ func withStderrRedirected(_ body: (String) throws -> Void) rethrows -> String {
     let path = NSTemporaryDirectory() + "/etl-stderr-\(UUID().uuidString)"
     let fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0o600)
     precondition(fd >= 0)
-    fflush(stderr)
+    fflush(nil)  // all stdio streams; `stderr` is shared mutable state to Swift 6
     let saved = dup(2)
     dup2(fd, 2)
     defer {
-        fflush(stderr)
+        fflush(nil)
         dup2(saved, 2)
         close(saved)
         close(fd)
         unlink(path)
     }
     try body(path)
-    fflush(stderr)
+    fflush(nil)
     return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
 }

@@ -13,7 +13,7 @@ func sampleReport() -> StatusReport {
                  token: .init(expiresAt: "2026-11-25T11:00:00Z", state: "valid"),
                  outbox: [.init(table: "playlist_items", rows: 120, oldestAgeS: 42), .init(table: "tracks", rows: 0)],
                  pendingBatches: 2, lastUpload: .init(key: "tracks/dt=2026-11-25/tracks-000000000001.ndjson.gz", at: "2026-11-25T10:01:00Z"),
-                 watchdog: .init(state: "ok"), disk: .init(state: "ok"))
+                 watchdog: .init(state: "ok", intervalS: 2, pings: 3720, maxGapS: 1.04), disk: .init(state: "ok"))
 }
 
 final class ControlProtocolTests: XCTestCase {
@@ -31,7 +31,8 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(line, r.jsonLine())
         XCTAssertFalse(line.contains("\n"))
         for key in ["\"uptime_s\"", "\"started_at\"", "\"rate_gate\"", "\"pending_batches\"", "\"last_upload\"",
-                    "\"oldest_age_s\"", "\"snapshot_id\"", "\"next_due\"", "\"last_error\"", "\"last_poll\"", "\"expires_at\""] {
+                    "\"oldest_age_s\"", "\"snapshot_id\"", "\"next_due\"", "\"last_error\"", "\"last_poll\"", "\"expires_at\"",
+                    "\"interval_s\"", "\"max_gap_s\"", "\"pings\""] {
             XCTAssertTrue(line.contains(key), key)
         }
         XCTAssertTrue(line.hasPrefix(#"{"disk":{"state":"ok"},"last_upload":"#), line)  // sorted keys
@@ -39,10 +40,38 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(back, r)
     }
 
+    func testWatchdogCountersAreOptionalInOldReports() throws {
+        let old = try JSONDecoder().decode(StatusReport.Watchdog.self, from: Data(#"{"state":"stalled: flusher since 12:03Z"}"#.utf8))
+        XCTAssertEqual(old, StatusReport.Watchdog(state: "stalled: flusher since 12:03Z"))
+        XCTAssertEqual(old.pings, 0)
+        XCTAssertNil(old.intervalS)
+        XCTAssertNil(old.maxGapS)
+        XCTAssertEqual(old.summary, "stalled: flusher since 12:03Z")
+        // A whole report from a daemon that predates the counters still decodes.
+        var line = sampleReport().jsonLine()
+        line = line.replacing(#"{"interval_s":2,"max_gap_s":1.04,"pings":3720,"state":"ok"}"#, with: #"{"state":"ok"}"#)
+        XCTAssertTrue(line.contains(#""watchdog":{"state":"ok"}"#), line)
+        XCTAssertEqual(try JSONDecoder().decode(StatusReport.self, from: Data(line.utf8)).watchdog, StatusReport.Watchdog(state: "ok"))
+        // Disabled: no interval, no gap; the keys are left out rather than null.
+        XCTAssertEqual(ControlCoding.line(StatusReport.Watchdog(state: "disabled")), #"{"pings":0,"state":"disabled"}"#)
+    }
+
+    func testWatchdogFromStats() {
+        let w = StatusReport.Watchdog(state: "ok", stats: WatchdogStats(intervalS: 2, pings: 4, lastPingAt: nil, maxGapS: 1.01))
+        XCTAssertEqual(w, StatusReport.Watchdog(state: "ok", intervalS: 2, pings: 4, maxGapS: 1.01))
+        XCTAssertEqual(w.summary, "ok (pings every 1.0 s, largest gap 1.0 s)")
+        let fresh = StatusReport.Watchdog(state: "ok", stats: WatchdogStats(intervalS: 1800))
+        XCTAssertNil(fresh.maxGapS, "no ping yet: no gap to report")
+        XCTAssertEqual(fresh.summary, "ok (pings every 900.0 s, no ping yet)")
+        XCTAssertEqual(StatusReport.tenths(0.25), "0.3")
+        XCTAssertEqual(StatusReport.tenths(0.04), "0.0")
+    }
+
     func testRenderTableAligns() {
         let t = sampleReport().renderTable()
         XCTAssertTrue(t.contains("rate gate       throttled until 2026-11-25T11:00:00Z (QUOTA_EXCEEDED)"), t)
         XCTAssertTrue(t.contains("started         2026-11-25T09:00:00Z (up 1h2m)"), t)
+        XCTAssertTrue(t.contains("watchdog        ok (pings every 1.0 s, largest gap 1.0 s)\n"), t)
         let lines = t.split(separator: "\n").map(String.init)
         let header = try! XCTUnwrap(lines.first { $0.hasPrefix("PLAYLIST") })
         let row1 = try! XCTUnwrap(lines.first { $0.hasPrefix("37i9dQ") })

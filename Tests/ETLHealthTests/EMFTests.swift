@@ -144,6 +144,9 @@ final class EMFMetricsTests: XCTestCase {
                                          file: e.file, function: e.function, line: e.line)
         XCTAssertTrue(fields.contains("SPOTIFYD_EMF=1"))
         XCTAssertEqual(fields[0], "MESSAGE=" + docs[0])
+        // …under its own identifier, so `journalctl -t spotifyd-etl` shows the log without it.
+        XCTAssertTrue(fields.contains("SYSLOG_IDENTIFIER=spotifyd-etl-metrics"), "\(fields)")
+        XCTAssertFalse(fields.contains("SYSLOG_IDENTIFIER=spotifyd-etl"))
         // Next interval: counters back to 0.
         emitter.flushNow()
         let root2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(capture.events[1].message.description.utf8)) as? [String: Any])

@@ -24,9 +24,33 @@ final class JournalFieldsTests: XCTestCase {
                                                "count": .stringConvertible(3)],
                                     file: "Sources/X.swift", function: "run()", line: 42)
         XCTAssertEqual(f[0], "MESSAGE=upload failed\nsecond line Bearer [REDACTED]")
-        XCTAssertEqual(Array(f[1...5]), ["PRIORITY=3", "SYSLOG_IDENTIFIER=spotifyd-etl", "CODE_FILE=Sources/X.swift",
+        XCTAssertEqual(Array(f[1...5]), ["PRIORITY=3", "SYSLOG_IDENTIFIER=spotifyd-etl-metrics", "CODE_FILE=Sources/X.swift",
                                          "CODE_LINE=42", "CODE_FUNC=run()"])
         XCTAssertEqual(Array(f[6...]), ["COUNT=3", "ERROR=HTTP 403 \"nope\"", "PLAYLIST_ID=37i9dQ", "SPOTIFYD_EMF=1"])
+    }
+
+    /// The log and the EMF documents go under two identifiers: `journalctl -t spotifyd-etl`
+    /// reads the log without metrics JSON, `-t spotifyd-etl-metrics` only the metrics.
+    func testIdentifierSeparatesMetricsFromTheLog() {
+        func identifier(_ metadata: Logger.Metadata, _ id: String = JournalFields.defaultIdentifier,
+                        _ metricsID: String = JournalFields.metricsIdentifier) -> String? {
+            JournalFields.build(level: .info, message: "m", metadata: metadata, file: "f", function: "g", line: 1,
+                                identifier: id, metricsIdentifier: metricsID)
+                .first { $0.hasPrefix("SYSLOG_IDENTIFIER=") }.map { String($0.dropFirst("SYSLOG_IDENTIFIER=".count)) }
+        }
+        XCTAssertEqual(identifier([:]), "spotifyd-etl")
+        XCTAssertEqual(identifier(["playlist_id": "p"]), "spotifyd-etl")
+        XCTAssertEqual(identifier(["spotifyd_emf": "1"]), "spotifyd-etl-metrics")
+        XCTAssertEqual(identifier(["spotifyd_emf": .stringConvertible(1)]), "spotifyd-etl-metrics")
+        XCTAssertEqual(identifier(["spotifyd_emf": "0"]), "spotifyd-etl", "only the value 1 marks an EMF document")
+        XCTAssertEqual(identifier(["spotifyd_emf": "1"], "x", "x-metrics"), "x-metrics")
+        XCTAssertEqual(JournaldLogHandler(label: "t").identifier, "spotifyd-etl")
+        XCTAssertEqual(JournaldLogHandler(label: "t").metricsIdentifier, "spotifyd-etl-metrics")
+        // Exactly one SYSLOG_IDENTIFIER field either way.
+        let f = JournalFields.build(level: .info, message: "{}", metadata: ["spotifyd_emf": "1", "syslog_identifier": "x"],
+                                    file: "f", function: "g", line: 1)
+        XCTAssertEqual(f.filter { $0.hasPrefix("SYSLOG_IDENTIFIER=") }, ["SYSLOG_IDENTIFIER=spotifyd-etl-metrics"])
+        XCTAssertTrue(f.contains("META_SYSLOG_IDENTIFIER=x"))
     }
 
     func testPriorities() {
@@ -63,6 +87,16 @@ final class JournalFieldsTests: XCTestCase {
         XCTAssertEqual(fields["PLAYLIST_ID"], "p1")
         XCTAssertEqual(fields["CODE_LINE"], "7")
         XCTAssertEqual(fields["CODE_FUNC"], "g()")
+
+        // An EMF document: same socket, its own identifier, the JSON as MESSAGE.
+        _ = withStderrRedirected { _ in
+            JournaldLogHandler(label: "t").log(event: LogEvent(level: .info, message: "{\"a\":1}", metadata: ["spotifyd_emf": "1"],
+                                                               source: "t", file: "F.swift", function: "g()", line: 8))
+        }
+        let emf = try XCTUnwrap(JournalWire.parse(try XCTUnwrap(rx.receive(timeout: 2))))
+        XCTAssertEqual(emf["SYSLOG_IDENTIFIER"], "spotifyd-etl-metrics")
+        XCTAssertEqual(emf["SPOTIFYD_EMF"], "1")
+        XCTAssertEqual(emf["MESSAGE"], "{\"a\":1}")
     }
 }
 
@@ -76,6 +110,21 @@ final class StderrLogHandlerTests: XCTestCase {
                        "<6>info polled playlist_id=abc")
         XCTAssertEqual(StderrLogHandler.formatLine(level: .info, message: "{\"a\":1}", metadata: ["spotifyd_emf": "1"]),
                        "<6>{\"a\":1}")
+    }
+
+    /// User text inside a message (a playlist name) can neither break the line, forge a
+    /// second `<N>` line, nor send terminal escape sequences.
+    func testEscapesControlCharactersInMessages() {
+        XCTAssertEqual(StderrLogHandler.formatLine(level: .info, message: "snapshot committed: playlist p \"a\u{1B}[31mb\tc\u{0}\"",
+                                                   metadata: ["playlist_name": "x\ny\u{7}"]),
+                       "<6>info snapshot committed: playlist p \"a\\u{1B}[31mb\\tc\\u{0}\" playlist_name=x\\ny\\u{7}")
+        XCTAssertEqual(StderrLogHandler.formatLine(level: .info, message: "a\r\n<3>error forged\u{2028}\u{202E}drow", metadata: [:]),
+                       "<6>info a\\r\\n<3>error forged\\u{2028}\\u{202E}drow")
+        XCTAssertEqual(StderrLogHandler.formatLine(level: .info, message: "🎧 夜の音楽 Café مزيج", metadata: [:]),
+                       "<6>info 🎧 夜の音楽 Café مزيج")
+        // The EMF form stays the bare JSON (one line; JSON has no raw controls anyway).
+        XCTAssertEqual(StderrLogHandler.formatLine(level: .info, message: "{\"n\":\"a\\nb\"}", metadata: ["spotifyd_emf": "1"]),
+                       "<6>{\"n\":\"a\\nb\"}")
     }
 
     func testWritesFlushedLinesToFD2() {
@@ -157,5 +206,31 @@ final class DatagramSocket {
         var buf = [UInt8](repeating: 0, count: 65536)
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n > 0 ? Array(buf[0..<n]) : nil
+    }
+}
+
+final class LogLevelSettingTests: XCTestCase {
+    func testParse() {
+        XCTAssertEqual(["debug", "info", "notice", "warning", "error"].map(LogLevelSetting.parse),
+                       [.debug, .info, .notice, .warning, .error])
+        XCTAssertEqual(LogLevelSetting.parse(" DEBUG\n"), .debug)
+        XCTAssertNil(LogLevelSetting.parse("trace"), "not offered")
+        XCTAssertNil(LogLevelSetting.parse("critical"), "not offered")
+        XCTAssertNil(LogLevelSetting.parse("verbose"))
+        XCTAssertNil(LogLevelSetting.parse(""))
+    }
+
+    func testFlagWinsOverEnvironmentWhichWinsOverDefault() throws {
+        let key = LogLevelSetting.environmentVariable
+        XCTAssertEqual(key, "SPOTIFYD_ETL_LOG_LEVEL")
+        XCTAssertEqual(try LogLevelSetting.resolve(flag: nil, environment: [:]), .info)
+        XCTAssertEqual(try LogLevelSetting.resolve(flag: nil, environment: [key: ""]), .info)
+        XCTAssertEqual(try LogLevelSetting.resolve(flag: nil, environment: [key: "warning"]), .warning)
+        XCTAssertEqual(try LogLevelSetting.resolve(flag: .debug, environment: [key: "warning"]), .debug)
+        XCTAssertEqual(try LogLevelSetting.resolve(flag: .error, environment: [key: "nonsense"]), .error,
+                       "the flag overrides even an invalid environment value")
+        XCTAssertThrowsError(try LogLevelSetting.resolve(flag: nil, environment: [key: "loud"])) { e in
+            XCTAssertEqual("\(e)", "SPOTIFYD_ETL_LOG_LEVEL: invalid log level \"loud\"; accepted: debug, info, notice, warning, error")
+        }
     }
 }

@@ -53,5 +53,17 @@ final class NotifyReceiver {
         return out
     }
 
+    /// All datagrams arriving within `window` seconds, each with its arrival time.
+    func collectTimed(for window: Double) -> [(Date, String)] {
+        var out: [(Date, String)] = []
+        let end = Date().addingTimeInterval(window)
+        while true {
+            let left = end.timeIntervalSinceNow
+            if left <= 0 { break }
+            if let m = receive(timeout: left) { out.append((Date(), m)) }
+        }
+        return out
+    }
+
     func drain() { while receive(timeout: 0) != nil {} }
 }

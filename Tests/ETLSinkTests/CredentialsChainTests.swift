@@ -2,15 +2,17 @@ import ETLCore
 import ETLHTTP
 import ETLTestSupport
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import ETLSink
 
-struct FixedClock: Clock, @unchecked Sendable {
-    let box: Box
-    final class Box: @unchecked Sendable { var now: Date; init(_ d: Date) { now = d } }
-    init(_ d: Date) { box = Box(d) }
-    func now() -> Date { box.now }
+/// A clock the test moves by hand.
+final class FixedClock: Clock {
+    private let current: Guarded<Date>
+    init(_ d: Date) { current = Guarded(d) }
+    func now() -> Date { current.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
 /// The credentials chain with an injected environment, real files and a real IMDS emulator.
@@ -114,7 +116,7 @@ final class CredentialsChainTests: XCTestCase {
         // 56 minutes later the credentials expire in 4 minutes (< 5): refresh.
         try imds.setCredentials(accessKey: "ASIATWO", secretKey: "imds-secret-two", token: "imds-token-two",
                                 expiration: f.string(from: clock.now().addingTimeInterval(7200)))
-        clock.box.now = clock.now().addingTimeInterval(56 * 60)
+        clock.advance(by: 56 * 60)
         XCTAssertEqual(try chain.credentials().accessKeyID, "ASIATWO")
         s = try imds.stats()
         XCTAssertEqual(s["credentials"], 2)

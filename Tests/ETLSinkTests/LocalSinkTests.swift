@@ -1,4 +1,5 @@
 import ETLCore
+import ETLHTTP
 import Foundation
 import XCTest
 @testable import ETLSink
@@ -42,6 +43,11 @@ final class LocalSinkTests: XCTestCase {
         XCTAssertEqual(try EncodingTestKit.sha256(final), try EncodingTestKit.sha256(object.fileURL))
         // Readable as an object by an independent reader.
         XCTAssertEqual(try EncodingTestKit.run(["gzip", "-t", final.path]).status, 0)
+        XCTAssertEqual(sink.progress.totalBytes, object.byteCount, "every copied byte is reported")
+        XCTAssertEqual(sink.progress.activeTransfers, 0)
+        // An identical object already in place is not copied again.
+        _ = try sink.put(object)
+        XCTAssertEqual(sink.progress.totalBytes, object.byteCount)
     }
 
     /// Same key, same bytes: success without rewriting (the inode stays the same, proving no
@@ -156,7 +162,7 @@ final class LocalSinkTests: XCTestCase {
         var isDir: ObjCBool = false
         XCTAssertTrue(FileManager.default.fileExists(atPath: base + "/x/y/z", isDirectory: &isDir) && isDir.boolValue)
         try FileIO.makeDirectories(base + "/x/y/z")  // already there: fine
-        FileManager.default.createFile(atPath: base + "/file", contents: Data())
+        _ = FileManager.default.createFile(atPath: base + "/file", contents: Data())
         for path in [base + "/file/sub", base + "/file"] {
             XCTAssertThrowsError(try FileIO.makeDirectories(path)) { error in
                 XCTAssertEqual((error as? FileSystemError)?.errno, ENOTDIR, "\(error)")

@@ -2,22 +2,30 @@ import ETLCore
 import ETLHTTP
 import ETLTestSupport
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import ETLSink
 
 /// Passes requests to the real libcurl transport, but sends chosen ones to a closed loopback
 /// port instead, so curl reports a real connection failure in the middle of a multipart upload.
-final class FailingTransport: HTTPTransport, @unchecked Sendable {
+final class FailingTransport: HTTPTransport {
     let inner = CurlHTTPClient()
-    let lock = NSLock()
-    var shouldFail: (HTTPRequest) -> Bool
-    var sent: [HTTPRequest] = []
-    init(shouldFail: @escaping (HTTPRequest) -> Bool) { self.shouldFail = shouldFail }
+    let shouldFail: @Sendable (HTTPRequest) -> Bool
+    private let state = Guarded<(sent: [HTTPRequest], failed: Int)>(([], 0))
+    /// Every request seen, without its body.
+    var sent: [HTTPRequest] { state.withLock { $0.sent } }
+    /// How many requests were sent to the closed port.
+    var failed: Int { state.withLock { $0.failed } }
+    init(shouldFail: @escaping @Sendable (HTTPRequest) -> Bool) { self.shouldFail = shouldFail }
     func send(_ request: HTTPRequest) throws -> HTTPResponse {
-        lock.lock(); sent.append(HTTPRequest(method: request.method, url: request.url, headers: request.headers, body: nil)); lock.unlock()
+        let fail = shouldFail(request)
+        state.withLock { state in
+            state.sent.append(HTTPRequest(method: request.method, url: request.url, headers: request.headers, body: nil))
+            if fail { state.failed += 1 }
+        }
         var req = request
-        if shouldFail(request), let r = req.url.range(of: "://127.0.0.1:") {
+        if fail, let r = req.url.range(of: "://127.0.0.1:") {
             let after = req.url[r.upperBound...]
             let slash = after.firstIndex(of: "/") ?? after.endIndex
             req.url = String(req.url[..<r.upperBound]) + "1" + String(after[slash...])
@@ -26,32 +34,38 @@ final class FailingTransport: HTTPTransport, @unchecked Sendable {
     }
 }
 
-final class S3MotoTests: XCTestCase {
+/// S3Sink/S3Client against a real S3 peer with signature checking on: moto here, SeaweedFS in
+/// the subclass S3SeaweedFSTests below (the same tests, another `backend`).
+class S3MotoTests: XCTestCase {
     static let bucket = "etl-test-bucket"
-    nonisolated(unsafe) static var moto: MotoServer?
+    /// The S3 peer this class runs against.
+    class var backend: S3Backend { .moto }
+    /// One peer per backend for the whole class (it takes seconds to start).
+    static let sharedPeers = SharedS3Peers()
 
     override class func setUp() {
         super.setUp()
-        moto = try? MotoServer(buckets: [bucket])
+        sharedPeers.start(backend, buckets: [bucket])
     }
 
     override class func tearDown() {
-        moto?.stop()
-        moto = nil
+        sharedPeers.stop(backend)
         super.tearDown()
     }
 
-    var moto: MotoServer { get throws { try XCTUnwrap(Self.moto, "moto server failed to start") } }
+    var peer: any S3TestPeer {
+        get throws { try Self.sharedPeers.peer(Self.backend) }
+    }
 
     static let noSleep = S3RetryPolicy(maxAttempts: 3, baseDelay: 0.001, maxDelay: 0.002, sleeper: { _ in })
 
     func settings(prefix: String = "warehouse/", threshold: Int = 5 << 20) throws -> S3Settings {
-        S3Settings(bucket: Self.bucket, prefix: prefix, region: "us-east-1", endpoint: try moto.endpoint, pathStyle: true,
+        S3Settings(bucket: Self.bucket, prefix: prefix, region: "us-east-1", endpoint: try peer.endpoint, pathStyle: true,
                    multipartThreshold: threshold, partSize: 5 << 20)
     }
 
     func goodCreds() throws -> StaticCredentialsProvider {
-        StaticCredentialsProvider(AWSCredentials(accessKeyID: try moto.accessKey, secretAccessKey: try moto.secretKey))
+        StaticCredentialsProvider(AWSCredentials(accessKeyID: try peer.accessKey, secretAccessKey: try peer.secretKey))
     }
 
     func spool(_ bytes: Data, key: String) throws -> SealedObject {
@@ -79,6 +93,11 @@ final class S3MotoTests: XCTestCase {
             XCTAssertEqual(try sink.client.getObject(key: "warehouse/" + key), bytes)
             let head = try XCTUnwrap(try sink.client.headObject(key: "warehouse/" + key))
             XCTAssertEqual(head.size, bytes.count)
+            XCTAssertEqual(head.etag, BodyDigests(bytes).md5Hex)
+            // The headers the daemon wrote are stored with the object and served back.
+            let raw = try sink.client.execute(method: "HEAD", key: "warehouse/" + key)
+            XCTAssertEqual(raw.header("content-type"), "application/x-ndjson", "\(Self.backend)")
+            XCTAssertEqual(raw.header("content-encoding"), "gzip", "\(Self.backend)")
         }
         // prefix=warehouse%2Fdt%3D… must be signed and answered correctly.
         let listed = try sink.client.listObjects(prefix: "warehouse/dt=2026-01-01/")
@@ -96,6 +115,11 @@ final class S3MotoTests: XCTestCase {
         let bytes = Self.pseudoRandom(12 << 20 + 12345, seed: 42)
         let receipt = try sink.put(try spool(bytes, key: "dt=2026-11-25/big part.ndjson.gz"))
         XCTAssertTrue(receipt.etag?.hasSuffix("-3") ?? false, "\(receipt.etag ?? "nil")")
+        // S3's multipart ETag: MD5 of the parts' binary MD5s, "-" part count.
+        let partMD5s = stride(from: 0, to: bytes.count, by: 5 << 20).reduce(into: Data()) { acc, start in
+            acc.append(contentsOf: BodyDigests(bytes.subdata(in: start..<min(start + (5 << 20), bytes.count))).md5Bytes)
+        }
+        XCTAssertEqual(receipt.etag, BodyDigests(partMD5s).md5Hex + "-3", "\(Self.backend)")
         let listed = try sink.client.listObjects(prefix: "mp/")
         XCTAssertEqual(listed.count, 1)
         XCTAssertEqual(listed.first?.key, "mp/dt=2026-11-25/big part.ndjson.gz")
@@ -105,12 +129,7 @@ final class S3MotoTests: XCTestCase {
     }
 
     func testFailureMidMultipartAbortsTheUpload() throws {
-        var partsSeen = 0
-        let transport = FailingTransport { req in
-            guard req.url.contains("partNumber=2") else { return false }
-            partsSeen += 1
-            return true
-        }
+        let transport = FailingTransport { $0.url.contains("partNumber=2") }
         let sink = try S3Sink(settings: try settings(prefix: "abort/"), credentials: try goodCreds(), transport: transport, retry: Self.noSleep)
         let obj = try spool(Self.pseudoRandom(11 << 20, seed: 7), key: "dt=2026-11-25/fails.gz")
         XCTAssertThrowsError(try sink.put(obj)) { e in
@@ -118,7 +137,7 @@ final class S3MotoTests: XCTestCase {
             XCTAssertEqual(se?.kind, .transient)
             XCTAssertEqual(se?.code, "TransportError")
         }
-        XCTAssertEqual(partsSeen, 3, "part 2 retried up to maxAttempts")
+        XCTAssertEqual(transport.failed, 3, "part 2 retried up to maxAttempts")
         XCTAssertTrue(transport.sent.contains { $0.method == "DELETE" && $0.url.contains("uploadId=") }, "abort was sent")
         XCTAssertEqual(try sink.client.listMultipartUploads(prefix: "abort/"), [])
         XCTAssertEqual(try sink.client.listObjects(prefix: "abort/"), [])
@@ -126,10 +145,9 @@ final class S3MotoTests: XCTestCase {
     }
 
     func testWrongSecretIsSignatureDoesNotMatchNeedsOperatorAndFixingTheKeySucceeds() throws {
-        let bad = StaticCredentialsProvider(AWSCredentials(accessKeyID: try moto.accessKey, secretAccessKey: "definitely-wrong-secret"))
-        final class Counter: @unchecked Sendable { var n = 0 }
+        let bad = StaticCredentialsProvider(AWSCredentials(accessKeyID: try peer.accessKey, secretAccessKey: "definitely-wrong-secret"))
         let sleeps = Counter()
-        let counting = S3RetryPolicy(maxAttempts: 3, baseDelay: 0.001, maxDelay: 0.001, sleeper: { _ in sleeps.n += 1 })
+        let counting = S3RetryPolicy(maxAttempts: 3, baseDelay: 0.001, maxDelay: 0.001, sleeper: { _ in sleeps.increment() })
         let obj = try spool(Self.pseudoRandom(2048, seed: 9), key: "dt=2026-11-25/auth.gz")
         let badSink = try S3Sink(settings: try settings(prefix: "auth/"), credentials: bad, retry: counting)
         XCTAssertThrowsError(try badSink.put(obj)) { e in
@@ -138,8 +156,18 @@ final class S3MotoTests: XCTestCase {
             XCTAssertEqual(se.code, "SignatureDoesNotMatch")
             XCTAssertFalse(se.description.contains("definitely-wrong-secret"))
         }
-        XCTAssertEqual(sleeps.n, 0, "403 is not retried blindly")
+        XCTAssertEqual(sleeps.value, 0, "403 is not retried blindly")
         XCTAssertTrue(FileManager.default.fileExists(atPath: obj.fileURL.path))
+        // An access key the server does not know: InvalidAccessKeyId, also for the operator.
+        let unknown = StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDNOSUCHKEY0000000", secretAccessKey: try peer.secretKey))
+        let unknownSink = try S3Sink(settings: try settings(prefix: "auth/"), credentials: unknown, retry: counting)
+        XCTAssertThrowsError(try unknownSink.put(obj)) { e in
+            XCTAssertEqual((e as? SinkError)?.kind, .needsOperator, "\(e)")
+            XCTAssertEqual((e as? SinkError)?.code, "InvalidAccessKeyId", "\(e)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: obj.fileURL.path))
+        XCTAssertEqual(try S3Sink(settings: try settings(prefix: "auth/"), credentials: try goodCreds(), retry: Self.noSleep)
+            .client.listObjects(prefix: "auth/"), [], "nothing was stored")
         let goodSink = try S3Sink(settings: try settings(prefix: "auth/"), credentials: try goodCreds(), retry: Self.noSleep)
         XCTAssertNoThrow(try goodSink.put(obj))
         XCTAssertEqual(try goodSink.client.listObjects(prefix: "auth/").count, 1)
@@ -147,20 +175,23 @@ final class S3MotoTests: XCTestCase {
 
     /// 503 SlowDown / 500 twice, then the real moto: retried with (injected) sleeps, succeeds.
     func testSlowDownAndInternalErrorAreRetriedWithBackoff() throws {
-        final class Flaky: HTTPTransport, @unchecked Sendable {
+        final class Flaky: HTTPTransport {
             let inner = CurlHTTPClient()
-            var failures = [(503, "SlowDown"), (500, "InternalError")]
+            private let failures = Guarded([(503, "SlowDown"), (500, "InternalError")])
             func send(_ request: HTTPRequest) throws -> HTTPResponse {
-                if !failures.isEmpty {
-                    let (s, c) = failures.removeFirst()
+                if let (s, c) = failures.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
                     return HTTPResponse(status: s, headers: [], body: Data("<Error><Code>\(c)</Code><Message>m</Message><RequestId>r</RequestId></Error>".utf8))
                 }
                 return try inner.send(request)
             }
         }
-        final class Sleeps: @unchecked Sendable { var d: [Double] = [] }
+        final class Sleeps: Sendable {
+            private let log = Guarded<[Double]>([])
+            var d: [Double] { log.withLock { $0 } }
+            func record(_ seconds: Double) { log.withLock { $0.append(seconds) } }
+        }
         let sleeps = Sleeps()
-        let policy = S3RetryPolicy(maxAttempts: 4, baseDelay: 0.1, maxDelay: 1, sleeper: { sleeps.d.append($0) }, random: { 0.5 })
+        let policy = S3RetryPolicy(maxAttempts: 4, baseDelay: 0.1, maxDelay: 1, sleeper: { sleeps.record($0) }, random: { 0.5 })
         let sink = try S3Sink(settings: try settings(prefix: "retry/"), credentials: try goodCreds(), transport: Flaky(), retry: policy)
         XCTAssertNoThrow(try sink.put(try spool(Data("retry me".utf8), key: "dt=2026-11-25/r.gz")))
         XCTAssertEqual(sleeps.d.count, 2)
@@ -180,6 +211,13 @@ final class S3MotoTests: XCTestCase {
         }
     }
 
+    /// Counts calls from any thread.
+    final class Counter: Sendable {
+        private let n = Guarded(0)
+        var value: Int { n.withLock { $0 } }
+        func increment() { n.withLock { $0 += 1 } }
+    }
+
     func testNoSuchBucketNeedsOperator() throws {
         var s = try settings()
         s.bucket = "no-such-bucket-here"
@@ -189,4 +227,18 @@ final class S3MotoTests: XCTestCase {
             XCTAssertEqual((e as? SinkError)?.code, "NoSuchBucket")
         }
     }
+}
+
+/// The same S3 tests against SeaweedFS, a real S3 server (scripts/testsupport/seaweedfs_server.py).
+/// SwiftPM's test discovery on Linux finds a subclass only through a test method it declares
+/// (then it runs the inherited ones too), so the tests are named here.
+final class S3SeaweedFSTests: S3MotoTests {
+    override class var backend: S3Backend { .seaweedfs }
+    override func testPutObjectRoundTripsKeysWithEqualsSpacesUnicodeAndPlus() throws { try super.testPutObjectRoundTripsKeysWithEqualsSpacesUnicodeAndPlus() }
+    override func testMultipartAboveThresholdUploadsOneObjectWithTheSameBytes() throws { try super.testMultipartAboveThresholdUploadsOneObjectWithTheSameBytes() }
+    override func testFailureMidMultipartAbortsTheUpload() throws { try super.testFailureMidMultipartAbortsTheUpload() }
+    override func testWrongSecretIsSignatureDoesNotMatchNeedsOperatorAndFixingTheKeySucceeds() throws {
+        try super.testWrongSecretIsSignatureDoesNotMatchNeedsOperatorAndFixingTheKeySucceeds()
+    }
+    override func testNoSuchBucketNeedsOperator() throws { try super.testNoSuchBucketNeedsOperator() }
 }

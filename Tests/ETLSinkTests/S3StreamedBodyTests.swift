@@ -3,6 +3,7 @@ import ETLCore
 import ETLHTTP
 import ETLTestSupport
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import ETLSink
@@ -13,28 +14,32 @@ import XCTest
 /// independently of our own digest code.
 final class S3StreamedBodyTests: XCTestCase {
     static let bucket = "etl-stream-bucket"
-    nonisolated(unsafe) static var moto: MotoServer?
+    /// One moto for the whole class (it takes seconds to start).
+    static let sharedMoto = Guarded<MotoServer?>(nil)
 
     override class func setUp() {
         super.setUp()
-        moto = try? MotoServer(buckets: [bucket])
+        let started = try? MotoServer(buckets: [bucket])
+        sharedMoto.withLock { $0 = started }
     }
 
     override class func tearDown() {
-        moto?.stop()
-        moto = nil
+        sharedMoto.withLock { moto in
+            moto?.stop()
+            moto = nil
+        }
         super.tearDown()
     }
 
-    var moto: MotoServer { get throws { try XCTUnwrap(Self.moto, "moto server failed to start") } }
+    var moto: MotoServer { get throws { try XCTUnwrap(Self.sharedMoto.withLock { $0 }, "moto server failed to start") } }
 
     /// Records every request (as sent, including its `bodyFile`) and passes it to libcurl.
-    final class RecordingTransport: HTTPTransport, @unchecked Sendable {
+    final class RecordingTransport: HTTPTransport {
         let inner = CurlHTTPClient()
-        let lock = NSLock()
-        var sent: [HTTPRequest] = []
+        private let log = Guarded<[HTTPRequest]>([])
+        var sent: [HTTPRequest] { log.withLock { $0 } }
         func send(_ request: HTTPRequest) throws -> HTTPResponse {
-            lock.lock(); sent.append(request); lock.unlock()
+            log.withLock { $0.append(request) }
             return try inner.send(request)
         }
     }
@@ -127,6 +132,21 @@ final class S3StreamedBodyTests: XCTestCase {
             let f = try XCTUnwrap(p.bodyFile)
             assertDigestHeaders(p, describe: all.subdata(in: f.offset..<(f.offset + f.length)))
         }
+        // Parts: no total timeout, cut only by the low-speed limit; the small XML requests
+        // keep their total timeout. Every request reports to the sink's progress.
+        for p in parts {
+            XCTAssertEqual(p.timeout, 0)
+            XCTAssertEqual(p.lowSpeed, LowSpeedLimit(bytesPerSecond: 1024, seconds: 60))
+        }
+        let xml = transport.sent.filter { $0.method != "PUT" }
+        XCTAssertFalse(xml.isEmpty)
+        for r in xml {
+            XCTAssertEqual(r.timeout, 120, "\(r.method) \(r.url)")
+            XCTAssertNil(r.lowSpeed)
+        }
+        XCTAssertTrue(transport.sent.allSatisfy { $0.progress === sink.progress })
+        XCTAssertGreaterThanOrEqual(sink.progress.totalBytes, all.count * 2, "parts up, then the object down")
+        XCTAssertEqual(sink.progress.activeTransfers, 0)
     }
 
     /// The file-range request is signed exactly like the same bytes given as `Data`.

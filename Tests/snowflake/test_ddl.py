@@ -63,14 +63,15 @@ NULLABLE = {
     "artists": {"genres", "followers", "popularity"},
     "episodes": {"release_date"},
     "rejects": {"position"},
+    "polls": {"snapshot_id", "items"},
 }
 assert NULLABLE == NULLABLE_FROM_DOC, NULLABLE_FROM_DOC
 ARRAY_COLUMNS = {("tracks", "artist_ids"), ("albums", "artist_ids"), ("artists", "genres")}
-TIMESTAMP_COLUMNS = {"observed_at", "added_at"}
+TIMESTAMP_COLUMNS = {"observed_at", "added_at", "polled_at"}
 DATE_COLUMNS = {"release_date"}
 BOOL_COLUMNS = {"public", "collaborative", "explicit"}
 INT_COLUMNS = {"followers", "item_count", "position", "duration_ms", "disc_number", "track_number",
-               "popularity", "release_year", "total_tracks", "batch_id"}
+               "popularity", "release_year", "total_tracks", "items", "requests", "batch_id"}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def swift_table_columns() -> dict[str, list[str]]:
     out = {}
     for case, cols in re.findall(r"case \.(\w+):\s*return \[(.*?)\]", body, re.S):
         out[names[case]] = re.findall(r"\"(\w+)\"", cols)
-    assert len(out) == 7, out
+    assert out and set(out) == set(names.values()), out
     return out
 
 
@@ -200,17 +201,17 @@ def test_cli_writes_file_and_exits_64_on_bad_value(tmp_path, rendered):
 
 def test_every_statement_parses_with_snowflake_dialect(rendered):
     stmts = statements(rendered)
-    # database, schema, use, 2 file formats, stage, 7 tables, 7 pipes, 11 views
-    assert len(stmts) == 31
-    assert len(split_sql(rendered)) == 31
+    # database, schema, use, 2 file formats, stage, 8 tables, 8 pipes, 12 views
+    assert len(stmts) == 34
+    assert len(split_sql(rendered)) == 34
     kinds = [(type(s).__name__, s.args.get("kind")) for s in stmts]
-    assert kinds.count(("Create", "TABLE")) == 7
-    assert kinds.count(("Create", "VIEW")) == 11
+    assert kinds.count(("Create", "TABLE")) == 8
+    assert kinds.count(("Create", "VIEW")) == 12
     assert kinds.count(("Create", "FILE FORMAT")) == 2
     assert kinds.count(("Create", "STAGE")) == 1
     # only CREATE PIPE is opaque to sqlglot; its COPY is parsed strictly in test_pipes
     commands = [s for s in stmts if isinstance(s, exp.Command)]
-    assert len(commands) == 7 and all("CREATE PIPE" in s.sql(dialect="snowflake") for s in commands)
+    assert len(commands) == 8 and all("CREATE PIPE" in s.sql(dialect="snowflake") for s in commands)
 
 
 def test_every_contract_table_has_table_and_pipe(rendered):
@@ -266,6 +267,26 @@ def test_sample_columns_match_swift_contract():
     assert {t: sf.COLUMNS[t] for t in sf.TABLES} == swift_table_columns()
 
 
+def swift_poll_outcomes() -> list[str]:
+    """`PollsOutcome` raw values as written in Sources/ETLTransform/RowBuilder.swift."""
+    src = open(os.path.join(ROOT, "Sources", "ETLTransform", "RowBuilder.swift"), encoding="utf-8").read()
+    body = src.split("public enum PollsOutcome")[1].split("\n}\n")[0]
+    return [raw or name for name, raw in re.findall(r'^\s*case (\w+)(?: = "(\w+)")?$', body, re.M)]
+
+
+def test_poll_outcomes_agree_across_swift_contract_and_view(rendered):
+    outcomes = swift_poll_outcomes()
+    assert outcomes == ["unchanged", "changed", "renamed", "forbidden", "not_found", "failed", "deferred"]
+    doc = open(os.path.join(ROOT, "docs", "data-contract.md"), encoding="utf-8").read()
+    section = doc.split("### polls")[1].split("\n## ")[0]
+    assert re.findall(r"^\| `(\w+)` \|", section, re.M) == outcomes
+    view = view_statements(rendered)["playlist_freshness"].sql(dialect="snowflake")
+    lists = re.findall(r"outcome IN \(([^)]*)\)", view)
+    assert len(lists) == 2, view
+    for listed in lists:
+        assert set(re.findall(r"'(\w+)'", listed)) <= set(outcomes), listed
+
+
 def test_table_columns_types_and_nullability(rendered):
     for s in statements(rendered):
         if not (isinstance(s, exp.Create) and s.args.get("kind") == "TABLE"):
@@ -311,6 +332,43 @@ GOLDEN_TRACKS = [
     ["t2", "", 0, True, 1, 1, "US-ABC", 0, "a2", [], " lead space", "2026-11-25T09:49:24Z"],
     ["t3", "line1\r\nline2", -5, False, 2, 10, "AC\\DC", 100, "a3", ["ar3"], "日本語", "2026-11-25T09:49:24Z"],
 ]
+
+
+GOLDEN_POLLS = [
+    ["pl1", "2026-11-25T09:49:24Z", "snap-p1-3", "changed", 3, 4, 812],
+    ["pl1", "2026-11-25T10:04:24Z", "snap-p1-3", "unchanged", 3, 1, 95],
+    [sf.PL404, "2026-11-25T09:49:24Z", None, "not_found", None, 1, 143],
+    ["pl3", "2026-11-25T09:49:25Z", None, "deferred", None, 0, 0],
+]
+
+
+def test_golden_polls_ndjson():
+    want = open(os.path.join(GOLDEN, "polls-000000000043.ndjson"), "rb").read()
+    assert sf.encode("ndjson", "polls", GOLDEN_POLLS, 43) == want
+    rows = [json.loads(line) for line in want.splitlines()]
+    assert all(list(r) == sf.output_columns("polls") for r in rows)
+    assert [r["outcome"] for r in rows] == ["changed", "unchanged", "not_found", "deferred"]
+    assert rows[2]["snapshot_id"] is None and rows[2]["items"] is None and rows[3]["requests"] == 0
+
+
+def test_golden_polls_read_back_through_the_freshness_view(rendered, tmp_path):
+    """The golden polls object, loaded with the NDJSON pipe's semantics into the DDL's table,
+    answers through `playlist_freshness`."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(duckdb_table_ddl(rendered)["polls"])
+    path = tmp_path / "polls-000000000043.ndjson.gz"
+    path.write_bytes(sf.gzip_bytes(open(os.path.join(GOLDEN, "polls-000000000043.ndjson"), "rb").read()))
+    load_ndjson(con, "polls", str(path))
+    con.execute(view_statements(rendered)["playlist_freshness"].sql(dialect="duckdb"))
+    assert con.execute("SELECT outcome, snapshot_id, items, requests FROM polls WHERE playlist_id = ?",
+                       [sf.PL404]).fetchall() == [("not_found", None, None, 1)]
+    got = con.execute("SELECT playlist_id, last_polled_at, last_confirmed_at, last_changed_at "
+                      "FROM playlist_freshness ORDER BY 1").fetchall()
+    assert got == [
+        (sf.PL404, _ts("2026-11-25T09:49:24Z"), None, None),
+        ("pl1", _ts("2026-11-25T10:04:24Z"), _ts("2026-11-25T10:04:24Z"), _ts("2026-11-25T09:49:24Z")),
+        ("pl3", _ts("2026-11-25T09:49:25Z"), None, None)]
 
 
 def test_golden_csv_file():
@@ -412,12 +470,12 @@ def db(request, rendered, objects):
 
 
 EXPECTED_COUNTS = {"playlists": 4, "playlist_items": 11, "tracks": 4, "albums": 3, "artists": 4, "episodes": 1,
-                   "rejects": 2}
+                   "rejects": 2, "polls": 16}
 
 
 def test_object_names_and_ndjson_keys(objects):
     root, keys = objects
-    assert len(keys["ndjson"]) == len(sf.SCENARIO) == 11
+    assert len(keys["ndjson"]) == len(sf.SCENARIO) == 14
     assert "artists/dt=2026-11-24/artists-000000000009.ndjson.gz" in keys["ndjson"]
     assert "playlists/dt=2026-11-25/playlists-000000000010.csv.gz" in keys["csv"]
     for key in keys["ndjson"]:
@@ -513,7 +571,7 @@ def test_views_are_the_expected_set(rendered):
     assert set(view_statements(rendered)) == {
         "playlists_latest", "tracks_latest", "albums_latest", "artists_latest", "episodes_latest",
         "playlist_items_current", "track_artists", "tracks_added_daily", "playlist_churn_daily",
-        "top_artists_by_playlist_presence", "release_year_distribution"}
+        "top_artists_by_playlist_presence", "release_year_distribution", "playlist_freshness"}
 
 
 def test_latest_views_keep_newest_row(db):
@@ -526,6 +584,11 @@ def test_latest_views_keep_newest_row(db):
         ("pl1", "snap-p1-3", 13), ("pl2", "snap-p2-1", None), ("pl3", "snap-p3-1", 0)]
     for v, n in (("tracks_latest", 4), ("albums_latest", 3), ("episodes_latest", 1)):
         assert db.execute(f"SELECT COUNT(*) FROM {v}").fetchone()[0] == n
+
+
+def _ts(text: str) -> dt.datetime:
+    """A contract timestamp (`...Z`) as the aware datetime a TIMESTAMP_TZ column returns."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
 
 
 VIEW_EXPECTATIONS = {
@@ -550,6 +613,14 @@ VIEW_EXPECTATIONS = {
         ("ar2", "Sigur Rós", 3, 5), ("ar1", "Björk", 2, 3), ("ar3", "大橋トリオ", 2, 2)],
     "SELECT release_year, playlist_entries, distinct_tracks FROM release_year_distribution ORDER BY 1": [
         (1999, 3, 2), (2024, 4, 2)],
+    # pl1: confirmed by an unchanged poll after its last change; pl2: renamed last; pl3: the
+    # latest poll was deferred, the last confirmation an unchanged poll the day before; the
+    # 404 playlist is polled but never confirmed.
+    "SELECT playlist_id, last_polled_at, last_confirmed_at, last_changed_at FROM playlist_freshness ORDER BY 1": [
+        (sf.PL404, _ts("2026-11-25T09:49:24Z"), None, None),
+        ("pl1", _ts("2026-11-25T10:04:24Z"), _ts("2026-11-25T10:04:24Z"), _ts("2026-11-25T09:49:24Z")),
+        ("pl2", _ts("2026-11-25T09:49:24Z"), _ts("2026-11-25T09:49:24Z"), _ts("2026-11-25T09:49:24Z")),
+        ("pl3", _ts("2026-11-25T09:49:24Z"), _ts("2026-11-24T10:00:00Z"), _ts("2026-11-23T10:00:00Z"))],
 }
 
 

@@ -7,6 +7,7 @@ few seconds from /proc, while a bound sd_notify socket counts WATCHDOG=1 pings.
 
   python3 bench/daemon/resources.py [--playlists 500] [--items 20] [--interval 1m]
                                     [--minutes 10] [--binary .build/release/spotifyd-etl]
+                                    [--metrics-listen]
 
 Reports: idle CPU% (the quietest 10-second windows, i.e. between polls) and mean CPU%, steady
 RSS (median and max after the first poll cycle), fd count (min/max after warm-up), and whether
@@ -41,6 +42,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build/release/spotifyd-etl"))
     ap.add_argument("--watchdog-sec", type=float, default=10)
+    ap.add_argument("--metrics-listen", action="store_true",
+                    help="turn on the Prometheus listener ([metrics] listen on a free loopback port) and scrape it every 15 s")
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="spotifyd-res-")
@@ -62,6 +65,17 @@ def main():
                                os.path.join(ROOT, "etc/spotifyd-etl.toml"), "--out", cfg, "--var", tmp,
                                "--api-url", f"http://127.0.0.1:{port}/v1", "--accounts-url", f"http://127.0.0.1:{port}",
                                "--playlists", ",".join(ids), "--interval", a.interval])
+        metrics_url = None
+        if a.metrics_listen:
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            mport = probe.getsockname()[1]
+            probe.close()
+            text = open(cfg).read()
+            assert "[metrics]" in text, "the sample config has a [metrics] section"
+            text = text.replace("[metrics]", f'[metrics]\nlisten = "127.0.0.1:{mport}"', 1)
+            open(cfg, "w").write(text)
+            metrics_url = f"http://127.0.0.1:{mport}/metrics"
 
         sock_path = os.path.join(tmp, "notify.sock")
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -89,8 +103,13 @@ def main():
         ready.wait(30)
         start = time.monotonic()
         samples = []
+        scrapes, last_scrape = 0, -1e9
         while time.monotonic() - start < a.minutes * 60:
             samples.append((time.monotonic() - start,) + proc_sample(d.pid))
+            if metrics_url and time.monotonic() - last_scrape >= 15:
+                last_scrape = time.monotonic()
+                urllib.request.urlopen(metrics_url, timeout=5).read()
+                scrapes += 1
             time.sleep(2)
         d.send_signal(signal.SIGTERM)
         d.wait(60)
@@ -121,6 +140,7 @@ def main():
             "watchdog_never_missed": bool(gaps) and max(gaps) < a.watchdog_sec,
             "daemon_exit": d.returncode,
             "api_requests": stats["requests"],
+            "metrics_listener": bool(metrics_url), "prometheus_scrapes": scrapes,
         }
         print(json.dumps(out, indent=2))
     finally:

@@ -23,7 +23,7 @@ func maxRSSMB() -> Double {
 /// NDJSON-like rows, so gzip sees realistic text. Written in 1 MiB chunks (never whole).
 func makeFile(bytes: Int, seed: UInt64) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("s3bench-\(bytes)-\(seed).ndjson")
-    FileManager.default.createFile(atPath: url.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: url.path, contents: nil)
     let fh = try FileHandle(forWritingTo: url)
     var x = seed
     var written = 0

@@ -6,7 +6,7 @@
 --   {{integration}}  name of the storage integration
 --   {{database}}     database to create the objects in
 --   {{schema}}       schema to create the objects in
--- Render with `scripts/snowflake/render_ddl.py` (or `spotifyd-etl snowflake-ddl`).
+-- Render with `scripts/snowflake/render_ddl.py` (the daemon has no subcommand for it).
 -- See docs/snowflake.md for the operator's walk-through.
 --
 -- Re-running is safe: tables, formats, the stage and the pipes use IF NOT EXISTS (a replaced
@@ -156,6 +156,18 @@ CREATE TABLE IF NOT EXISTS rejects (
   batch_id NUMBER(38, 0) NOT NULL
 );
 
+-- One row per finished poll (the daemon's heartbeat), whatever its outcome.
+CREATE TABLE IF NOT EXISTS polls (
+  playlist_id VARCHAR NOT NULL,
+  polled_at TIMESTAMP_TZ NOT NULL,
+  snapshot_id VARCHAR,
+  outcome VARCHAR NOT NULL,
+  items NUMBER(38, 0),
+  requests NUMBER(38, 0) NOT NULL,
+  duration_ms NUMBER(38, 0) NOT NULL,
+  batch_id NUMBER(38, 0) NOT NULL
+);
+
 -- Pipes (NDJSON). One per table, each watching its own table prefix. Snowpipe skips a file
 -- that fails to load (ON_ERROR = SKIP_FILE) and records why: see docs/snowflake.md.
 -- If the daemon writes CSV instead, use the commented CSV variants further down.
@@ -209,6 +221,13 @@ CREATE PIPE IF NOT EXISTS rejects_pipe AUTO_INGEST = TRUE
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
 
+CREATE PIPE IF NOT EXISTS polls_pipe AUTO_INGEST = TRUE
+  COMMENT = 'spotifyd-etl: polls NDJSON'
+  AS COPY INTO polls FROM @spotifyd_etl_stage/polls/
+  FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
+  MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
+  ON_ERROR = SKIP_FILE;
+
 -- CSV variant: use instead of the NDJSON pipes when the daemon writes CSV. CSV columns are
 -- positional (same order as the tables). Array cells hold JSON text, so they go through
 -- PARSE_JSON; everything else converts from text with the file format's rules.
@@ -242,6 +261,10 @@ CREATE PIPE IF NOT EXISTS rejects_pipe AUTO_INGEST = TRUE
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS rejects_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO rejects FROM @spotifyd_etl_stage/rejects/
+--   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
+--   ON_ERROR = SKIP_FILE;
+-- CREATE PIPE IF NOT EXISTS polls_csv_pipe AUTO_INGEST = TRUE
+--   AS COPY INTO polls FROM @spotifyd_etl_stage/polls/
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- END CSV PIPES
@@ -337,3 +360,18 @@ JOIN tracks_latest AS t ON t.track_id = c.track_id
 JOIN albums_latest AS al ON al.album_id = t.album_id
 WHERE c.item_type = 'track'
 GROUP BY al.release_year;
+
+-- Freshness per playlist, from the poll heartbeats (`polls`):
+--   last_polled_at     the latest finished poll, whatever its outcome (the daemon is alive);
+--   last_confirmed_at  the latest poll that found the warehouse up to date with Spotify
+--                      (outcome unchanged, changed or renamed); NULL if none yet;
+--   last_changed_at    the latest poll that committed a new snapshot (changed or renamed).
+-- "Nobody edited it" shows as a recent last_confirmed_at with an old last_changed_at; "the
+-- daemon is dead" as an old last_polled_at.
+CREATE OR REPLACE VIEW playlist_freshness AS
+SELECT playlist_id,
+       MAX(polled_at) AS last_polled_at,
+       MAX(CASE WHEN outcome IN ('unchanged', 'changed', 'renamed') THEN polled_at END) AS last_confirmed_at,
+       MAX(CASE WHEN outcome IN ('changed', 'renamed') THEN polled_at END) AS last_changed_at
+FROM polls
+GROUP BY playlist_id;

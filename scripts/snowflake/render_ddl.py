@@ -5,10 +5,10 @@ Usage:
   scripts/snowflake/render_ddl.py --bucket BUCKET --prefix PREFIX --integration NAME \
       [--database SPOTIFYD_ETL] [--schema PUBLIC] [--template PATH] [--output FILE]
 
-Substitution is plain `{{name}}` text replacement, so any other tool (the daemon's
-`snowflake-ddl` subcommand) can render the same template identically. Because the values go
-into SQL verbatim, they are validated first: identifiers must be plain Snowflake identifiers,
-the bucket an S3 bucket name, the prefix a key prefix without quotes or backslashes. The
+Substitution is plain `{{name}}` text replacement, so any other tool can render the same
+template identically. Because the values go into SQL verbatim, they are validated first:
+identifiers must be plain Snowflake identifiers, the bucket an S3 bucket name, the prefix a
+key prefix without quotes or backslashes. The
 prefix is normalised to end in '/' (or to be empty) and never to start with '/', so the stage
 URL is s3://bucket/prefix/ exactly as the daemon writes keys under it.
 

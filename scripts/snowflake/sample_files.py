@@ -35,6 +35,7 @@ COLUMNS: dict[str, list[str]] = {
     "episodes": ["episode_id", "name", "duration_ms", "explicit", "show_id", "show_name", "release_date",
                  "observed_at"],
     "rejects": ["source_table", "reason", "playlist_id", "position", "raw", "observed_at"],
+    "polls": ["playlist_id", "polled_at", "snapshot_id", "outcome", "items", "requests", "duration_ms"],
 }
 TABLES = list(COLUMNS)
 
@@ -170,6 +171,8 @@ class Batch:
 D1, D2, D3 = "2026-11-23", "2026-11-24", "2026-11-25"
 T1_OBS, T2_OBS, T3_OBS = "2026-11-23T10:00:00Z", "2026-11-24T10:00:00Z", "2026-11-25T09:49:24Z"
 LOCAL_KEY = "local:spotify:local:Unknown+Artist:Demos:Caf%C3%A9+Demo:183#0"
+# An editorial playlist the API answers 404 for: it only ever appears in `polls`.
+PL404 = "37i9dQZF1DXcBWIGoYBM5M"
 
 SCENARIO: list[Batch] = [
     Batch(1, "playlists", D1, [
@@ -226,6 +229,29 @@ SCENARIO: list[Batch] = [
     ]),
     Batch(11, "playlist_items", D3, [
         ["pl1", "snap-p1-3", "added", "track:t3#0", "track", "t3", None, 2, "2026-11-25T09:49:24Z", "u1", T3_OBS],
+    ]),
+    # poll heartbeats, one batch per day: every poll of every playlist, whatever it found
+    Batch(12, "polls", D1, [
+        ["pl1", T1_OBS, "snap-p1-1", "changed", 3, 4, 812],
+        ["pl2", T1_OBS, "snap-p2-1", "changed", 3, 4, 640],
+        ["pl3", T1_OBS, "snap-p3-1", "changed", 2, 3, 505],
+        [PL404, T1_OBS, None, "not_found", None, 1, 98],
+        ["pl1", "2026-11-23T10:15:00Z", "snap-p1-1", "unchanged", 3, 1, 61],
+        ["pl2", "2026-11-23T10:15:00Z", "snap-p2-1", "unchanged", 3, 1, 58],
+        ["pl3", "2026-11-23T10:15:00Z", "snap-p3-1", "failed", 2, 2, 10031],
+    ]),
+    Batch(13, "polls", D2, [
+        ["pl1", T2_OBS, "snap-p1-2", "changed", 2, 3, 390],
+        ["pl2", T2_OBS, "snap-p2-2", "changed", 4, 3, 402],
+        ["pl3", T2_OBS, "snap-p3-1", "unchanged", 2, 1, 57],
+        [PL404, T2_OBS, None, "not_found", None, 1, 101],
+    ]),
+    Batch(14, "polls", D3, [
+        ["pl1", T3_OBS, "snap-p1-3", "changed", 3, 3, 377],
+        ["pl2", T3_OBS, "snap-p2-3", "renamed", 4, 3, 350],
+        ["pl3", T3_OBS, None, "deferred", None, 1, 44],
+        [PL404, T3_OBS, None, "not_found", None, 1, 97],
+        ["pl1", "2026-11-25T10:04:24Z", "snap-p1-3", "unchanged", 3, 1, 66],
     ]),
 ]
 

@@ -28,7 +28,7 @@ fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-sed "s|^ExecStart=/usr/local/bin/spotifyd-etl |ExecStart=$binary |" "$unit" >"$tmp/spotifyd-etl.service"
+sed "s|^\(Exec[A-Za-z]*=\)/usr/local/bin/spotifyd-etl |\1$binary |" "$unit" >"$tmp/spotifyd-etl.service"
 verify_out="$(cd "$tmp" && SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no "$tmp/spotifyd-etl.service" 2>&1)" && verify_rc=0 || verify_rc=$?
 if [ "$verify_rc" = 0 ] && [ -z "$verify_out" ]; then
   echo "ok - systemd-analyze verify: clean"

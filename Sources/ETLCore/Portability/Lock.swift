@@ -3,6 +3,7 @@ import Glibc
 
 /// A plain pthread mutex. The project links FoundationEssentials only (no Foundation, so no ICU
 /// data and no libxml2 in the daemon's memory); this is the small part of `NSLock` we used.
+// @unchecked Sendable: wraps a heap-allocated pthread mutex, which is itself the synchronisation.
 public final class Lock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
@@ -16,8 +17,10 @@ public final class Lock: @unchecked Sendable {
     public func lock() { pthread_mutex_lock(mutex) }
     public func unlock() { pthread_mutex_unlock(mutex) }
 
+    /// For a lock that guards no value of its own (a critical section); a value that needs
+    /// guarding goes in a `Guarded` box instead.
     @inline(__always)
-    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
         return try body()
@@ -26,6 +29,7 @@ public final class Lock: @unchecked Sendable {
 
 /// A mutex with a condition variable (the part of `NSCondition` we used). Waits use
 /// CLOCK_MONOTONIC so a wall-clock step cannot stretch or cut a timed wait.
+// @unchecked Sendable: wraps heap-allocated pthread mutex and condition handles, themselves the synchronisation.
 public final class Condition: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)

@@ -3,26 +3,29 @@ import ETLHTTP
 import FoundationEssentials
 import ETLCore
 
-/// Wraps the HTTP transport to remember when the last request finished (success or failure).
-/// The watchdog uses it to tell a slow-but-moving scan from a wedged call: polls in flight
-/// with no HTTP activity for longer than the request timeout mean something is stuck.
-public final class ActivityTransport: HTTPTransport, @unchecked Sendable {
+/// Wraps the Spotify HTTP transport so every request reports to one `TransferProgress`
+/// (bytes moved, through curl's transfer-info callback) and to `finished` when it ends, success
+/// or failure. The watchdog uses both to tell a slow-but-moving scan from a wedged call: a
+/// request that ends, even by its own timeout, is the retry machinery working.
+public final class ActivityTransport: HTTPTransport, Sendable {
     private let inner: HTTPTransport
-    private let lock = Lock()
-    private var last = Date()
+    /// Bytes moved on any Spotify request.
+    public let progress = TransferProgress()
+    /// When the last request ended.
+    public let finished = ProgressMark()
     /// Every request to Spotify (API and token endpoint), for the `ApiRequests` metric.
     private let requests = Counter(label: "ApiRequests")
 
     public init(_ inner: HTTPTransport) { self.inner = inner }
 
-    public var lastActivity: Date {
-        lock.lock(); defer { lock.unlock() }
-        return last
-    }
+    /// Seconds since the last sign of life: bytes moved or a request ended.
+    public var secondsSinceActivity: Double { min(progress.secondsSinceLastMove, finished.secondsSince) }
 
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
         requests.increment()
-        defer { lock.lock(); last = Date(); lock.unlock() }
-        return try inner.send(request)
+        var r = request
+        if r.progress == nil { r.progress = progress }
+        defer { finished.mark() }
+        return try inner.send(r)
     }
 }

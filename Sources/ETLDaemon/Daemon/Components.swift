@@ -9,7 +9,7 @@ import Logging
 
 /// Builds the pipeline's parts from a validated config. The executable only calls this and
 /// runs what it returns; tests build the same parts against the emulator and moto.
-public final class Components: @unchecked Sendable {
+public final class Components: Sendable {
     public let config: AppConfig
     public let state: StateStore
     public let tokens: TokenProvider
@@ -20,8 +20,12 @@ public final class Components: @unchecked Sendable {
     public let enrichment: EnrichmentSweep
     public let metrics: PipelineMetrics
     public let secrets: SpotifySecrets
-    /// When the Spotify client last finished an HTTP request, for the watchdog.
+    /// Bytes moved and requests ended on the Spotify transport, for the watchdog.
     public let activity: ActivityTransport
+    /// Holds polls back while the state database cannot take writes.
+    public let storage: StorageGuard
+    /// Progress of polls (pages read, commits), for the watchdog.
+    public let pollProgress = ProgressMark()
 
     /// Where a `login` stores the refresh token, when it is not given by a credential.
     public static let storedRefreshTokenKey = "spotify.refresh_token"
@@ -61,7 +65,11 @@ public final class Components: @unchecked Sendable {
                                tokens: tokens, gate: gate, transport: transport,
                                capabilities: StateCapabilityStore(state: state), logger: logger, clock: clock)
         metrics = PipelineMetrics()
-        poller = PlaylistPoller(source: client, state: state, clock: clock, logger: logger, metrics: metrics)
+        poller = PlaylistPoller(source: client, state: state, clock: clock, logger: logger, metrics: metrics,
+                                progress: pollProgress)
+        let storage = StorageGuard(store: state, directory: stateDir.path)
+        self.storage = storage
+        poller.setPauseCheck { storage.blockedUntil().map { ($0, StorageGuard.deferReason) } }
 
         enrichment = EnrichmentSweep(source: client, state: state, clock: clock, logger: logger)
         let objectSink = try sink ?? Self.makeSink(config: config, environment: environment, logger: logger)

@@ -1,4 +1,6 @@
+import ETLCore
 import FoundationEssentials
+import Synchronization
 
 /// Gives freed heap pages back to the kernel once a burst of polls is over.
 ///
@@ -8,35 +10,47 @@ import FoundationEssentials
 /// glibc 2.8, free pages inside it). It is called when the scheduler has had nothing in flight
 /// for `quietSeconds`, at most once per burst, so it costs one call per cycle, never one per
 /// poll. Together with a single malloc arena (set at start-up) this keeps steady RSS flat.
-public final class HeapTrimmer: @unchecked Sendable {
-    public typealias Trim = () -> Void
+public final class HeapTrimmer: Sendable {
+    public typealias Trim = @Sendable () -> Void
+    private struct State {
+        var lastBusy = Date.distantPast
+        var trimmedAfterLastBusy = true
+        var trims = 0
+    }
     private let quietSeconds: Double
     private let trim: Trim
-    private var busySince: Date?
-    private var lastBusy = Date.distantPast
-    private var trimmedAfterLastBusy = true
-    public private(set) var trims = 0
+    private let state = Guarded(State())
 
     public init(quietSeconds: Double = 2, trim: @escaping Trim = HeapTrimmer.glibcTrim) {
         self.quietSeconds = quietSeconds
         self.trim = trim
     }
 
-    /// Called on the scheduler queue each tick. `busy` is whether any poll is in flight.
+    /// How many times it trimmed.
+    public var trims: Int { state.withLock { $0.trims } }
+
+    /// Called every second by `HeapTrimmerService`. `busy` is whether any poll is in flight.
     public func tick(busy: Bool, now: Date) {
-        if busy {
-            lastBusy = now
-            trimmedAfterLastBusy = false
-            return
+        let due = state.withLock { s -> Bool in
+            if busy {
+                s.lastBusy = now
+                s.trimmedAfterLastBusy = false
+                return false
+            }
+            guard !s.trimmedAfterLastBusy, now.timeIntervalSince(s.lastBusy) >= quietSeconds else { return false }
+            s.trimmedAfterLastBusy = true
+            s.trims += 1
+            return true
         }
-        guard !trimmedAfterLastBusy, now.timeIntervalSince(lastBusy) >= quietSeconds else { return }
-        trimmedAfterLastBusy = true
-        trims += 1
-        trim()
+        if due { trim() }
     }
 
-    /// glibc's `malloc_trim(0)`.
-    public static let glibcTrim: Trim = { _ = glibcMallocTrim(0) }
+    /// glibc's `malloc_trim(0)`, then the clean code pages touched since the last trim
+    /// (`CleanPageTrimmer`).
+    public static let glibcTrim: Trim = {
+        _ = glibcMallocTrim(0)
+        CleanPageTrimmer.trim()
+    }
 }
 
 /// glibc's `malloc_trim` and `mallopt` (declared in <malloc.h>, which the Glibc module does

@@ -5,41 +5,73 @@ import ETLState
 import FoundationEssentials
 import ETLConfig
 import ETLSink
+import Synchronization
 
 /// What the daemon knows of itself, for the STATUS= line and `spotifyd-etl status`. Updated
 /// from the scheduler and flusher queues; read from the control socket's.
-final class StatusBoard: @unchecked Sendable {
+final class StatusBoard: Sendable {
+    private struct Board {
+        var playlistIDs: [String]
+        var changedAt: [Date] = []
+        var outboxRows = 0
+        var authExpired: String?
+        var storageProblem: String?
+        var lastUploadFailure: StatusReport.UploadError?
+        var stopping = false
+        /// Playlists without a watermark at start, until their first poll lands.
+        var initialPending: Set<String> = []
+        var initialTotal = 0
+        var initialItems = 0
+    }
     private let components: Components
-    private let lock = Lock()
-    private var playlistIDs: [String]
-    private var changedAt: [Date] = []
-    private var outboxRows = 0
-    private var authExpired: String?
-    private var storageProblem: String?
-    private var lastUploadFailure: String?
+    private let board: Guarded<Board>
 
-    init(components: Components) {
+    init(components: Components, playlists: [String]) {
         self.components = components
-        self.playlistIDs = components.config.playlists.map(\.id)
-        self.outboxRows = Self.countOutbox(components.state)
+        let known = Set(((try? components.state.allWatermarks()) ?? []).compactMap { $0.snapshotID == nil ? nil : $0.playlistID })
+        let pending = Set(playlists).subtracting(known)
+        board = Guarded(Board(playlistIDs: playlists, outboxRows: Self.countOutbox(components.state),
+                            initialPending: pending, initialTotal: pending.count))
     }
 
-    func setPlaylists(_ ids: [String]) { lock.withLock { playlistIDs = ids } }
+    func setPlaylists(_ ids: [String]) {
+        board.withLock { b in
+            b.playlistIDs = ids
+            // A playlist dropped by a reload no longer holds the initial load open.
+            let gone = b.initialPending.subtracting(ids)
+            b.initialPending.subtract(gone)
+            b.initialTotal -= gone.count
+        }
+    }
+
+    /// While playlists are loaded for the first time: how far along (nil once done).
+    var initialLoad: StatusReport.InitialLoad? {
+        board.withLock { b in
+            guard !b.initialPending.isEmpty else { return nil }
+            return StatusReport.InitialLoad(done: b.initialTotal - b.initialPending.count, total: b.initialTotal,
+                                            items: b.initialItems)
+        }
+    }
+
+    /// Shutdown began: the status line says so from now on.
+    func setStopping() { board.withLock { $0.stopping = true } }
 
     func record(_ id: String, _ outcome: PollOutcome, lag: Double) {
         components.metrics.lag(lag)
-        lock.withLock {
+        board.withLock { b in
             switch outcome {
-            case .changed:
-                changedAt.append(Date())
-                authExpired = nil
-                storageProblem = nil
-            case .authExpired(let message):
-                authExpired = message
-            case .failed(let reason) where reason.hasPrefix("state:"):
-                storageProblem = reason
+            case .changed(_, _, let added, _):
+                if b.initialPending.remove(id) != nil { b.initialItems += added }
+                b.changedAt.append(Date())
+                b.authExpired = nil
+                b.storageProblem = nil
+            case .failed(.authExpired):
+                b.authExpired = PollFailure.authExpired.description
+            case .failed(let f) where f.isStorage:
+                b.storageProblem = f.description
             case .unchanged, .unavailable:
-                authExpired = nil
+                b.initialPending.remove(id)
+                b.authExpired = nil
             default: break
             }
         }
@@ -47,16 +79,19 @@ final class StatusBoard: @unchecked Sendable {
     }
 
     /// The state DB takes writes again (StorageGuard's probe succeeded).
-    func storageCleared() { lock.withLock { storageProblem = nil } }
+    func storageCleared() { board.withLock { $0.storageProblem = nil } }
 
     func flushed(_ r: Flusher.Result) {
-        lock.withLock { lastUploadFailure = r.failure?.description }
+        let now = Timestamp.iso(Date())
+        board.withLock { b in
+            b.lastUploadFailure = r.failure.map { StatusReport.UploadError(at: now, key: r.failedKey, error: $0.description) }
+        }
         refreshOutbox()
     }
 
     private func refreshOutbox() {
         let n = Self.countOutbox(components.state)
-        lock.withLock { outboxRows = n }
+        board.withLock { $0.outboxRows = n }
     }
 
     static func countOutbox(_ state: StateStore) -> Int {
@@ -69,26 +104,37 @@ final class StatusBoard: @unchecked Sendable {
     /// what the daemon is waiting for.
     func line(gate: RateGate) -> String {
         let now = Date()
-        return lock.withLock {
-            if let authExpired { return "error: \(authExpired)" }
-            if let storageProblem { return "error: \(storageProblem); not taking new work until it clears" }
-            if let g = gate.state(now: now) {
+        let gateState = gate.state(now: now)
+        let lastUpload = (try? components.state.lastUpload()) ?? nil
+        return board.withLock { b in
+            if b.stopping { return "stopping: draining in-flight polls, then a final flush" }
+            if let authExpired = b.authExpired { return "error: \(authExpired)" }
+            if let storageProblem = b.storageProblem { return "error: \(storageProblem); not taking new work until it clears" }
+            if let g = gateState {
                 return "waiting: Spotify rate limit until \(Self.hm(g.notBefore))Z (\(g.reason))"
             }
-            changedAt.removeAll { now.timeIntervalSince($0) > 3600 }
-            var s = "\(playlistIDs.count) playlists, \(changedAt.count) changed last hour, outbox \(outboxRows)"
-            if let last = try? components.state.lastUpload() {
+            if !b.initialPending.isEmpty {
+                let load = StatusReport.InitialLoad(done: b.initialTotal - b.initialPending.count, total: b.initialTotal,
+                                                    items: b.initialItems)
+                return load.line + ", outbox \(b.outboxRows)"
+            }
+            b.changedAt.removeAll { now.timeIntervalSince($0) > 3600 }
+            var s = "\(b.playlistIDs.count) playlists, \(b.changedAt.count) changed last hour, outbox \(b.outboxRows)"
+            if let last = lastUpload {
                 s += ", last upload \(Self.hms(last.at))Z"
             }
-            if let f = lastUploadFailure { s += ", upload failing: \(f)" }
+            if let f = b.lastUploadFailure { s += ", upload failing: \(f.error)" }
             return s
         }
     }
 
-    func report(startedAt: Date, gate: RateGate, tokens: TokenProvider, scheduler: Scheduler, watchdog: String) -> StatusReport {
+    /// - Parameter retryCadence: how long the flusher waits between attempts now (its tick, or
+    ///   its backoff while uploads fail): the outbox may be that much older than 2 × `max_age`.
+    func report(startedAt: Date, gate: RateGate, tokens: TokenProvider, scheduler: Scheduler, watchdog: StatusReport.Watchdog,
+                watchdogHealthy: Bool, retryCadence: Double) -> StatusReport {
         let now = Date()
         let plan = scheduler.snapshot().plan
-        let ids = lock.withLock { playlistIDs }
+        let ids = board.withLock { $0.playlistIDs }
         let marks = Dictionary(((try? components.state.allWatermarks()) ?? []).map { ($0.playlistID, $0) },
                                uniquingKeysWith: { a, _ in a })
         let playlists = ids.map { id -> StatusReport.Playlist in
@@ -101,7 +147,7 @@ final class StatusBoard: @unchecked Sendable {
         let g = gate.state(now: now)
         let rate = g.map { StatusReport.RateGate(state: "throttled", until: Timestamp.iso($0.notBefore), reason: $0.reason) }
             ?? StatusReport.RateGate(state: "free")
-        let (expired, storage) = lock.withLock { (authExpired, storageProblem) }
+        let (expired, storage) = board.withLock { ($0.authExpired, $0.storageProblem) }
         let token = StatusReport.Token(expiresAt: tokens.tokenExpiry.map(Timestamp.iso),
                                        state: expired != nil ? "refresh token expired: re-run `spotifyd-etl login`"
                                            : (tokens.tokenExpiry.map { $0 > now ? "valid" : "expired (refreshed on next request)" } ?? "none yet"))
@@ -117,10 +163,32 @@ final class StatusBoard: @unchecked Sendable {
             outbox.append(StatusReport.Outbox(table: t.rawValue, rows: rows, oldestAgeS: oldest.map { now.timeIntervalSince($0) }))
         }
         let upload = (try? components.state.lastUpload()).flatMap { $0 }.map { StatusReport.Upload(key: $0.key, at: Timestamp.iso($0.at)) }
-        return StatusReport(version: ETLVersion.string, uptimeS: now.timeIntervalSince(startedAt), startedAt: Timestamp.iso(startedAt),
-                            playlists: playlists, rateGate: rate, token: token, outbox: outbox, pendingBatches: pendingBatches,
-                            lastUpload: upload, watchdog: StatusReport.Watchdog(state: watchdog),
-                            disk: StatusReport.Disk(state: storage ?? "ok"))
+        let uploadError = board.withLock { $0.lastUploadFailure }
+        var health = HealthInputs(maxAge: components.config.sink.maxAge, retryCadence: retryCadence)
+        health.uploadError = uploadError
+        health.watchdogHealthy = watchdogHealthy
+        health.watchdogState = watchdog.state
+        health.storage = storage
+        health.refreshTokenExpired = expired != nil
+        if let g, g.cause == .quotaExceeded { health.quotaParkedUntil = g.notBefore }
+        health.oldestOutboxAge = outbox.compactMap(\.oldestAgeS).max()
+        var report = StatusReport(version: ETLVersion.string, uptimeS: now.timeIntervalSince(startedAt), startedAt: Timestamp.iso(startedAt),
+                                  playlists: playlists, rateGate: rate, token: token, outbox: outbox, pendingBatches: pendingBatches,
+                                  lastUpload: upload, watchdog: watchdog,
+                                  disk: StatusReport.Disk(state: storage ?? "ok"))
+        report.sink = Self.describeSink(components.config.sink)
+        report.lastUploadError = uploadError
+        report.health = StatusReport.Health(reasons: HealthVerdict.reasons(health))
+        report.initialLoad = initialLoad
+        return report
+    }
+
+    /// "local /var/lib/spotifyd-etl/out" or "s3://bucket/prefix".
+    static func describeSink(_ sink: AppConfig.Sink) -> String {
+        switch sink.kind {
+        case .local: return "local \(sink.path)"
+        case .s3: return "s3://\(sink.s3.bucket)" + (sink.s3.prefix.isEmpty ? "" : "/\(sink.s3.prefix)")
+        }
     }
 
     static func hm(_ d: Date) -> String { String(Timestamp.iso(d).dropFirst(11).prefix(5)) }

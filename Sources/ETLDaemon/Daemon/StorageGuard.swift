@@ -2,19 +2,21 @@ import ETLState
 import FoundationEssentials
 import ETLCore
 import Glibc
+import Synchronization
 
 /// Holds polls back while the state database cannot take writes (disk full, read-only,
-/// I/O errors). Without it every due playlist kept being fetched — a full scan for each
-/// changed one — only for the commit to fail again (found by scripts/chaos: ~5 requests/s
+/// I/O errors, corrupt). Without it every due playlist kept being fetched — a full scan for
+/// each changed one — only for the commit to fail again (found by scripts/chaos: ~5 requests/s
 /// against the API with the state filesystem full).
 ///
-/// Once a poll fails on storage, no poll starts; every `probeInterval` one probe checks that
-/// the filesystem has `minimumFree` bytes and that a tiny write commits. When it does, polls
-/// resume and the caller's `onCleared` runs (the status line stops saying "not taking new work").
-final class StorageGuard: @unchecked Sendable {
+/// Once a poll fails on storage (`PollFailure.storage`, decided by type), no poll starts; every
+/// `probeInterval` one probe checks that the filesystem has `minimumFree` bytes and that a tiny
+/// write commits. When it does, polls resume and `onCleared` runs (the status line stops saying
+/// "not taking new work").
+public final class StorageGuard: Sendable {
     enum State: Equatable {
         case ok
-        case blocked(since: Date, lastProbe: Date)
+        case blocked(since: Date, lastProbe: Date, failure: StorageFailure)
     }
 
     static let probeInterval: Double = 5
@@ -22,12 +24,11 @@ final class StorageGuard: @unchecked Sendable {
     static let deferReason = "state storage cannot take writes"
     static let minimumFree: UInt64 = 4 << 20
 
-    private let lock = Lock()
-    private(set) var state: State = .ok
-    private let probe: () -> Bool
-    var onCleared: (() -> Void)?
+    private let state = Guarded(State.ok)
+    private let probe: @Sendable () -> Bool
+    private let onCleared = Guarded<(@Sendable () -> Void)?>(nil)
 
-    init(probe: @escaping () -> Bool) { self.probe = probe }
+    init(probe: @escaping @Sendable () -> Bool) { self.probe = probe }
 
     /// The daemon's probe: free space in the state directory, then a one-row write.
     convenience init(store: StateStore, directory: String) {
@@ -38,22 +39,28 @@ final class StorageGuard: @unchecked Sendable {
         }
     }
 
+    /// Runs after a successful probe lets polls resume. Set once, before polling starts.
+    func setOnCleared(_ f: @escaping @Sendable () -> Void) { onCleared.withLock { $0 = f } }
+
+    /// The storage failure that holds polls back, if any.
+    var failure: StorageFailure? {
+        state.withLock { if case .blocked(_, _, let f) = $0 { return f } else { return nil } }
+    }
+
     /// nil: go ahead. Otherwise the poll is deferred until the returned time.
     func hold(now: Date) -> Date? {
-        lock.lock()
-        guard case .blocked(let since, let last) = state else { lock.unlock(); return nil }
-        if now.timeIntervalSince(last) < Self.probeInterval {
-            lock.unlock()
-            return last.addingTimeInterval(Self.probeInterval)
+        let decision = state.withLock { s -> Date?? in
+            guard case .blocked(let since, let last, let f) = s else { return .some(nil) }
+            if now.timeIntervalSince(last) < Self.probeInterval { return .some(last.addingTimeInterval(Self.probeInterval)) }
+            // This caller probes; a concurrent one sees `lastProbe = now` and waits.
+            s = .blocked(since: since, lastProbe: now, failure: f)
+            return .none
         }
-        state = .blocked(since: since, lastProbe: now)
-        lock.unlock()
-        // The probe runs outside the lock; a concurrent caller sees `lastProbe = now` and waits.
+        if let d = decision { return d }
+        // The probe runs outside the lock.
         guard probe() else { return now.addingTimeInterval(Self.probeInterval) }
-        lock.lock()
-        state = .ok
-        lock.unlock()
-        onCleared?()
+        state.withLock { $0 = .ok }
+        onCleared.withLock { $0 }?()
         return nil
     }
 
@@ -61,23 +68,17 @@ final class StorageGuard: @unchecked Sendable {
     /// its next page and is deferred until then, rather than reading on to a commit that
     /// cannot be written); nil when polls may go ahead.
     func blockedUntil() -> Date? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard case .blocked(_, let last) = state else { return nil }
-        return last.addingTimeInterval(Self.probeInterval)
+        state.withLock { s in
+            guard case .blocked(_, let last, _) = s else { return nil }
+            return last.addingTimeInterval(Self.probeInterval)
+        }
     }
 
     /// Looks at a finished poll: a storage failure blocks further polls.
     func observe(_ outcome: PollOutcome, now: Date) {
-        guard case .failed(let reason) = outcome, Self.isStorageFailure(reason) else { return }
-        lock.lock()
-        if case .ok = state { state = .blocked(since: now, lastProbe: now) }
-        lock.unlock()
-    }
-
-    /// `PlaylistPoller` reports state errors as `state: <StateError.description>`.
-    static func isStorageFailure(_ reason: String) -> Bool {
-        guard reason.hasPrefix("state:") else { return false }
-        return ["disk full", "read-only", "I/O error", "cannot open"].contains { reason.firstRange(of: $0) != nil }
+        guard case .failed(.storage(let kind, _)) = outcome else { return }
+        state.withLock { s in
+            if case .ok = s { s = .blocked(since: now, lastProbe: now, failure: kind) }
+        }
     }
 }

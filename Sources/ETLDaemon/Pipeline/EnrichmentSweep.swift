@@ -11,7 +11,7 @@ import Logging
 /// shared rate gate — and writes the completed rows (the warehouse keeps the latest by
 /// `observed_at`). Unchanged playlists cost nothing extra: nothing is fetched when no artist
 /// is incomplete.
-public final class EnrichmentSweep: @unchecked Sendable {
+public final class EnrichmentSweep: Sendable {
     private let source: PlaylistPoller.Source
     private let state: StateStore
     private let clock: Clock

@@ -1,14 +1,16 @@
 import ETLCore
+import ETLHTTP
 import ETLSink
 import ETLState
 import FoundationEssentials
 import Logging
+import Synchronization
 
 /// Seals outbox rows into batches and delivers sealed batches to the sink:
 /// outbox → seal (fixes rows + object name) → encode to a spool file → sink.put → mark
 /// uploaded (rows deleted) — each step idempotent, so a crash anywhere only repeats work with
 /// the same key and the same bytes.
-public final class Flusher: @unchecked Sendable {
+public final class Flusher: Sendable {
     public struct Limits: Sendable {
         public var maxRows: Int
         public var maxBytes: Int
@@ -22,6 +24,8 @@ public final class Flusher: @unchecked Sendable {
         public var bytes = 0
         /// The first failure, when a batch could not be delivered (it stays in the outbox).
         public var failure: SinkError?
+        /// The object of the batch that failed, when the failure was that batch's.
+        public var failedKey: String?
         public var lastKey: String?
     }
 
@@ -33,12 +37,19 @@ public final class Flusher: @unchecked Sendable {
     private let clock: Clock
     private let logger: Logger
     private let metrics: PipelineMetrics
-    /// One flush at a time: the scheduler's timer, `spotifyd-etl flush` and shutdown may race.
-    private let lock = Lock()
-    private var lastFailureCode: String?
+    /// One flush at a time: the flush timer, `spotifyd-etl flush` and shutdown may race. Holds
+    /// the code of the last failure, so a repeated one is logged once.
+    private let serial = Guarded<String?>(nil)
+    /// Marked when a batch is sealed, encoded or delivered: with the sink's byte progress, the
+    /// watchdog's evidence that a long flush is moving.
+    public let progress: ProgressMark
+    /// The sink's transfer progress (bytes moved on an upload).
+    public var sinkProgress: TransferProgress { sink.progress }
 
     public init(state: StateStore, sink: ObjectSink, spoolDirectory: URL, naming: ObjectNaming, limits: Limits,
-                clock: Clock = SystemClock(), logger: Logger, metrics: PipelineMetrics = PipelineMetrics()) {
+                clock: Clock = SystemClock(), logger: Logger, metrics: PipelineMetrics = PipelineMetrics(),
+                progress: ProgressMark = ProgressMark()) {
+        self.progress = progress
         self.state = state
         self.sink = sink
         self.writer = BatchFileWriter(spoolDirectory: spoolDirectory, naming: naming)
@@ -54,8 +65,10 @@ public final class Flusher: @unchecked Sendable {
     /// order of delivery is kept.
     @discardableResult
     public func flush(force: Bool) -> Result {
-        lock.lock()
-        defer { lock.unlock() }
+        serial.withLock { lastFailureCode in flushLocked(force: force, lastFailureCode: &lastFailureCode) }
+    }
+
+    private func flushLocked(force: Bool, lastFailureCode: inout String?) -> Result {
         var result = Result()
         let now = clock.now()
         do {
@@ -64,9 +77,11 @@ public final class Flusher: @unchecked Sendable {
                 naming.key(table: t, batchID: id, sealedAt: at)
             }
             result.sealed = sealed.count
+            progress.mark()
             metrics.sealed(sealed.count)
             for b in sealed {
-                logger.debug("batch sealed", metadata: ["batch_id": "\(b.batchID)", "s3_key": "\(b.objectKey)", "rows": "\(b.rowCount)"])
+                logger.debug("batch sealed: \(LogText.escaped(b.objectKey)), \(LogText.counted(b.rowCount, "row"))",
+                             metadata: ["batch_id": "\(b.batchID)", "s3_key": "\(b.objectKey)", "rows": "\(b.rowCount)"])
             }
             for batch in try state.unuploadedBatches() {
                 try deliver(batch, into: &result)
@@ -82,10 +97,14 @@ public final class Flusher: @unchecked Sendable {
             // of the same one while an operator fixes credentials or the bucket go to debug.
             let level: Logger.Level = f.code == lastFailureCode ? .debug : .error
             lastFailureCode = f.code
-            logger.log(level: level, "upload failed: \(f.description)",
-                       metadata: ["error_code": "\(f.code)", "request_id": "\(f.requestID ?? "-")"])
+            var metadata: Logger.Metadata = ["error_code": "\(f.code)", "request_id": "\(f.requestID ?? "-")"]
+            if let key = result.failedKey { metadata["s3_key"] = "\(key)" }
+            logger.log(level: level, "\(Self.failureMessage(f, key: result.failedKey))", metadata: metadata)
         } else if result.uploaded > 0 || result.sealed > 0 {
-            if lastFailureCode != nil { logger.notice("uploads recovered") }
+            if lastFailureCode != nil {
+                let last = result.lastKey.map { ", the last \(LogText.escaped($0))" } ?? ""
+                logger.notice("uploads recovered: \(LogText.counted(result.uploaded, "batch", plural: "batches")) uploaded\(last)")
+            }
             lastFailureCode = nil
         }
         updateGauges()
@@ -99,20 +118,25 @@ public final class Flusher: @unchecked Sendable {
                                        payloads: { emit in try state.forEachPayload(ofBatch: batch.batchID, emit) })
         } catch let e as FileSystemError {
             try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
+            result.failedKey = batch.objectKey
             throw e.sinkError
         }
+        progress.mark()
         do {
             let receipt = try sink.put(encoded.object)
             try state.markUploaded(batchID: batch.batchID, location: receipt.location, etag: receipt.etag, at: clock.now())
             try? writer.remove(encoded.object)
+            progress.mark()
             result.uploaded += 1
             result.bytes += encoded.object.byteCount
             result.lastKey = batch.objectKey
             metrics.uploaded(bytes: encoded.object.byteCount)
-            logger.info("batch uploaded", metadata: ["batch_id": "\(batch.batchID)", "s3_key": "\(batch.objectKey)",
-                                                     "rows": "\(encoded.rowCount)", "bytes": "\(encoded.object.byteCount)"])
+            logger.info("\(Self.uploadedMessage(key: batch.objectKey, rows: encoded.rowCount, bytes: encoded.object.byteCount))",
+                        metadata: ["batch_id": "\(batch.batchID)", "s3_key": "\(batch.objectKey)",
+                                   "rows": "\(encoded.rowCount)", "bytes": "\(encoded.object.byteCount)"])
         } catch let e as SinkError {
             try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
+            result.failedKey = batch.objectKey
             throw e
         }
     }
@@ -124,6 +148,18 @@ public final class Flusher: @unchecked Sendable {
         let rows = summary.values.reduce(0) { $0 + $1.rows } + pending.values.reduce(0) { $0 + $1.rows }
         let oldest = (summary.values.compactMap(\.oldest) + pending.values.compactMap(\.oldestSealedAt)).min()
         metrics.outbox(rows: rows, oldestAge: oldest.map { clock.now().timeIntervalSince($0) } ?? 0)
+    }
+
+    /// `batch uploaded: playlist_items/dt=2026-12-02/playlist_items-000000000042.ndjson.gz, 1,204 rows, 88 KB`
+    /// (the object key below the sink's prefix; the size of the object as written).
+    static func uploadedMessage(key: String, rows: Int, bytes: Int) -> String {
+        "batch uploaded: \(LogText.escaped(key)), \(LogText.counted(rows, "row")), \(LogText.bytes(bytes))"
+    }
+
+    /// `upload failed: <key>: <code>: <message> (request id …)`, the key when the failure was
+    /// one batch's (not, say, the state database's while sealing).
+    static func failureMessage(_ f: SinkError, key: String?) -> String {
+        "upload failed: " + (key.map { LogText.escaped($0) + ": " } ?? "") + LogText.escaped(f.description)
     }
 
     static func code(of error: Error) -> String {

@@ -26,7 +26,10 @@ public struct PipelineMetrics: Sendable {
         switch outcome {
         case .changed: playlistsChanged.increment()
         case .deferred: apiThrottled.increment()
-        case .unavailable, .failed, .authExpired: apiErrors.increment()
+        case .unavailable: apiErrors.increment()
+        case .failed(let f):
+            // Storage failures are the state database's, not the API's.
+            if !f.isStorage { apiErrors.increment() }
         case .unchanged: break
         }
     }

@@ -1,18 +1,25 @@
 import ETLCore
 import ETLExtraction
+import ETLHTTP
+import ETLHealth
 import ETLState
 import ETLTransform
 import FoundationEssentials
 import Logging
+import Synchronization
 
 /// Polls one playlist end to end: metadata → (if the snapshot changed) a full scan of items →
 /// diff against stored membership → rows → ONE state transaction with the outbox rows.
 ///
 /// A kill -9 at any instant leaves either everything of a snapshot committed or nothing, and
 /// the next poll catches up, because the watermark only moves inside that same transaction.
-public final class PlaylistPoller: @unchecked Sendable {
+///
+/// Every finished poll leaves one `polls` row: a committed snapshot's is part of its commit;
+/// any other outcome's is written with its watermark update in one transaction
+/// (`StateStore.recordPoll(playlistID:_:row:)`).
+public final class PlaylistPoller: Sendable {
     /// Source of API bodies. `SpotifyClient` in production; the benchmark replays recorded pages.
-    public protocol Source: AnyObject {
+    public protocol Source: AnyObject, Sendable {
         func playlistMetadata(_ id: String) throws -> Data
         func itemsPage(_ id: String, offset: Int) throws -> Data
         func itemsPage(url: String) throws -> Data
@@ -34,11 +41,16 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// Asked before each further page of a scan: a date stops the scan and defers the poll
     /// until then. The daemon wires `StorageGuard` in, so a long scan in flight when the state
     /// filesystem fills up stops spending API requests on a commit that cannot be written.
-    /// Set once, before polling starts.
-    public var pauseCheck: (@Sendable () -> (until: Date, reason: String)?)?
+    public typealias PauseCheck = @Sendable () -> (until: Date, reason: String)?
+    private let pauseCheck = Guarded<PauseCheck?>(nil)
+    /// Marked at every page read and every commit: the watchdog's evidence that a long scan
+    /// is moving.
+    public let progress: ProgressMark
 
     public init(source: Source, state: StateStore, clock: Clock = SystemClock(), logger: Logger,
-                metrics: PipelineMetrics = PipelineMetrics(), enrichArtists: Bool = true) {
+                metrics: PipelineMetrics = PipelineMetrics(), enrichArtists: Bool = true,
+                progress: ProgressMark = ProgressMark()) {
+        self.progress = progress
         self.source = source
         self.state = state
         self.clock = clock
@@ -47,80 +59,199 @@ public final class PlaylistPoller: @unchecked Sendable {
         self.enrichArtists = enrichArtists
     }
 
+    /// Installs the pause check (once, before polling starts).
+    public func setPauseCheck(_ check: @escaping PauseCheck) { pauseCheck.withLock { $0 = check } }
+
+    /// What a poll learned on its way: the journal's playlist name and the facts of its
+    /// `polls` row.
+    struct PollFacts {
+        let playlistID: String
+        let startedAt: Date
+        /// The playlist's name, set as soon as its metadata is decoded.
+        var name: String?
+        /// The `snapshot_id` of the metadata last read (the committed one after a commit).
+        var snapshotID: String?
+        /// The playlist's item count when known (`items.total`, else the stored count of the
+        /// same snapshot, else the scanned entries).
+        var items: Int?
+        /// Web API calls made through `Source`: see `counted(_:_:)`.
+        var requests = 0
+    }
+
     public func poll(_ playlistID: String) -> PollOutcome {
         var log = logger
         log[metadataKey: "playlist_id"] = "\(playlistID)"
         let startedAt = clock.now()
         let outcome: PollOutcome
+        var facts = PollFacts(playlistID: playlistID, startedAt: startedAt)
         do {
-            outcome = try pollOrThrow(playlistID, startedAt: startedAt, log: log)
+            outcome = try pollOrThrow(playlistID, log: log, facts: &facts)
         } catch let e as SpotifyError {
             outcome = Self.outcome(for: e)
         } catch let e as StateError {
-            outcome = .failed(reason: "state: \(e)")
+            outcome = .failed(PollFailure(e))
+        } catch let e as PollFailure {
+            outcome = .failed(e)
         } catch {
-            outcome = .failed(reason: "\(error)")
+            // Every throwing call below throws SpotifyError or StateError; anything else is
+            // a state-layer bug surfacing, reported as such.
+            outcome = .failed(.state(message: String(describing: error)))
         }
         metrics.polled(outcome)
-        record(outcome, playlistID: playlistID, at: startedAt, log: log)
+        record(outcome, facts: facts, log: log)
         return outcome
+    }
+
+    /// One call to `source`, counted in `facts.requests`: one per call however many attempts
+    /// the client made, none for a call refused before sending because the rate gate is shut.
+    /// The token endpoint is not a `Source` call.
+    private func counted<T>(_ facts: inout PollFacts, _ call: () throws -> T) throws -> T {
+        do {
+            let value = try call()
+            facts.requests += 1
+            return value
+        } catch SpotifyError.deferred(let until, let reason, let cause) {
+            if cause != .gateClosed { facts.requests += 1 }
+            throw SpotifyError.deferred(until: until, reason: reason, cause: cause)
+        } catch {
+            facts.requests += 1
+            throw error
+        }
+    }
+
+    /// `polls.outcome` of a poll that committed no snapshot (a committed one's is decided by
+    /// `committedOutcome`).
+    static func pollsOutcome(_ outcome: PollOutcome) -> PollsOutcome {
+        switch outcome {
+        case .unchanged: return .unchanged
+        case .changed: return .changed
+        case .deferred: return .deferred
+        case .unavailable(let status, _):
+            switch status {
+            case 403: return .forbidden
+            case 404: return .notFound
+            default: return .failed
+            }
+        case .failed: return .failed
+        }
+    }
+
+    /// `polls.outcome` of a committed snapshot: `renamed` when the playlist had a committed
+    /// snapshot before, the membership diff is empty and the name differs from the stored
+    /// one; else `changed` (a first snapshot always).
+    static func committedOutcome(previous: Watermark?, name: String, added: Int, removed: Int) -> PollsOutcome {
+        guard let previous, previous.snapshotID != nil, let before = previous.name,
+              added == 0, removed == 0, before != name else { return .changed }
+        return .renamed
+    }
+
+    /// The `polls` row of a poll ending now with `outcome`.
+    private func pollRow(_ facts: PollFacts, _ outcome: PollsOutcome) -> Row {
+        let ms = clock.now().timeIntervalSince(facts.startedAt) * 1000
+        return RowBuilder.pollRow(playlistID: facts.playlistID, polledAt: Timestamp.iso(facts.startedAt),
+                                  snapshotID: facts.snapshotID, outcome: outcome, items: facts.items,
+                                  requests: facts.requests, durationMs: ms > 0 ? Int(ms.rounded()) : 0)
     }
 
     static func outcome(for e: SpotifyError) -> PollOutcome {
         switch e {
-        case .deferred(let until, let reason): return .deferred(until: until, reason: reason)
+        case .deferred(let until, let reason, let cause): return .deferred(until: until, reason: reason, cause: cause)
         case .playlistUnavailable(let status, let message): return .unavailable(status: status, message: message)
-        case .refreshTokenExpired: return .authExpired(message: SpotifyError.refreshTokenExpiredMessage)
-        case .malformed(let m): return .failed(reason: "malformed API response: \(m)")
-        default: return .failed(reason: e.description)
+        default: return .failed(PollFailure(e))
         }
     }
 
-    private func record(_ outcome: PollOutcome, playlistID: String, at: Date, log: Logger) {
+    /// Records the outcome in the state with its `polls` row (one transaction; a committed
+    /// snapshot's row is already in its commit) and logs it. A state that cannot be written
+    /// keeps neither. The message names the playlist and its numbers itself (the default
+    /// `journalctl` view shows MESSAGE only); the same facts stay journal fields (PLAYLIST_ID,
+    /// PLAYLIST_NAME, ROWS, HTTP_STATUS, …) for queries.
+    private func record(_ outcome: PollOutcome, facts: PollFacts, log: Logger) {
+        var log = log
+        let playlistID = facts.playlistID, name = facts.name, at = facts.startedAt
+        if let name { log[metadataKey: "playlist_name"] = "\(name)" }
+        let text = Self.message(outcome, playlistID: playlistID, name: name, at: at)
+        func mark(_ mark: StateStore.PollMark) {
+            try? state.recordPoll(playlistID: playlistID, mark, row: pollRow(facts, Self.pollsOutcome(outcome)))
+        }
         switch outcome {
         case .unchanged:
-            try? state.recordPoll(playlistID: playlistID, at: at, error: nil, nextDueAt: nil)
-            log.debug("unchanged")
+            mark(.polled(at: at, error: nil, nextDueAt: nil))
+            log.debug("\(text)")
         case .changed(let rows, let rejects, let added, let removed):
-            log.info("snapshot committed", metadata: ["rows": "\(rows)", "rejects": "\(rejects)",
-                                                      "added": "\(added)", "removed": "\(removed)"])
-        case .deferred(let until, let reason):
+            log.info("\(text)", metadata: ["rows": "\(rows)", "rejects": "\(rejects)",
+                                          "added": "\(added)", "removed": "\(removed)"])
+        case .deferred(let until, let reason, _):
             // Not an error of the playlist: the watermark keeps its last error untouched.
-            try? state.setNextDue(playlistID: playlistID, at: until)
-            log.notice("deferred", metadata: ["until": "\(Timestamp.iso(until))", "reason": "\(reason)",
-                                              "retry_after_s": "\(Int(max(0, until.timeIntervalSince(at))))"])
+            mark(.nextDue(until))
+            log.notice("\(text)", metadata: ["until": "\(Timestamp.iso(until))", "reason": "\(reason)",
+                                            "retry_after_s": "\(Int(max(0, until.timeIntervalSince(at))))"])
         case .unavailable(let status, let message):
-            try? state.recordPoll(playlistID: playlistID, at: at, error: "HTTP \(status): \(message)", nextDueAt: nil)
-            log.warning("playlist unavailable: \(message)", metadata: ["http_status": "\(status)", "error_code": "playlist_unavailable"])
-        case .failed(let reason):
-            try? state.recordPoll(playlistID: playlistID, at: at, error: reason, nextDueAt: nil)
-            log.error("poll failed: \(reason)", metadata: ["error_code": "poll_failed"])
-        case .authExpired(let message):
-            try? state.recordPoll(playlistID: playlistID, at: at, error: message, nextDueAt: nil)
-            log.critical("\(message)", metadata: ["error_code": "refresh_token_expired"])
+            mark(.polled(at: at, error: "HTTP \(status): \(message)", nextDueAt: nil))
+            log.warning("\(text)", metadata: ["http_status": "\(status)", "error_code": "playlist_unavailable"])
+        case .failed(.authExpired):
+            let message = PollFailure.authExpired.description
+            mark(.polled(at: at, error: message, nextDueAt: nil))
+            log.critical("\(text)", metadata: ["error_code": "refresh_token_expired"])
+        case .failed(let failure):
+            mark(.polled(at: at, error: failure.description, nextDueAt: nil))
+            log.error("\(text)", metadata: ["error_code": "\(failure.code)"])
         }
     }
 
-    private func pollOrThrow(_ playlistID: String, startedAt: Date, log: Logger) throws -> PollOutcome {
-        var meta = try decodeMeta(source.playlistMetadata(playlistID))
+    /// The journal MESSAGE for a poll's outcome, self-contained:
+    /// `snapshot committed: playlist 37i9dQZF1DXcBWIGoYBM5M "Today's Top Hits": +12 −3, 15 rows`
+    /// (the snapshot's rows written to the outbox, not counting the poll's `polls` row, `1 row`
+    /// when one; `, N rejected` when some entries were rejected),
+    /// `unchanged: playlist <id> "<name>"`,
+    /// `deferred: playlist <id>[ "<name>"] until <ISO 8601> (in 31s): <reason>`,
+    /// `playlist unavailable: playlist <id>: HTTP 404: <message>`,
+    /// `poll failed: playlist <id>[ "<name>"]: <failure>`.
+    /// The name is user text: quoted, with control characters escaped (`LogText.quoted`).
+    static func message(_ outcome: PollOutcome, playlistID: String, name: String?, at: Date) -> String {
+        let playlist = "playlist " + LogText.escaped(playlistID) + (name.map { " " + LogText.quoted($0) } ?? "")
+        switch outcome {
+        case .unchanged:
+            return "unchanged: \(playlist)"
+        case .changed(let rows, let rejects, let added, let removed):
+            return "snapshot committed: \(playlist): +\(LogText.count(added)) \u{2212}\(LogText.count(removed)), "
+                + LogText.counted(rows, "row") + (rejects > 0 ? ", \(LogText.count(rejects)) rejected" : "")
+        case .deferred(let until, let reason, _):
+            return "deferred: \(playlist) until \(Timestamp.iso(until)) "
+                + "(in \(StatusReport.human(max(0, until.timeIntervalSince(at))))): \(LogText.escaped(reason))"
+        case .unavailable(let status, let message):
+            return "playlist unavailable: \(playlist): HTTP \(status): \(LogText.escaped(message))"
+        case .failed(let failure):
+            return "poll failed: \(playlist): \(LogText.escaped(failure.description))"
+        }
+    }
+
+    /// `facts` learns the metadata's name, snapshot and count as soon as they are decoded, and
+    /// counts the requests.
+    private func pollOrThrow(_ playlistID: String, log: Logger, facts: inout PollFacts) throws -> PollOutcome {
+        var meta = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) })
+        facts.learn(meta)
         let watermark = try state.watermark(playlistID)
         if let watermark, watermark.snapshotID == meta.snapshotID {
+            if facts.items == nil { facts.items = watermark.itemCount }
             return .unchanged
         }
         // snapshot_id is a hint, not proof: a rename changes it too. A full scan decides.
         var entries: [ParsedEntry] = []
         var settled = false
         for attempt in 1...Self.maxScanRestarts {
-            entries = try scan(playlistID)
-            let check = try decodeMeta(source.playlistMetadata(playlistID))
+            entries = try scan(playlistID, facts: &facts)
+            let check = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) })
             if check.snapshotID == meta.snapshotID { settled = true; break }
-            log.info("snapshot changed during scan; restarting", metadata: ["attempt": "\(attempt)"])
+            log.info("snapshot changed during scan \(attempt) of \(Self.maxScanRestarts): playlist \(LogText.escaped(playlistID))",
+                     metadata: ["attempt": "\(attempt)"])
             meta = check
+            facts.learn(meta)
         }
         guard settled else {
-            return .failed(reason: "snapshot kept changing during \(Self.maxScanRestarts) scans")
+            return .failed(.snapshotUnsettled(scans: Self.maxScanRestarts))
         }
-        return try commit(meta: meta, entries: entries, startedAt: startedAt)
+        return try commit(meta: meta, entries: entries, previous: watermark, facts: &facts)
     }
 
     private func decodeMeta(_ data: Data) throws -> PlaylistMeta {
@@ -130,17 +261,21 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// Reads every page, following `next`. Restarts (by throwing a marker) are not needed
     /// here: a `total` that moves between pages means the playlist changed under us, and the
     /// caller's snapshot re-check catches that too.
-    private func scan(_ playlistID: String) throws -> [ParsedEntry] {
+    private func scan(_ playlistID: String, facts: inout PollFacts) throws -> [ParsedEntry] {
         var entries: [ParsedEntry] = []
-        var page = try decodePage(source.itemsPage(playlistID, offset: 0))
+        var page = try decodePage(counted(&facts) { try source.itemsPage(playlistID, offset: 0) })
+        progress.mark()
         entries.reserveCapacity(page.total)
         var pages = 0
         while true {
             entries.append(contentsOf: page.entries)
             pages += 1
             guard let next = page.next, !page.entries.isEmpty, pages < 100_000 else { break }
-            if let pause = pauseCheck?() { throw SpotifyError.deferred(until: pause.until, reason: pause.reason) }
-            page = try decodePage(source.itemsPage(url: next))
+            if let pause = pauseCheck.withLock({ $0 })?() {
+                throw SpotifyError.deferred(until: pause.until, reason: pause.reason, cause: .storage)
+            }
+            page = try decodePage(counted(&facts) { try source.itemsPage(url: next) })
+            progress.mark()
         }
         return entries
     }
@@ -219,76 +354,86 @@ public final class PlaylistPoller: @unchecked Sendable {
         return c
     }
 
-    private func commit(meta: PlaylistMeta, entries: [ParsedEntry], startedAt: Date) throws -> PollOutcome {
+    /// `watermark` is the stored one the poll began with (nil on first sight).
+    private func commit(meta: PlaylistMeta, entries: [ParsedEntry], previous watermark: Watermark?,
+                        facts: inout PollFacts) throws -> PollOutcome {
+        let startedAt = facts.startedAt
         let observedAt = Timestamp.iso(startedAt)
         let previous = try state.members(meta.id)
         let coverage = try trackCoverage(for: entries, previous: previous)
-        let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder)
+        let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder, facts: &facts)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
                                              extraArtists: extraArtists, knownDimensions: coverage.coveredEntries,
                                              observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
         rows.append(contentsOf: result.eventRows)
-        commitLock.lock()
-        defer { commitLock.unlock() }
-
-        // Dimensions: write an id the first time it is seen, and again only when a fact that
-        // was incomplete (artist without genres) is now complete.
-        var seen: [SeenMark] = []
-        var dims: [SeenDims] = []
-        // Episodes of the stored membership need no lookup: the transaction that stored that
-        // membership also marked every one of them seen, complete (episode facts are always
-        // complete), and seen rows are never deleted.
-        let memberEpisodes = Set(previous.lazy.compactMap(\.episodeID))
-        var byKind: [DimensionKind: [DimensionFact]] = [:]
-        for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
-        for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            // Which ids need a lookup here, under the lock; the others are known seen, and
-            // none of them would be written: tracks found seen before the lock (track facts
-            // are always complete); albums and artists of covered tracks only (recorded seen
-            // with the matching fingerprint; an incomplete artist among them is left to
-            // `EnrichmentSweep`, and no complete fact was fetched for it); artists the
-            // enrichment step found complete; member episodes.
-            let needsLookup: (String) -> Bool
-            switch kind {
-            case .track: needsLookup = { (coverage.tracks[$0]?.state ?? .unseen) == .unseen }
-            case .album: needsLookup = { coverage.openAlbums.contains($0) }
-            case .artist: needsLookup = { coverage.openArtists.contains($0) && !completeArtists.contains($0) }
-            case .episode: needsLookup = { !memberEpisodes.contains($0) }
-            }
-            let lookup: [String] = facts.compactMap { needsLookup($0.key.id) ? $0.key.id : nil }
-            let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
-            for f in facts {
-                // An id without a lookup is known seen: nothing to write.
-                if let s = states[f.key.id], s == .unseen || (s == .incomplete && f.isComplete) {
-                    rows.append(f.row(observedAt: observedAt))
-                    seen.append(SeenMark(kind, f.key.id, complete: f.isComplete,
-                                         dims: kind == .track ? coverage.newDims[f.key.id] : nil))
-                } else if kind == .track, let d = coverage.newDims[f.key.id] {
-                    // A seen track whose fingerprint changed (or was never stored): record the
-                    // new one. Its album and artists are open, so this loop looked them up
-                    // (kinds go album, artist, …, track) and writes them as needed in this
-                    // same transaction.
-                    dims.append(SeenDims(.track, f.key.id, dims: d))
+        let itemCount = meta.total ?? entries.count
+        facts.items = itemCount
+        let pollsOutcome = Self.committedOutcome(previous: watermark, name: meta.name, added: result.added.count,
+                                                 removed: result.removed.count)
+        let pollFacts = facts
+        return try commitLock.withLock { () throws -> PollOutcome in
+            // Dimensions: write an id the first time it is seen, and again only when a fact that
+            // was incomplete (artist without genres) is now complete.
+            var seen: [SeenMark] = []
+            var dims: [SeenDims] = []
+            // Episodes of the stored membership need no lookup: the transaction that stored that
+            // membership also marked every one of them seen, complete (episode facts are always
+            // complete), and seen rows are never deleted.
+            let memberEpisodes = Set(previous.lazy.compactMap(\.episodeID))
+            var byKind: [DimensionKind: [DimensionFact]] = [:]
+            for f in result.dimensions { byKind[f.key.kind, default: []].append(f) }
+            for (kind, facts) in byKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                // Which ids need a lookup here, under the lock; the others are known seen, and
+                // none of them would be written: tracks found seen before the lock (track facts
+                // are always complete); albums and artists of covered tracks only (recorded seen
+                // with the matching fingerprint; an incomplete artist among them is left to
+                // `EnrichmentSweep`, and no complete fact was fetched for it); artists the
+                // enrichment step found complete; member episodes.
+                let needsLookup: (String) -> Bool
+                switch kind {
+                case .track: needsLookup = { (coverage.tracks[$0]?.state ?? .unseen) == .unseen }
+                case .album: needsLookup = { coverage.openAlbums.contains($0) }
+                case .artist: needsLookup = { coverage.openArtists.contains($0) && !completeArtists.contains($0) }
+                case .episode: needsLookup = { !memberEpisodes.contains($0) }
+                }
+                let lookup: [String] = facts.compactMap { needsLookup($0.key.id) ? $0.key.id : nil }
+                let states: [String: SeenState] = lookup.isEmpty ? [:] : try state.seenStates(kind: kind, ids: lookup)
+                for f in facts {
+                    // An id without a lookup is known seen: nothing to write.
+                    if let s = states[f.key.id], s == .unseen || (s == .incomplete && f.isComplete) {
+                        rows.append(f.row(observedAt: observedAt))
+                        seen.append(SeenMark(kind, f.key.id, complete: f.isComplete,
+                                             dims: kind == .track ? coverage.newDims[f.key.id] : nil))
+                    } else if kind == .track, let d = coverage.newDims[f.key.id] {
+                        // A seen track whose fingerprint changed (or was never stored): record the
+                        // new one. Its album and artists are open, so this loop looked them up
+                        // (kinds go album, artist, …, track) and writes them as needed in this
+                        // same transaction.
+                        dims.append(SeenDims(.track, f.key.id, dims: d))
+                    }
                 }
             }
+            // Rejects once per offending entry per playlist.
+            var rejectHashes: [String] = []
+            var rejectCount = 0
+            for r in result.rejects where !rejectHashes.contains(r.hash) {
+                if try state.isRejectSeen(playlistID: meta.id, hash: r.hash) { continue }
+                rejectHashes.append(r.hash)
+                rows.append(r.row)
+                rejectCount += 1
+            }
+            // The poll's own row goes last, in the same transaction; it is not counted in `rows`.
+            let snapshotRows = rows.count
+            rows.append(pollRow(pollFacts, pollsOutcome))
+            try state.commit(SnapshotCommit(playlistID: meta.id, snapshotID: meta.snapshotID, name: meta.name,
+                                            itemCount: itemCount, maxAddedAt: result.maxAddedAt, changedAt: startedAt,
+                                            polledAt: startedAt, members: result.members, seen: seen,
+                                            rejectHashes: rejectHashes, rows: rows, nextDueAt: nil, dims: dims))
+            progress.mark()
+            metrics.extracted(rows: snapshotRows - rejectCount, rejected: rejectCount)
+            return .changed(rows: snapshotRows, rejects: rejectCount, added: result.added.count, removed: result.removed.count)
         }
-        // Rejects once per offending entry per playlist.
-        var rejectHashes: [String] = []
-        var rejectCount = 0
-        for r in result.rejects where !rejectHashes.contains(r.hash) {
-            if try state.isRejectSeen(playlistID: meta.id, hash: r.hash) { continue }
-            rejectHashes.append(r.hash)
-            rows.append(r.row)
-            rejectCount += 1
-        }
-        let itemCount = meta.total ?? entries.count
-        try state.commit(SnapshotCommit(playlistID: meta.id, snapshotID: meta.snapshotID, name: meta.name,
-                                        itemCount: itemCount, maxAddedAt: result.maxAddedAt, changedAt: startedAt,
-                                        polledAt: startedAt, members: result.members, seen: seen,
-                                        rejectHashes: rejectHashes, rows: rows, nextDueAt: nil, dims: dims))
-        metrics.extracted(rows: rows.count - rejectCount, rejected: rejectCount)
-        return .changed(rows: rows.count, rejects: rejectCount, added: result.added.count, removed: result.removed.count)
     }
 
     /// Full artist objects for the open artist ids (see `TrackCoverage`) not yet complete in
@@ -296,7 +441,7 @@ public final class PlaylistPoller: @unchecked Sendable {
     /// `EnrichmentSweep` retries later. Also returns the ids found complete, so `commit` need
     /// not look them up again. Artists of covered tracks are neither looked up nor fetched:
     /// they are seen, and if incomplete, `EnrichmentSweep` completes them.
-    private func enrichment(for ids: [String]) -> ([ArtistFact], Set<String>) {
+    private func enrichment(for ids: [String], facts: inout PollFacts) -> ([ArtistFact], Set<String>) {
         guard enrichArtists else { return ([], []) }
         guard !ids.isEmpty, let states = try? state.seenStates(kind: .artist, ids: ids) else { return ([], []) }
         var complete = Set<String>()
@@ -306,7 +451,16 @@ public final class PlaylistPoller: @unchecked Sendable {
             if states[id] == .complete { complete.insert(id) } else { wanted.append(id) }
         }
         guard !wanted.isEmpty else { return ([], complete) }
-        guard let fetched = try? source.artists(wanted) else { return ([], complete) }
+        guard let fetched = try? counted(&facts, { try source.artists(wanted) }) else { return ([], complete) }
         return (wanted.compactMap { id in fetched[id].flatMap { $0 }.flatMap { try? decodeArtist($0) } }, complete)
+    }
+}
+
+extension PlaylistPoller.PollFacts {
+    /// Takes the name, snapshot and count of freshly decoded metadata.
+    mutating func learn(_ meta: PlaylistMeta) {
+        name = meta.name
+        snapshotID = meta.snapshotID
+        items = meta.total
     }
 }

@@ -3,11 +3,12 @@ import FoundationEssentials
 import Dispatch
 import Glibc
 import Logging
+import Synchronization
 
 /// Unix stream socket for `spotifyd-etl status|poll|flush`: one JSON line in, one out.
 /// Accepts on a DispatchSource; each connection is served on a concurrent queue with
 /// read/write timeouts so a silent client cannot hold a worker.
-public final class ControlServer: @unchecked Sendable {
+public final class ControlServer: Sendable {
     public typealias Handler = @Sendable (ControlRequest, PeerCredentials) -> ControlResponse
 
     public let path: String
@@ -15,8 +16,8 @@ public final class ControlServer: @unchecked Sendable {
     private let logger: Logger
     private let daemonUID: UInt32
     private let daemonGID: UInt32
-    private var listenFD: Int32 = -1
-    private var source: DispatchSourceRead?
+    /// The accept source while serving; cancelling it closes the listening socket.
+    private let source = Guarded<DispatchSourceRead?>(nil)
     private let acceptQueue = DispatchQueue(label: "spotifyd-etl.control.accept")
     private let workQueue = DispatchQueue(label: "spotifyd-etl.control.conn", attributes: .concurrent)
     static let maxLine = 64 * 1024
@@ -63,24 +64,30 @@ public final class ControlServer: @unchecked Sendable {
         guard listen(fd, 16) == 0 else { let e = errno; close(fd); throw ServerError.system("listen", e) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        listenFD = fd
-        let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-        src.setEventHandler { [weak self] in self?.acceptPending() }
-        src.setCancelHandler { close(fd) }
-        source = src
-        src.resume()
+        // Dispatch sources are not Sendable: made, started and cancelled only under the lock.
+        source.withLock { current in
+            current?.cancel()
+            let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
+            src.setEventHandler { [weak self] in self?.acceptPending(fd) }
+            src.setCancelHandler { close(fd) }
+            src.resume()
+            current = src
+        }
     }
 
     /// Stops accepting and removes the socket file.
     public func stop() {
-        guard let src = source else { return }
-        source = nil
-        src.cancel()
-        listenFD = -1
-        unlink(path)
+        let wasServing = source.withLock { current in
+            guard let src = current else { return false }
+            src.cancel()
+            current = nil
+            return true
+        }
+        if wasServing { unlink(path) }
     }
 
-    private func acceptPending() {
+    /// Runs on `acceptQueue` only, before the source's cancel handler closes `listenFD`.
+    private func acceptPending(_ listenFD: Int32) {
         while true {
             let c = accept(listenFD, nil, nil)
             if c < 0 { return }  // EAGAIN: drained
@@ -102,7 +109,7 @@ public final class ControlServer: @unchecked Sendable {
         let allowed = ControlAuthorization.isAllowed(
             peer: peer, daemonUID: daemonUID, daemonGID: daemonGID,
             peerSupplementaryGroups: peer.uid == 0 || peer.uid == daemonUID || peer.gid == daemonGID
-                ? [] : ControlAuthorization.supplementaryGroups(uid: peer.uid))
+                ? [] : ControlAuthorization.peerSupplementaryGroups(fd: fd, uid: peer.uid))
         guard allowed else {
             logger.warning("control socket: refused peer", metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
                                                                      "peer_gid": "\(peer.gid)"])

@@ -59,8 +59,72 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     public struct Watchdog: Codable, Sendable, Equatable {
+        /// The verdict's short form: "ok", "disabled", "stalled: flusher since 12:03Z".
         public var state: String
-        public init(state: String) { self.state = state }
+        /// WATCHDOG_USEC in seconds; nil when systemd asked for no watchdog.
+        public var intervalS: Double?
+        /// WATCHDOG=1 pings delivered since start.
+        public var pings: Int
+        /// Largest gap between consecutive pings since start; nil before the first ping.
+        /// Close to `intervalS` means systemd nearly restarted the daemon.
+        public var maxGapS: Double?
+
+        public init(state: String, intervalS: Double? = nil, pings: Int = 0, maxGapS: Double? = nil) {
+            self.state = state; self.intervalS = intervalS; self.pings = pings; self.maxGapS = maxGapS
+        }
+
+        /// From the watchdog's own counters.
+        public init(state: String, stats: WatchdogStats) {
+            self.init(state: state, intervalS: stats.intervalS, pings: stats.pings,
+                      maxGapS: stats.pings > 0 ? stats.maxGapS : nil)
+        }
+
+        enum CodingKeys: String, CodingKey { case state, pings, intervalS = "interval_s", maxGapS = "max_gap_s" }
+
+        /// Reports from a daemon that predates the counters carry only `state`.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            state = try c.decode(String.self, forKey: .state)
+            intervalS = try c.decodeIfPresent(Double.self, forKey: .intervalS)
+            pings = try c.decodeIfPresent(Int.self, forKey: .pings) ?? 0
+            maxGapS = try c.decodeIfPresent(Double.self, forKey: .maxGapS)
+        }
+
+        /// "ok (pings every 1.0 s, largest gap 1.0 s)"; the bare state when disabled.
+        public var summary: String {
+            guard let iv = intervalS else { return state }
+            let gap = maxGapS.map { "largest gap \(StatusReport.tenths($0)) s" } ?? "no ping yet"
+            return "\(state) (pings every \(StatusReport.tenths(iv / 2)) s, \(gap))"
+        }
+    }
+
+    /// "healthy", or "degraded" with the reasons an operator must look at. `spotifyd-etl
+    /// status` exits 1 when degraded, like `systemctl status` for a unit that is not ok.
+    public struct Health: Codable, Sendable, Equatable {
+        public var state: String
+        public var reasons: [String]
+        public init(reasons: [String]) { state = reasons.isEmpty ? "healthy" : "degraded"; self.reasons = reasons }
+        public var isHealthy: Bool { reasons.isEmpty }
+        /// "healthy" or "degraded: uploads failing (…); watchdog: stalled: flusher since 12:03Z".
+        public var line: String { reasons.isEmpty ? state : "\(state): " + reasons.joined(separator: "; ") }
+    }
+
+    /// The last failed upload: when, which object (when known) and the sink's error.
+    public struct UploadError: Codable, Sendable, Equatable {
+        public var at: String
+        public var key: String?
+        public var error: String
+        public init(at: String, key: String?, error: String) { self.at = at; self.key = key; self.error = error }
+    }
+
+    /// While playlists are loaded for the first time: how far along.
+    public struct InitialLoad: Codable, Sendable, Equatable {
+        public var done: Int
+        public var total: Int
+        public var items: Int
+        public init(done: Int, total: Int, items: Int) { self.done = done; self.total = total; self.items = items }
+        /// "initial load: 37/200 playlists, 18,204 items"
+        public var line: String { "initial load: \(done)/\(total) playlists, \(StatusReport.grouped(items)) items" }
     }
 
     public struct Disk: Codable, Sendable, Equatable {
@@ -80,6 +144,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var lastUpload: Upload?
     public var watchdog: Watchdog
     public var disk: Disk?
+    /// Where batches go: "local /var/lib/spotifyd-etl/out" or "s3://bucket/prefix".
+    public var sink: String?
+    public var lastUploadError: UploadError?
+    public var health: Health?
+    public var initialLoad: InitialLoad?
 
     public init(version: String, uptimeS: Double, startedAt: String, playlists: [Playlist], rateGate: RateGate, token: Token,
                 outbox: [Outbox], pendingBatches: Int, lastUpload: Upload? = nil, watchdog: Watchdog, disk: Disk? = nil) {
@@ -88,10 +157,14 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.lastUpload = lastUpload; self.watchdog = watchdog; self.disk = disk
     }
 
+    /// The daemon's verdict; a report from a daemon that predates it counts as healthy.
+    public var effectiveHealth: Health { health ?? Health(reasons: []) }
+
     enum CodingKeys: String, CodingKey {
-        case version, playlists, token, outbox, watchdog, disk
+        case version, playlists, token, outbox, watchdog, disk, sink, health
         case uptimeS = "uptime_s", startedAt = "started_at", rateGate = "rate_gate",
-             pendingBatches = "pending_batches", lastUpload = "last_upload"
+             pendingBatches = "pending_batches", lastUpload = "last_upload", lastUploadError = "last_upload_error",
+             initialLoad = "initial_load"
     }
 
     /// Sorted-key JSON, one line.
@@ -99,19 +172,24 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     /// Human view for a terminal: a header block, then aligned tables. Pure.
     public func renderTable() -> String {
-        var out = ""
+        var out = effectiveHealth.line + "\n"
         func kv(_ k: String, _ v: String) { out += k + String(repeating: " ", count: max(0, 16 - k.count)) + v + "\n" }
         kv("version", version)
+        if let l = initialLoad { kv("progress", l.line) }
+        if let sink { kv("sink", sink) }
         kv("started", "\(startedAt) (up \(Self.human(uptimeS)))")
         var gate = rateGate.state
         if let u = rateGate.until { gate += " until \(u)" }
         if let r = rateGate.reason { gate += " (\(r))" }
         kv("rate gate", gate)
         kv("token", token.state + (token.expiresAt.map { ", expires \($0)" } ?? ""))
-        kv("watchdog", watchdog.state)
+        kv("watchdog", watchdog.summary)
         if let d = disk { kv("disk", d.state) }
         kv("pending batches", String(pendingBatches))
         kv("last upload", lastUpload.map { "\($0.key) at \($0.at)" } ?? "-")
+        if let e = lastUploadError {
+            kv("upload error", "\(e.at)" + (e.key.map { " \($0)" } ?? "") + ": \(e.error)")
+        }
         out += "\n"
         out += Self.table(header: ["PLAYLIST", "NAME", "ITEMS", "SNAPSHOT", "LAST POLL", "NEXT DUE", "LAST ERROR"],
                           rows: playlists.map {
@@ -145,8 +223,27 @@ public struct StatusReport: Codable, Sendable, Equatable {
         return out
     }
 
+    /// One decimal, rounded: 0.5 → "0.5", 1 → "1.0", 899.96 → "900.0".
+    static func tenths(_ x: Double) -> String {
+        guard x.isFinite else { return "-" }
+        let t = Int((x * 10).rounded())
+        let sign = t < 0 ? "-" : ""
+        return "\(sign)\(abs(t) / 10).\(abs(t) % 10)"
+    }
+
+    /// 18204 → "18,204".
+    public static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
     /// 59 → "59s", 3725 → "1h2m", 90000 → "1d1h".
-    static func human(_ seconds: Double) -> String {
+    public static func human(_ seconds: Double) -> String {
         let s = Int(seconds.rounded(.down))
         if s < 60 { return "\(max(s, 0))s" }
         if s < 3600 { return "\(s / 60)m\(s % 60)s" }

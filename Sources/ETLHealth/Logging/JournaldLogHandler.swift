@@ -5,20 +5,26 @@ import Logging
 
 /// Native journal entries via `sd_journal_sendv`, so metadata becomes indexed, queryable
 /// fields (`journalctl -u spotifyd-etl PLAYLIST_ID=...`) rather than text inside MESSAGE, and
-/// multi-line messages stay one entry.
+/// multi-line messages stay one entry. SYSLOG_IDENTIFIER is sent explicitly: `spotifyd-etl`
+/// for the log, `spotifyd-etl-metrics` for EMF documents, so `journalctl -t spotifyd-etl`
+/// reads the log without the metrics JSON and `-t spotifyd-etl-metrics` only the metrics.
 public struct JournaldLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     public var metadataProvider: Logger.MetadataProvider?
     public let label: String
     public let identifier: String
+    /// SYSLOG_IDENTIFIER of EMF entries (metadata `spotifyd_emf=1`).
+    public let metricsIdentifier: String
     /// Extra literal secrets (client secret, tokens) to scrub besides the Redaction patterns.
     public var secrets: [String]
 
-    public init(label: String, identifier: String = JournalFields.defaultIdentifier, secrets: [String] = [],
+    public init(label: String, identifier: String = JournalFields.defaultIdentifier,
+                metricsIdentifier: String = JournalFields.metricsIdentifier, secrets: [String] = [],
                 metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.identifier = identifier
+        self.metricsIdentifier = metricsIdentifier
         self.secrets = secrets
         self.metadataProvider = metadataProvider
     }
@@ -34,7 +40,8 @@ public struct JournaldLogHandler: LogHandler {
         if let m = event.metadata { merged.merge(m) { _, new in new } }
         let fields = JournalFields.build(level: event.level, message: event.message.description, metadata: merged,
                                          file: event.file, function: event.function, line: event.line,
-                                         identifier: identifier, secrets: secrets)
+                                         identifier: identifier, metricsIdentifier: metricsIdentifier,
+                                         secrets: secrets)
         if JournalFields.send(fields) != 0 {
             // Send failed (e.g. EMSGSIZE, ENOBUFS): never drop the line silently. Note libsystemd
             // itself returns 0 when the journal socket does not exist, which is why this
@@ -48,6 +55,8 @@ public struct JournaldLogHandler: LogHandler {
 /// Pure construction of journal fields, separate from the socket so it is testable anywhere.
 public enum JournalFields {
     public static let defaultIdentifier = "spotifyd-etl"
+    /// SYSLOG_IDENTIFIER of EMF metric documents, kept apart from the log's.
+    public static let metricsIdentifier = "spotifyd-etl-metrics"
     /// Fields we set ourselves; metadata keys that would collide get a `META_` prefix.
     static let reserved: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE",
                                         "CODE_FUNC", "MESSAGE_ID", "ERRNO", "SYSLOG_FACILITY", "SYSLOG_PID",
@@ -88,16 +97,23 @@ public enum JournalFields {
         }
     }
 
+    /// Whether the metadata marks an EMF document (`spotifyd_emf=1`).
+    public static func isEMF(_ metadata: Logger.Metadata) -> Bool {
+        metadata[LogBackend.emfMetadataKey].map { text($0) == "1" } ?? false
+    }
+
     /// `KEY=value` strings for one entry, in a stable order: MESSAGE, PRIORITY,
     /// SYSLOG_IDENTIFIER, CODE_*, then metadata sorted by field name. MESSAGE and values pass
-    /// through Redaction.
+    /// through Redaction. SYSLOG_IDENTIFIER is `metricsIdentifier` for an EMF document,
+    /// `identifier` for everything else.
     public static func build(level: Logger.Level, message: String, metadata: Logger.Metadata,
                              file: String, function: String, line: UInt,
-                             identifier: String = defaultIdentifier, secrets: [String] = []) -> [String] {
+                             identifier: String = defaultIdentifier, metricsIdentifier: String = JournalFields.metricsIdentifier,
+                             secrets: [String] = []) -> [String] {
         var fields = [
             "MESSAGE=" + Redaction.redact(message, secrets: secrets),
             "PRIORITY=\(priority(level))",
-            "SYSLOG_IDENTIFIER=" + identifier,
+            "SYSLOG_IDENTIFIER=" + (isEMF(metadata) ? metricsIdentifier : identifier),
             "CODE_FILE=" + file,
             "CODE_LINE=\(line)",
             "CODE_FUNC=" + function,

@@ -1,6 +1,7 @@
 import CoreMetrics
 import ETLCore
 import FoundationEssentials
+import Synchronization
 
 /// swift-metrics backend that aggregates in memory per interval for EMF.
 ///
@@ -14,7 +15,7 @@ import FoundationEssentials
 /// Per interval: counters reset to 0, gauges keep their last value, samples are cleared.
 /// A playlist once seen keeps getting a per-playlist document (with 0 counters) so its
 /// series has no gaps.
-public final class EMFMetrics: MetricsFactory, @unchecked Sendable {
+public final class EMFMetrics: MetricsFactory, Sendable {
     enum Kind { case counter, gauge, samples }
 
     struct Key: Hashable {
@@ -29,8 +30,7 @@ public final class EMFMetrics: MetricsFactory, @unchecked Sendable {
         var samples: [Double] = []
     }
 
-    private let lock = Lock()
-    private var series: [Key: Series] = [:]
+    private let series = Guarded<[Key: Series]>([:])
     private let clock: Clock
 
     public init(clock: Clock = SystemClock()) { self.clock = clock }
@@ -41,23 +41,25 @@ public final class EMFMetrics: MetricsFactory, @unchecked Sendable {
 
     private func key(_ label: String, _ dims: [(String, String)], _ kind: Kind) -> Key {
         let k = Key(name: label, playlist: Self.playlist(from: dims))
-        lock.lock()
-        if series[k] == nil { series[k] = Series(kind: kind) }
-        lock.unlock()
+        series.withLock { all in
+            if all[k] == nil { all[k] = Series(kind: kind) }
+        }
         return k
     }
 
     func update(_ k: Key, _ body: (inout Series) -> Void) {
-        lock.lock()
-        if var s = series[k] { body(&s); series[k] = s }
-        lock.unlock()
+        series.withLock { all in
+            if var s = all[k] { body(&s); all[k] = s }
+        }
     }
 
     /// Takes this interval's values. With `reset`, counters go to 0 and samples are cleared.
     public func snapshot(reset: Bool = true) -> EMFSnapshot {
-        lock.lock()
-        defer { lock.unlock() }
-        var snap = EMFSnapshot(timestamp: clock.now())
+        series.withLock { series in Self.snapshot(&series, timestamp: clock.now(), reset: reset) }
+    }
+
+    private static func snapshot(_ series: inout [Key: Series], timestamp: Date, reset: Bool) -> EMFSnapshot {
+        var snap = EMFSnapshot(timestamp: timestamp)
         var gaugeMax: [String: Double] = [:]
         var gaugeDirect: [String: Double] = [:]
         var counters: [String: Double] = [:]
@@ -129,12 +131,12 @@ public final class EMFMetrics: MetricsFactory, @unchecked Sendable {
 
     private func destroy(_ handler: AnyObject) {
         guard let h = handler as? Handler else { return }
-        lock.lock(); series[h.key] = nil; lock.unlock()
+        series.withLock { $0[h.key] = nil }
     }
 
     /// One handler class for all kinds; the series' kind decides how updates aggregate.
     final class Handler: CounterHandler, FloatingPointCounterHandler, MeterHandler, RecorderHandler, TimerHandler,
-        @unchecked Sendable
+        Sendable
     {
         let factory: EMFMetrics
         let key: Key

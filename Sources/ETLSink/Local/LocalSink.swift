@@ -1,4 +1,5 @@
 import ETLCore
+import ETLHTTP
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -32,8 +33,13 @@ import Darwin
 /// batch stays in the outbox and is retried with backoff; EACCES/EPERM/EROFS → `.needsOperator`.
 public struct LocalSink: ObjectSink {
     public let root: URL
+    /// Each put counts as one transfer; the copy records every block it writes.
+    public let progress: TransferProgress
 
-    public init(root: URL) { self.root = root }
+    public init(root: URL, progress: TransferProgress = TransferProgress()) {
+        self.root = root
+        self.progress = progress
+    }
 
     /// The final path of `key` under `root`.
     public func path(forKey key: String) -> String {
@@ -46,7 +52,7 @@ public struct LocalSink: ObjectSink {
                             message: "object key \(String(reflecting: object.key)) is not a relative path inside the sink root")
         }
         do {
-            return try putChecked(object)
+            return try progress.tracking { try putChecked(object) }
         } catch let error as FileSystemError {
             throw error.sinkError
         }
@@ -80,7 +86,7 @@ public struct LocalSink: ObjectSink {
         let output = try FileIO.open(tempPath, O_WRONLY | O_CREAT | O_TRUNC)
         var outputOpen = true
         do {
-            let copied = try Self.copy(from: input, sourcePath: source, to: output, destinationPath: tempPath)
+            let copied = try Self.copy(from: input, sourcePath: source, to: output, destinationPath: tempPath, progress: progress)
             guard copied == object.byteCount else {
                 throw SinkError(kind: .needsOperator, code: "SpoolSizeMismatch",
                                 message: "spool file \(source) changed while copying: \(copied) bytes, expected \(object.byteCount)")
@@ -100,7 +106,8 @@ public struct LocalSink: ObjectSink {
 
     /// Copies until end of input with a bounded buffer; returns the byte count. Internal so the
     /// ENOSPC mapping can be exercised against /dev/full as well as a full tmpfs.
-    static func copy(from input: Int32, sourcePath: String, to output: Int32, destinationPath: String) throws -> Int {
+    static func copy(from input: Int32, sourcePath: String, to output: Int32, destinationPath: String,
+                     progress: TransferProgress? = nil) throws -> Int {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: FileIO.bufferSize, alignment: 16)
         defer { buffer.deallocate() }
         var total = 0
@@ -108,6 +115,7 @@ public struct LocalSink: ObjectSink {
             let n = try FileIO.read(input, buffer, FileIO.bufferSize, path: sourcePath)
             if n == 0 { return total }
             try FileIO.writeAll(output, UnsafeRawPointer(buffer), n, path: destinationPath)
+            progress?.moved(bytes: n)
             total += n
         }
     }

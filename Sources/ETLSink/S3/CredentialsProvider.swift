@@ -2,6 +2,7 @@ import ETLCore
 import ETLHTTP
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Hands out credentials for signing. Implementations cache and refresh; `invalidate()` is
 /// called when S3 rejected the credentials (403 ExpiredToken, InvalidAccessKeyId), so the
@@ -34,14 +35,15 @@ public struct CredentialsError: Error, CustomStringConvertible, Sendable, Equata
 ///    settings.profile / AWS_PROFILE / "default";
 /// 3. EC2 IMDSv2 (unless AWS_EC2_METADATA_DISABLED=true).
 /// Results are cached; temporary ones are refreshed 5 minutes before they expire.
-public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable {
+public final class CredentialsChain: AWSCredentialsProvider {
     private let environment: [String: String]
     private let profile: String?
-    private let transport: HTTPTransport
     private let clock: Clock
-    private let lock = Lock()
-    private var cached: AWSCredentials?
-    private lazy var imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock)
+    /// Held while resolving, so concurrent callers wait for one lookup instead of each
+    /// making their own.
+    private let cached = Guarded<AWSCredentials?>(nil)
+    /// Sends nothing until the chain reaches it.
+    private let imds: IMDSCredentialsProvider
 
     /// Refresh this long before Expiration.
     public static let refreshMargin: TimeInterval = 300
@@ -50,20 +52,21 @@ public final class CredentialsChain: AWSCredentialsProvider, @unchecked Sendable
                 transport: HTTPTransport = CurlHTTPClient(), clock: Clock = SystemClock()) {
         self.environment = environment
         self.profile = profile
-        self.transport = transport
         self.clock = clock
+        self.imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock)
     }
 
     public func credentials() throws -> AWSCredentials {
-        lock.lock(); defer { lock.unlock() }
-        if let c = cached, !CredentialsChain.needsRefresh(c, now: clock.now()) { return c }
-        let fresh = try resolve()
-        cached = fresh
-        return fresh
+        try cached.withLock { cached in
+            if let c = cached, !CredentialsChain.needsRefresh(c, now: clock.now()) { return c }
+            let fresh = try resolve()
+            cached = fresh
+            return fresh
+        }
     }
 
     public func invalidate() {
-        lock.lock(); cached = nil; lock.unlock()
+        cached.withLock { $0 = nil }
         imds.invalidate()
     }
 

@@ -2,6 +2,7 @@ import ETLCore
 import ETLHTTP
 import FoundationEssentials
 import Glibc
+import Logging
 
 public struct S3ObjectInfo: Sendable, Equatable {
     public var key: String
@@ -23,7 +24,7 @@ public struct S3CompletedPart: Sendable, Equatable {
 
 /// Blocking S3 client: signing, retries, error classification, multipart. Keys given here
 /// are full keys (the sink adds its prefix). Every failure is a `SinkError`.
-public final class S3Client: @unchecked Sendable {
+public final class S3Client: Sendable {
     public let settings: S3Settings
     public let endpoint: S3Endpoint
     public let builder: S3RequestBuilder
@@ -31,17 +32,34 @@ public final class S3Client: @unchecked Sendable {
     private let transport: HTTPTransport
     private let clock: Clock
     public let retry: S3RetryPolicy
+    /// Told about the bytes of every request this client sends (retries included).
+    public let progress: TransferProgress
 
     /// Throws `S3ConfigError` for invalid settings (bucket name, http:// to a non-loopback host).
     public init(settings: S3Settings, credentials: AWSCredentialsProvider, transport: HTTPTransport = CurlHTTPClient(),
-                clock: Clock = SystemClock(), retry: S3RetryPolicy = S3RetryPolicy()) throws {
+                clock: Clock = SystemClock(), retry: S3RetryPolicy = S3RetryPolicy(),
+                progress: TransferProgress = TransferProgress(),
+                logger: Logger = Logger(label: "spotifyd-etl.s3")) throws {
         self.settings = settings
         self.endpoint = try S3Endpoint(settings: settings)
         self.builder = S3RequestBuilder(endpoint: endpoint, region: settings.region)
         self.credentials = credentials
-        self.transport = transport
+        self.transport = Self.loggingRequests(transport, logger: logger)
         self.clock = clock
         self.retry = retry
+        self.progress = progress
+    }
+
+    /// At debug, every S3 request is logged once it ends (method, path with the query's
+    /// signature values redacted, status, bytes, ms; never a header), see `RequestLoggingTransport`.
+    /// The default logger takes the process-wide level set by `run --log-level`.
+    private static func loggingRequests(_ transport: HTTPTransport, logger: Logger) -> HTTPTransport {
+        guard logger.logLevel <= .debug else { return transport }
+        return RequestLoggingTransport(transport, service: "s3") { entry in
+            var metadata: Logger.Metadata = [:]
+            for (k, v) in entry.fields { metadata[k] = .string(v) }
+            logger.debug("\(entry.message)", metadata: metadata)
+        }
     }
 
     // MARK: core request loop
@@ -49,6 +67,8 @@ public final class S3Client: @unchecked Sendable {
     /// Sends with retries. 2xx returns; `allow` statuses (e.g. 404 for HEAD) return too.
     /// Retryable failures back off with jitter; credential rejections get exactly one retry
     /// with fresh credentials (if they changed); everything else becomes `.needsOperator`.
+    /// A request with an object body (`objectChecksum`: PutObject, UploadPart) runs under
+    /// `S3UploadPolicy` instead of a total timeout.
     func execute(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                  body: Data? = nil, file: FileBody? = nil, digests: BodyDigests? = nil, objectChecksum: Bool = false,
                  allow: Set<Int> = []) throws -> HTTPResponse {
@@ -62,13 +82,18 @@ public final class S3Client: @unchecked Sendable {
             do { creds = try credentials.credentials() } catch {
                 throw SinkError(kind: .needsOperator, code: "NoCredentials", message: "\(error)")
             }
-            let req: HTTPRequest
+            var req: HTTPRequest
             if let file, let fileDigests {
                 req = builder.build(method: method, key: key, query: query, headers: headers, file: file, digests: fileDigests,
                                     objectChecksum: objectChecksum, credentials: creds, date: clock.now())
             } else {
                 req = builder.build(method: method, key: key, query: query, headers: headers, body: body, digests: digests,
                                     objectChecksum: objectChecksum, credentials: creds, date: clock.now())
+            }
+            req.progress = progress
+            if objectChecksum {
+                req.timeout = S3UploadPolicy.timeout
+                req.lowSpeed = S3UploadPolicy.lowSpeed
             }
             let resp: HTTPResponse
             do {

@@ -5,7 +5,7 @@ import FoundationEssentials
 /// The S3 end of the pipeline. The object key is `settings.prefix + object.key`. A receipt
 /// is returned only after S3 confirmed the bytes (200 plus matching ETag), so the batch
 /// leaves the outbox only then; any failure is a `SinkError` and the spool file stays.
-public final class S3Sink: ObjectSink, @unchecked Sendable {
+public final class S3Sink: ObjectSink {
     public let client: S3Client
 
     public init(settings: S3Settings, credentials: AWSCredentialsProvider, transport: HTTPTransport = CurlHTTPClient(),
@@ -14,6 +14,10 @@ public final class S3Sink: ObjectSink, @unchecked Sendable {
     }
 
     public init(client: S3Client) { self.client = client }
+
+    /// The client's: every S3 request of every put reports to it, so the bytes of a long
+    /// upload keep it moving.
+    public var progress: TransferProgress { client.progress }
 
     public func put(_ object: SealedObject) throws -> PutReceipt {
         let key = client.settings.prefix + object.key
