@@ -66,7 +66,7 @@ struct Run: AsyncParsableCommand {
             var progress: OnceRunner.Progress? = nil
             if tty {
                 progress = { (done: Int, total: Int, items: Int) in
-                    let line = "polled \(done)/\(total) playlists, \(StatusReport.grouped(items)) items"
+                    let line = "polled \(done)/\(total) playlists, \(LogText.count(items)) items"
                     StandardStreams.err("\r\u{1B}[K" + line)
                 }
             }

@@ -1,3 +1,4 @@
+import ETLCore
 import FoundationEssentials
 
 /// What `spotifyd-etl status` shows. Timestamps are contract-form strings (`...Z`) so the
@@ -124,7 +125,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var items: Int
         public init(done: Int, total: Int, items: Int) { self.done = done; self.total = total; self.items = items }
         /// "initial load: 37/200 playlists, 18,204 items"
-        public var line: String { "initial load: \(done)/\(total) playlists, \(StatusReport.grouped(items)) items" }
+        public var line: String { "initial load: \(done)/\(total) playlists, \(LogText.count(items)) items" }
     }
 
     public struct Disk: Codable, Sendable, Equatable {
@@ -229,17 +230,6 @@ public struct StatusReport: Codable, Sendable, Equatable {
         let t = Int((x * 10).rounded())
         let sign = t < 0 ? "-" : ""
         return "\(sign)\(abs(t) / 10).\(abs(t) % 10)"
-    }
-
-    /// 18204 → "18,204".
-    public static func grouped(_ n: Int) -> String {
-        let digits = String(n.magnitude)
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
     }
 
     /// 59 → "59s", 3725 → "1h2m", 90000 → "1d1h".

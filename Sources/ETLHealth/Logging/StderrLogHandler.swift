@@ -56,42 +56,14 @@ public struct StderrLogHandler: LogHandler {
     public static func formatLine(level: Logger.Level, message: String, metadata: Logger.Metadata, secrets: [String] = []) -> String {
         let prefix = "<\(JournalFields.priority(level))>"
         if let v = metadata[LogBackend.emfMetadataKey], JournalFields.text(v) == "1" {
-            return prefix + oneLine(message)
+            return prefix + LogText.escaped(message)
         }
-        var line = prefix + level.rawValue + " " + oneLine(Redaction.redact(message, secrets: secrets))
+        var line = prefix + level.rawValue + " " + LogText.escaped(Redaction.redact(message, secrets: secrets))
         for key in metadata.keys.sorted() {
             guard let v = metadata[key] else { continue }
-            line += " " + key + "=" + quoteIfNeeded(oneLine(Redaction.redact(JournalFields.text(v), secrets: secrets)))
+            line += " " + key + "=" + quoteIfNeeded(LogText.escaped(Redaction.redact(JournalFields.text(v), secrets: secrets)))
         }
         return line
-    }
-
-    /// One line whatever the text holds: C0/C1 control characters are escaped (`\n`, `\r`,
-    /// `\t`, others `\u{1B}`), as are U+2028/U+2029 and the bidirectional overrides and
-    /// isolates, so user text (a playlist name) can neither break the line nor forge another
-    /// one, nor reorder what a terminal shows. The same rule as `LogText.escaped` (ETLHTTP,
-    /// which this module does not depend on).
-    static func oneLine(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: needsEscape) else { return s }
-        var out = ""
-        out.reserveCapacity(s.utf8.count + 8)
-        for u in s.unicodeScalars {
-            guard needsEscape(u) else { out.unicodeScalars.append(u); continue }
-            switch u {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
-            }
-        }
-        return out
-    }
-
-    static func needsEscape(_ u: Unicode.Scalar) -> Bool {
-        switch u.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
-        default: return false
-        }
     }
 
     static func quoteIfNeeded(_ s: String) -> String {

@@ -1,8 +1,8 @@
 /// Pieces of human-readable log messages: numbers with thousands separators, byte sizes, and
 /// user text (playlist names) made safe to put inside a one-line message.
 ///
-/// It lives here, the lowest module that both the HTTP request log (`RequestLogging`) and the
-/// daemon's messages can import; it has nothing to do with HTTP itself.
+/// In ETLCore so that every module that writes a message for people — the HTTP request log,
+/// the daemon's messages, the stderr log handler, `status` — uses the same rules.
 public enum LogText {
     /// `1204` → `1,204`; `-1234567` → `-1,234,567`. Always `,`, whatever the locale.
     public static func count(_ n: Int) -> String {
