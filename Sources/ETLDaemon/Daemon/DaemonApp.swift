@@ -80,7 +80,7 @@ public enum DaemonApp {
 
         let services: [any Service] = [
             SystemdService(notifier: notifier, watchdog: watchdog,
-                           statusLine: { board.line(gate: components.gate) }, logger: logger,
+                           statusLine: { board.line(gate: components.gate) },
                            startedMessage: {
                                logger.info("spotifyd-etl started", metadata: [
                                    "playlists": "\(config.playlists.count)", "sink": "\(config.sink.kind.rawValue)",

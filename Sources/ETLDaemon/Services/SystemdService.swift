@@ -2,7 +2,6 @@ import ETLCore
 import ETLHealth
 import FoundationEssentials
 import Dispatch
-import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -14,7 +13,6 @@ struct SystemdService: Service {
     let notifier: SystemdNotifier
     let watchdog: ProgressWatchdog
     let statusLine: @Sendable () -> String
-    let logger: Logger
     let startedMessage: @Sendable () -> Void
 
     func run() async throws {
