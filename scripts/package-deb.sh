@@ -2,11 +2,13 @@
 # Builds the Debian package dist/spotifyd-etl_<version>_<arch>.deb: a release binary with the
 # Swift runtime linked statically, so the target machine needs no Swift toolchain.
 #
-#   scripts/package-deb.sh [--no-lintian] [--skip-build]
+#   scripts/package-deb.sh [--no-lintian] [--skip-build | --build-only]
 #
 #   --no-lintian   do not run lintian on the result (by default it runs when installed, prints
 #                  every tag and fails on an error tag)
 #   --skip-build   reuse the binary already in .build-deb (and the manual pages made from it)
+#   --build-only   build the binary and the manual pages, then stop (CI builds them in the
+#                  background while other tests run, then packages with --skip-build)
 #
 # Contents (packaging/README.md says why for each):
 #   /usr/bin/spotifyd-etl                         stripped, -static-stdlib
@@ -27,12 +29,13 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-run_lintian=1; build=1
+run_lintian=1; build=1; build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-lintian) run_lintian=0; shift ;;
     --skip-build) build=0; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --build-only) build_only=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "package-deb.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +80,10 @@ if [ "$build" = 1 ] || ! ls "$man_out"/*.1 >/dev/null 2>&1; then
 fi
 [ -f "$man_out/$pkg.1" ] || man_out="$(dirname "$(find "$scratch/plugins" -name "$pkg.1" -print -quit)")"
 [ -f "$man_out/$pkg.1" ] || { echo "package-deb.sh: the generate-manual plugin wrote no $pkg.1" >&2; exit 1; }
+if [ "$build_only" = 1 ]; then
+  echo "== built $bin and the manual pages in $((SECONDS - t0)) s (--build-only: no package)" >&2
+  exit 0
+fi
 
 # ------------------------------------------------------------------ the package tree
 # A private staging directory, so two runs at once (CI and a developer) never share one.
