@@ -107,6 +107,11 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public let file: String
     public let key: String
     public let message: String
-    public init(file: String, key: String, message: String) { self.file = file; self.key = key; self.message = message }
+    /// The documented bound the value broke, when the problem is one (nil for syntax, type and
+    /// shape errors).
+    public let violation: ConfigViolation?
+    public init(file: String, key: String, message: String, violation: ConfigViolation? = nil) {
+        self.file = file; self.key = key; self.message = message; self.violation = violation
+    }
     public var description: String { "\(file): \(key): \(message)" }
 }

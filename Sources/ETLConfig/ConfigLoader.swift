@@ -111,13 +111,13 @@ public enum ConfigLoader {
             guard !types.isEmpty else { throw r.error("additional_types", "must list at least one of \"track\", \"episode\"") }
             s.additionalTypes = types
         }
-        if let v = try r.duration("request_timeout") { s.requestTimeout = v }
+        if let v = try r.duration("request_timeout", minimum: ConfigBounds.requestTimeoutMinimum) { s.requestTimeout = v }
         return s
     }
 
     private static func schedule(_ r: TableReader) throws(ConfigError) -> AppConfig.Schedule {
         var s = AppConfig.Schedule()
-        if let v = try r.duration("interval") { s.interval = v }
+        if let v = try r.duration("interval", minimum: ConfigBounds.pollIntervalMinimum) { s.interval = v }
         if let v = try r.number("jitter") {
             guard v >= 0, v < 1 else {
                 throw r.error("jitter", "must be a fraction of the interval in [0, 1), e.g. 0.1; got \(v)")
@@ -148,7 +148,7 @@ public enum ConfigLoader {
                 let r = try TableReader(t, path: path, file: top.file, allowed: playlistKeys)
                 guard let s = try r.string("id") else { throw r.error("id", "missing; every [[playlists]] entry needs an id") }
                 rawID = s
-                interval = try r.duration("interval")
+                interval = try r.duration("interval", minimum: ConfigBounds.pollIntervalMinimum)
             } else {
                 throw ConfigError(file: top.file, key: path,
                                   message: "expected a table with an id (or an id string), got \(ConfigText.article(element.type.description))")
@@ -189,7 +189,7 @@ public enum ConfigLoader {
             guard v <= 4 << 30 else { throw r.error("max_bytes", "must be at most 4GiB (objects are built in memory)") }
             s.maxBytes = v
         }
-        if let v = try r.duration("max_age") { s.maxAge = v }
+        if let v = try r.duration("max_age", minimum: ConfigBounds.maxAgeMinimum) { s.maxAge = v }
 
         var s3 = AppConfig.S3()
         if let v = try r.string("bucket") {
@@ -197,7 +197,9 @@ public enum ConfigLoader {
             s3.bucket = v
         }
         if let v = try r.string("prefix") {
-            guard !v.hasPrefix("/") else { throw r.error("prefix", "must not start with \"/\" (S3 keys are relative), got \(ConfigText.quote(v))") }
+            if let problem = ConfigRules.s3PrefixProblem(v) {
+                throw r.error("prefix", "\(problem), got \(ConfigText.quote(v))", violation: .prefixSegment)
+            }
             guard !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 throw r.error("prefix", "must not contain control characters, got \(ConfigText.quote(v))")
             }
@@ -213,8 +215,16 @@ public enum ConfigLoader {
         if let v = try r.string("endpoint") { s3.endpoint = try url(r, "endpoint", v, allowPath: false) }
         if let v = try r.bool("path_style") { s3.pathStyle = v }
         if let v = try r.byteSize("multipart_threshold") {
-            guard v >= 5 << 20 else { throw r.error("multipart_threshold", "must be at least 5MiB (the S3 minimum part size)") }
-            guard v <= 5 << 30 else { throw r.error("multipart_threshold", "must be at most 5GiB (the S3 maximum part size)") }
+            // Why these bounds (and no tighter one from the upload policy): ConfigBounds.
+            let range = ConfigBounds.multipartThresholdMinimum...ConfigBounds.multipartThresholdMaximum
+            guard v >= range.lowerBound else {
+                throw r.error("multipart_threshold", "must be at least 5MiB (the S3 minimum part size), got \(v) bytes",
+                              violation: .sizeOutOfRange(range))
+            }
+            guard v <= range.upperBound else {
+                throw r.error("multipart_threshold", "must be at most 5GiB (objects below it go up as one PutObject, which S3 caps at 5GiB), got \(v) bytes",
+                              violation: .sizeOutOfRange(range))
+            }
             s3.multipartThreshold = v
         }
         if let v = try r.string("storage_class") {
@@ -239,7 +249,7 @@ public enum ConfigLoader {
 
     private static func metrics(_ r: TableReader) throws(ConfigError) -> AppConfig.Metrics {
         var m = AppConfig.Metrics()
-        if let v = try r.duration("interval") { m.interval = v }
+        if let v = try r.duration("interval", minimum: ConfigBounds.metricsIntervalMinimum) { m.interval = v }
         if let v = try r.string("namespace") {
             if let problem = ConfigRules.namespaceProblem(v) { throw r.error("namespace", "\(problem), got \(ConfigText.quote(v))") }
             m.namespace = v

@@ -66,6 +66,25 @@ enum ConfigRules {
         return nil
     }
 
+    /// An S3 key prefix: relative, and every `/`-separated segment non-empty and neither `.`
+    /// nor `..`. curl (like most HTTP clients and proxies) removes dot segments from a URL
+    /// path (RFC 3986 §5.2.4: `a/./b` → `a/b`, `x/../y` → `y`) while the SigV4 signature covers
+    /// the key as written, so every PUT would fail its signature; an empty segment (`a//b`)
+    /// makes keys that proxies and path-based tools collapse the same way. One trailing `/` is the separator
+    /// before the table name and is allowed (the loader adds it when missing). "" means no prefix.
+    static func s3PrefixProblem(_ prefix: String) -> String? {
+        guard !prefix.isEmpty else { return nil }
+        guard !prefix.hasPrefix("/") else { return "must not start with \"/\" (S3 keys are relative)" }
+        let body = prefix.hasSuffix("/") ? prefix.dropLast() : Substring(prefix)
+        for segment in body.split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty { return "must not contain an empty segment (\"//\")" }
+            if segment == "." || segment == ".." {
+                return "must not contain a \"\(segment)\" segment (URL normalisation would change the signed key)"
+            }
+        }
+        return nil
+    }
+
     static let storageClasses = ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                                  "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "OUTPOSTS", "EXPRESS_ONEZONE", "SNOW"]
 

@@ -37,6 +37,13 @@ enum ConfigText {
         return out + "\""
     }
 
+    /// A bound in seconds as a config duration: 1 → "1s", 10 → "10s", 0.5 → "500ms".
+    static func seconds(_ s: Double) -> String {
+        if s < 1 { return "\(Int((s * 1000).rounded()))ms" }
+        if s == s.rounded() { return "\(Int(s))s" }
+        return "\(s)s"
+    }
+
     /// Collapses a multi-line message (e.g. from the TOML parser) onto one line.
     static func oneLine(_ s: String) -> String {
         s.split(whereSeparator: { $0.isNewline }).map { $0.trimmingWhitespace() }

@@ -23,8 +23,8 @@ struct TableReader {
 
     func keyPath(_ key: String) -> String { ConfigText.join(path, key) }
 
-    func error(_ key: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, key: keyPath(key), message: message)
+    func error(_ key: String, _ message: String, violation: ConfigViolation? = nil) -> ConfigError {
+        ConfigError(file: file, key: keyPath(key), message: message, violation: violation)
     }
 
     /// An error about element `index` of the array at `key`: `spotify.additional_types[1]`.
@@ -76,12 +76,11 @@ struct TableReader {
         return a
     }
 
-    /// Longest accepted duration. Keeps later `Int(seconds * 1000)` conversions far from overflow.
-    static let maxDuration: Double = 30 * 86_400
-
-    /// A duration string such as "15m", "90s", "1h30m", "500ms". Bare numbers are rejected on
-    /// purpose: `interval = 60` would be ambiguous between seconds and milliseconds.
-    func duration(_ key: String) throws(ConfigError) -> Double? {
+    /// A duration string such as "15m", "90s", "1h30m", "500ms", at least `minimum` seconds
+    /// and at most `ConfigBounds.durationMaximum`. Bare numbers are rejected on purpose:
+    /// `interval = 60` would be ambiguous between seconds and milliseconds. Every duration key
+    /// passes its documented minimum (`ConfigBounds`), so none can reach a "0 means off" path.
+    func duration(_ key: String, minimum: Double) throws(ConfigError) -> Double? {
         guard let v = value(key) else { return nil }
         guard let s = v.string else {
             throw typeError(key, expected: "a duration string such as \"15m\" or \"90s\"", got: v)
@@ -89,8 +88,13 @@ struct TableReader {
         guard let seconds = Units.parseDuration(s), seconds.isFinite else {
             throw error(key, "bad duration \(ConfigText.quote(s)): use a positive number with units ms, s, m, h or d, e.g. \"90s\", \"15m\", \"1h30m\"")
         }
-        guard seconds <= Self.maxDuration else {
-            throw error(key, "duration \(ConfigText.quote(s)) is too long (at most 30d)")
+        guard seconds >= minimum else {
+            throw error(key, "duration \(ConfigText.quote(s)) is below the minimum of \(ConfigText.seconds(minimum))",
+                        violation: .durationBelowMinimum(minimum: minimum))
+        }
+        guard seconds <= ConfigBounds.durationMaximum else {
+            throw error(key, "duration \(ConfigText.quote(s)) is too long (at most 30d)",
+                        violation: .durationAboveMaximum(maximum: ConfigBounds.durationMaximum))
         }
         return seconds
     }

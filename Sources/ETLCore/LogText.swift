@@ -67,6 +67,24 @@ public enum LogText {
         return out + "\""
     }
 
+    /// Makes encoder-written JSON text safe to print: every scalar `escaped` would escape
+    /// becomes a JSON `\uXXXX` escape. Such scalars are never JSON syntax, so they can only
+    /// stand inside string literals, where the escape means the same character: the document
+    /// decodes to the same value. (The encoder already escapes C0 controls; C1 controls,
+    /// U+2028/U+2029 and the bidi controls it leaves raw.)
+    public static func terminalSafeJSON(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: needsEscape) else { return json }
+        var out = ""
+        out.reserveCapacity(json.utf8.count + 16)
+        let hex = Array("0123456789abcdef".unicodeScalars)
+        for u in json.unicodeScalars {
+            guard needsEscape(u) else { out.unicodeScalars.append(u); continue }
+            out += "\\u"
+            for shift in stride(from: 12, through: 0, by: -4) { out.unicodeScalars.append(hex[Int((u.value >> UInt32(shift)) & 0xF)]) }
+        }
+        return out
+    }
+
     static func needsEscape(_ u: Unicode.Scalar) -> Bool {
         switch u.value {
         case 0x00...0x1F, 0x7F...0x9F: return true

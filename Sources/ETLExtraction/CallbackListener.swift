@@ -61,15 +61,26 @@ public final class CallbackListener: Sendable {
         if fd >= 0 { closeFD(fd) }
     }
 
-    /// Waits until a request for `path` arrives and returns its decoded query parameters.
-    /// Other paths (a browser's /favicon.ico) get a 404 and waiting continues. `respond`
-    /// chooses the page for the callback request (status, HTML) from its parameters.
-    public func waitForCallback(timeout: Double, respond: ([String: String]) -> (Int, String)) throws -> [String: String] {
+    /// What to do with one request for the callback path, chosen from its query parameters.
+    public enum Answer: Sendable, Equatable {
+        /// Send this page and return the parameters: this is the redirect being waited for.
+        case finish(status: Int, html: String)
+        /// Send this page and keep waiting: the request is not the awaited redirect (a forged
+        /// or stale `state`), so it must neither end nor steer the wait.
+        case ignore(status: Int, html: String)
+    }
+
+    /// Waits until `answer` says `.finish` for a request to `path`, and returns that request's
+    /// decoded query parameters. Other paths (a browser's /favicon.ico) get a 404, requests
+    /// `answer` ignores get its page; waiting continues after both until `timeout` seconds
+    /// have passed since the call, then `LoginError.timedOut` (with how many were ignored).
+    public func waitForCallback(timeout: Double, answer: ([String: String]) -> Answer) throws -> [String: String] {
         let deadline = Date().addingTimeInterval(timeout)
+        var ignored = 0
         while true {
             let remaining = deadline.timeIntervalSinceNow
             let fd = socketFD.withLock { $0 }
-            guard remaining > 0, fd >= 0 else { throw LoginError.timedOut(seconds: Int(timeout)) }
+            guard remaining > 0, fd >= 0 else { throw LoginError.timedOut(seconds: Int(timeout), ignored: ignored) }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pfd, 1, Int32(min(remaining, 1) * 1000))
             if ready < 0 && errno != EINTR { throw LoginError.listenFailed(port: port, reason: String(cString: strerror(errno))) }
@@ -90,9 +101,14 @@ public final class CallbackListener: Sendable {
                 continue
             }
             let params = CallbackListener.parseQuery(query)
-            let (status, html) = respond(params)
-            CallbackListener.reply(conn, status: status, html: html)
-            return params
+            switch answer(params) {
+            case .finish(let status, let html):
+                CallbackListener.reply(conn, status: status, html: html)
+                return params
+            case .ignore(let status, let html):
+                CallbackListener.reply(conn, status: status, html: html)
+                ignored += 1
+            }
         }
     }
 

@@ -39,8 +39,9 @@ public struct PKCE: Sendable, Equatable {
 
 public enum LoginError: Error, Sendable, Equatable, CustomStringConvertible {
     case listenFailed(port: UInt16, reason: String)
-    case timedOut(seconds: Int)
-    case stateMismatch
+    /// No callback with the expected `state` arrived in time; `ignored` callbacks carried
+    /// another state (a forged request or a stale browser tab) and were answered 400.
+    case timedOut(seconds: Int, ignored: Int)
     case denied(String)
     case missingCode
     case exchangeFailed(String)
@@ -49,8 +50,9 @@ public enum LoginError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .listenFailed(let port, let reason):
             return "cannot listen on 127.0.0.1:\(port) for the login callback: \(reason)"
-        case .timedOut(let s): return "no login callback arrived within \(s) s"
-        case .stateMismatch: return "login callback carried the wrong state parameter (possible CSRF); login aborted"
+        case .timedOut(let s, let ignored):
+            let note = ignored == 0 ? "" : " (\(ignored) callback\(ignored == 1 ? "" : "s") with a wrong state parameter ignored: a stale browser tab or a forged request)"
+            return "no login callback arrived within \(s) s\(note)"
         case .denied(let e): return "Spotify authorization was not granted: \(e)"
         case .missingCode: return "login callback carried no authorization code"
         case .exchangeFailed(let m): return "exchanging the authorization code failed: \(m)"
@@ -132,17 +134,21 @@ public final class LoginSession: Sendable {
         self.authorizeURL = accountsURL + "/authorize?" + URLEncoding.form(query)
     }
 
-    /// Waits for the redirect, checks `state`, exchanges the code and returns the refresh token.
+    /// Waits for the redirect, exchanges the code and returns the refresh token. Only a
+    /// callback carrying this session's `state` counts: any other (login CSRF, or a tab left
+    /// from an earlier attempt) is answered with a 400 page, its code is never exchanged, and
+    /// the wait goes on until `waitSeconds` have passed.
     public func complete(waitSeconds: Double = 300) throws -> String {
         defer { listener.close() }
         let expected = state
         let params = try listener.waitForCallback(timeout: waitSeconds) { p in
-            if p["state"] != expected { return (400, page("Login failed", "The state parameter did not match.")) }
-            if let e = p["error"] { return (400, page("Login failed", "Spotify said: \(e)")) }
-            if p["code"]?.isEmpty ?? true { return (400, page("Login failed", "No authorization code in the redirect.")) }
-            return (200, page("Login complete", "spotifyd-etl received the authorization. You can close this tab."))
+            guard p["state"] == expected else {
+                return .ignore(status: 400, html: page("Not this login", "The state parameter does not match the login that is waiting; this request was ignored."))
+            }
+            if let e = p["error"] { return .finish(status: 400, html: page("Login failed", "Spotify said: \(e)")) }
+            if p["code"]?.isEmpty ?? true { return .finish(status: 400, html: page("Login failed", "No authorization code in the redirect.")) }
+            return .finish(status: 200, html: page("Login complete", "spotifyd-etl received the authorization. You can close this tab."))
         }
-        guard params["state"] == expected else { throw LoginError.stateMismatch }
         if let e = params["error"] { throw LoginError.denied(Redaction.redact(e)) }
         guard let code = params["code"], !code.isEmpty else { throw LoginError.missingCode }
         return try exchange(code: code)
@@ -156,7 +162,7 @@ public final class LoginSession: Sendable {
         let request = HTTPRequest(method: "POST", url: tokenURL, headers: [
             ("Authorization", TokenProvider.basicAuth(credentials.clientID, credentials.clientSecret)),
             ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
-        ], body: Data(form.utf8), timeout: timeout)
+        ], body: Data(form.utf8), timeout: timeout, maxBodyBytes: BodyLimit.token)
         let secrets = credentials.secrets + [code, pkce.verifier]
         let response: HTTPResponse
         do {

@@ -110,8 +110,8 @@ public final class RateGate: Sendable {
         if api.reason == "QUOTA_EXCEEDED" {
             wait = max(wait, quotaPark)
             return (now.addingTimeInterval(wait),
-                    "Spotify quota exceeded (QUOTA_EXCEEDED); parked for \(Int(wait.rounded(.up))) s", .quotaExceeded)
+                    "Spotify quota exceeded (QUOTA_EXCEEDED); parked for \(RetryAfter.wholeSeconds(wait)) s", .quotaExceeded)
         }
-        return (now.addingTimeInterval(wait), "rate limited (HTTP 429, Retry-After \(Int(wait.rounded(.up))) s)", .rateLimited)
+        return (now.addingTimeInterval(wait), "rate limited (HTTP 429, Retry-After \(RetryAfter.wholeSeconds(wait)) s)", .rateLimited)
     }
 }

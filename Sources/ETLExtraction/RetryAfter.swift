@@ -10,20 +10,82 @@ import Glibc
 public enum RetryAfter {
     /// Used when a 429 carries no usable header.
     public static let defaultDelay: Double = 30
+    /// The longest wait a header may ask for: 24 h. A longer one (a far-future date, a
+    /// 20-digit number) is read as exactly this, with a warning; Spotify's own long parks
+    /// (quota) are hours, not days.
+    public static let maximum: Double = 86_400
+    /// How much of a raw header value a warning quotes.
+    static let quotedLength = 64
 
-    /// Seconds to wait from `now`; nil when absent or unparseable. A date in the past yields 0.
-    public static func seconds(_ header: String?, now: Date) -> Double? {
-        guard let raw = header?.trimmingWhitespace(), !raw.isEmpty else { return nil }
-        if raw.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let s = Double(raw), s.isFinite {
-            return max(0, s)
-        }
-        guard let date = httpDate(raw) else { return nil }
-        return max(0, date.timeIntervalSince(now))
+    /// What a `Retry-After` value says, once range-checked.
+    public enum Reading: Sendable, Equatable {
+        /// No header, or an empty one.
+        case absent
+        /// Neither delay-seconds nor an HTTP-date (a negative number, `1e20`, text): the
+        /// caller's default applies.
+        case invalid
+        /// Wait this many seconds, 0...`maximum` (a date in the past is 0).
+        case wait(Double)
+        /// Asked for more than `maximum`: wait `maximum`.
+        case capped
     }
+
+    /// Reads a header value relative to `now`. Never traps, whatever the text.
+    public static func read(_ header: String?, now: Date) -> Reading {
+        guard let raw = header?.trimmingWhitespace(), !raw.isEmpty else { return .absent }
+        if raw.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            // delay-seconds: digits (a fraction tolerated). Too many digits for a Double is
+            // still "a very long wait", not garbage.
+            guard raw.contains(where: \.isNumber), raw.filter({ $0 == "." }).count <= 1 else { return .invalid }
+            guard let s = Double(raw), s.isFinite else { return .capped }
+            return s > maximum ? .capped : .wait(max(0, s))
+        }
+        guard let date = httpDate(raw) else { return .invalid }
+        let wait = date.timeIntervalSince(now)
+        guard wait.isFinite else { return .invalid }
+        return wait > maximum ? .capped : .wait(max(0, wait))
+    }
+
+    /// Seconds to wait from `now`, in 0...`maximum`; nil when absent or unusable (the caller's
+    /// default applies). A date in the past yields 0.
+    public static func seconds(_ header: String?, now: Date) -> Double? {
+        switch read(header, now: now) {
+        case .absent, .invalid: return nil
+        case .wait(let s): return s
+        case .capped: return maximum
+        }
+    }
+
+    /// The warning to log when `header` asked for more than `maximum`, naming the raw value
+    /// (control characters escaped, cut to `quotedLength` characters, so hostile text stays
+    /// one short line); nil otherwise.
+    public static func capWarning(_ header: String?, now: Date) -> String? {
+        guard let header, read(header, now: now) == .capped else { return nil }
+        return "Retry-After \(quoted(header)) asks for more than 24 h; waiting 24 h"
+    }
+
+    /// A wait as whole seconds for logs and reasons: rounded up, never negative, and a value
+    /// no Int can hold (a corrupt stored park, an absurd date) shown as `Int32.max` instead of trapping.
+    public static func wholeSeconds(_ interval: Double) -> Int {
+        guard interval.isFinite else { return interval > 0 ? Int(Int32.max) : 0 }
+        return Int(min(max(interval.rounded(.up), 0), Double(Int32.max)))
+    }
+
+    /// `header` as a warning quotes it: escaped and at most `quotedLength` characters.
+    static func quoted(_ header: String) -> String {
+        let trimmed = header.trimmingWhitespace()
+        let cut = trimmed.count > quotedLength ? String(trimmed.prefix(quotedLength)) + "…" : String(trimmed)
+        return LogText.quoted(cut)
+    }
+
+    /// The latest year an HTTP-date is read with; any later year is this one (far beyond
+    /// `maximum` either way), which keeps the day arithmetic below far from overflow.
+    static let latestYear = 10_000
 
     private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
-    /// Parses the three HTTP-date forms; nil when malformed.
+    /// Parses the three HTTP-date forms; nil when malformed. A year after `latestYear` reads as
+    /// `latestYear`.
     public static func httpDate(_ text: String) -> Date? {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
         var day: Int?, month: Int?, year: Int?, clock: String?
@@ -40,9 +102,11 @@ public enum RetryAfter {
             // asctime: Sun Nov  6 08:49:37 1994
             month = monthIndex(parts[1]); day = Int(parts[2]); clock = parts[3]; year = Int(parts[4])
         }
-        guard let day, let month, let year, let clock, (1...31).contains(day), year >= 1970 else { return nil }
+        guard let day, let month, var year, let clock, (1...31).contains(day), year >= 1970 else { return nil }
+        year = min(year, latestYear)
         let hms = clock.split(separator: ":").map { Int($0) }
-        guard hms.count == 3, let h = hms[0], let m = hms[1], let s = hms[2], h < 24, m < 60, s < 61 else { return nil }
+        guard hms.count == 3, let h = hms[0], let m = hms[1], let s = hms[2], (0..<24).contains(h), (0..<60).contains(m),
+              (0..<61).contains(s) else { return nil }
         // Days from civil (Howard Hinnant), as in ETLCore.Timestamp.
         let yy = month <= 2 ? year - 1 : year
         let era = yy / 400

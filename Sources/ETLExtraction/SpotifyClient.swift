@@ -33,7 +33,7 @@ public struct SpotifyClientSettings: Sendable, Equatable {
 ///
 /// Policies, in the order a request meets them:
 /// 1. The shared `RateGate`: when shut, nothing is sent and `.deferred` is thrown.
-/// 2. A token from `TokenProvider` (cached, refreshed 60 s early).
+/// 2. A token from `TokenProvider` (cached, refreshed 60 s early; half-way for a shorter-lived one).
 /// 3. 401 → the token is invalidated, refreshed once and the request retried once.
 /// 4. 429 → the gate is shut (Retry-After, 30 s default, ≥ 1 h for QUOTA_EXCEEDED) and
 ///    `.deferred` thrown — every worker then defers without sending.
@@ -288,9 +288,15 @@ public final class SpotifyClient: Sendable {
             do {
                 response = try get(url, playlistID: nil)
             } catch let e as SpotifyError {
-                guard case .retriesExhausted(_, _, let last) = e else { throw e }
-                logger.warning("artist batch failed; ids left for a later poll", metadata: ["error_code": "retries_exhausted",
-                                                                                       "detail": "\(last)"])
+                switch e {
+                case .retriesExhausted(_, _, let last):
+                    logger.warning("artist batch failed; ids left for a later poll", metadata: ["error_code": "retries_exhausted",
+                                                                                           "detail": "\(last)"])
+                case .malformed:
+                    logger.warning("artist batch failed; ids left for a later poll", metadata: ["error_code": "malformed"])
+                default:
+                    throw e
+                }
                 next += chunk.count
                 continue
             }
@@ -315,6 +321,8 @@ public final class SpotifyClient: Sendable {
                 do {
                     response = try get(settings.apiURL + "/artists/" + URLEncoding.encode(id), playlistID: nil)
                 } catch SpotifyError.retriesExhausted {
+                    continue
+                } catch SpotifyError.malformed {
                     continue
                 }
                 guard (200..<300).contains(response.status) else {
@@ -365,7 +373,7 @@ public final class SpotifyClient: Sendable {
             if let park = gate.state(now: now) {
                 logger.debug("rate gate shut; deferring", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "error_code": "deferred",
-                    "retry_after_s": "\(Int(park.notBefore.timeIntervalSince(now).rounded(.up)))"])
+                    "retry_after_s": "\(RetryAfter.wholeSeconds(park.notBefore.timeIntervalSince(now)))"])
                 throw SpotifyError.deferred(until: park.notBefore, reason: park.reason, cause: .gateClosed)
             }
             let token: String
@@ -377,12 +385,27 @@ public final class SpotifyClient: Sendable {
             }
             let request = HTTPRequest(method: "GET", url: url, headers: [
                 ("Authorization", "Bearer " + token), ("Accept", "application/json"),
-            ], timeout: settings.timeout)
+            ], timeout: settings.timeout, maxBodyBytes: BodyLimit.apiPage)
             state.withLock { $0.requests += 1 }
 
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
+            } catch let e as HTTPTransportError {
+                if case .bodyTooLarge(let limit) = e.kind {
+                    // Unusable like a malformed body; the same bytes would come again at once.
+                    let what = "response body exceeded \(BodyLimit.describe(limit)) limit (GET \(HTTPRequestLogEntry.safePath(url)))"
+                    logger.warning("\(LogText.escaped(what))", metadata: [
+                        "playlist_id": "\(playlistID ?? "-")", "error_code": "body_too_large"])
+                    throw SpotifyError.malformed(what)
+                }
+                failedAttempts += 1
+                let failure = RequestFailure.transport(e, redact: redact)
+                logger.warning("Spotify request failed in transport", metadata: [
+                    "playlist_id": "\(playlistID ?? "-")", "error_code": "transport", "attempt": "\(failedAttempts)",
+                    "path": "\(path)"])
+                try backoff(failedAttempts, last: failure, path: path)
+                continue
             } catch {
                 failedAttempts += 1
                 let failure = RequestFailure.transport(error, redact: redact)
@@ -409,11 +432,12 @@ public final class SpotifyClient: Sendable {
                 tokens.invalidate(token: token)
             case 429:
                 let now = clock.now()
+                warnIfCapped(response, playlistID: playlistID, now: now)
                 let d = RateGate.deferral(retryAfterHeader: response.header("retry-after"), body: response.body, now: now)
                 gate.throttle(until: d.until, reason: d.reason, cause: d.cause)
                 logger.warning("rate limited; all workers defer", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "http_status": "429",
-                    "retry_after_s": "\(Int(d.until.timeIntervalSince(now).rounded(.up)))",
+                    "retry_after_s": "\(RetryAfter.wholeSeconds(d.until.timeIntervalSince(now)))",
                     "error_code": "\(d.cause.rawValue)"])
                 throw SpotifyError.deferred(until: d.until, reason: d.reason, cause: d.cause)
             case let s where RetryPolicy.isRetryable(status: s):
@@ -422,9 +446,10 @@ public final class SpotifyClient: Sendable {
                 logger.warning("Spotify transient failure", metadata: [
                     "playlist_id": "\(playlistID ?? "-")", "http_status": "\(s)", "attempt": "\(failedAttempts)"])
                 // A server-requested wait longer than a short sleep becomes a deferral.
+                warnIfCapped(response, playlistID: playlistID, now: clock.now())
                 if let ra = RetryAfter.seconds(response.header("retry-after"), now: clock.now()), ra > retry.maxDelay {
                     let until = clock.now().addingTimeInterval(ra)
-                    let reason = "Spotify unavailable (HTTP \(s), Retry-After \(Int(ra.rounded(.up))) s)"
+                    let reason = "Spotify unavailable (HTTP \(s), Retry-After \(RetryAfter.wholeSeconds(ra)) s)"
                     gate.throttle(until: until, reason: reason, cause: .serviceUnavailable)
                     throw SpotifyError.deferred(until: until, reason: reason, cause: .serviceUnavailable)
                 }
@@ -433,6 +458,13 @@ public final class SpotifyClient: Sendable {
                 return response
             }
         }
+    }
+
+    /// Logs the warning for a Retry-After above `RetryAfter.maximum` (which is then waited instead).
+    private func warnIfCapped(_ response: HTTPResponse, playlistID: String?, now: Date) {
+        guard let warning = RetryAfter.capWarning(response.header("retry-after"), now: now) else { return }
+        logger.warning("\(warning) (HTTP \(response.status))", metadata: [
+            "playlist_id": "\(playlistID ?? "-")", "http_status": "\(response.status)", "error_code": "retry_after_capped"])
     }
 
     private func backoff(_ failedAttempts: Int, last: RequestFailure, path: String) throws {

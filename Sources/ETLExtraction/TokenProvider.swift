@@ -18,12 +18,18 @@ public final class TokenProvider: Sendable {
         case refreshToken = "refresh_token"
     }
 
-    /// Refresh this long before the token's stated expiry.
+    /// Refresh this long before the token's stated expiry (half the lifetime for a token that
+    /// lives less than two margins).
     public static let refreshMargin: Double = 60
+    /// The range a token reply's `expires_in` is read into: a 0, negative or 10^20 s lifetime
+    /// from a broken or hostile peer becomes one the cache can live with (Spotify says 3600).
+    public static let lifetimeRange: ClosedRange<Double> = 60...86_400
 
     private struct Cached {
         var token: String
         var expiresAt: Date
+        /// When workers stop using it and fetch the next one.
+        var refreshAt: Date
     }
 
     private struct State {
@@ -114,7 +120,7 @@ public final class TokenProvider: Sendable {
     private func validToken() -> String? {
         let now = clock.now()
         return state.withLock { s in
-            guard let c = s.cached, now < c.expiresAt.addingTimeInterval(-TokenProvider.refreshMargin) else { return nil }
+            guard let c = s.cached, now < c.refreshAt else { return nil }
             return c.token
         }
     }
@@ -132,7 +138,7 @@ public final class TokenProvider: Sendable {
             ("Authorization", TokenProvider.basicAuth(clientID, clientSecret)),
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/json"),
-        ], body: Data(URLEncoding.form(form).utf8), timeout: timeout)
+        ], body: Data(URLEncoding.form(form).utf8), timeout: timeout, maxBodyBytes: BodyLimit.token)
 
         var last: RequestFailure?
         for attempt in 1...retry.maxAttempts {
@@ -141,6 +147,12 @@ public final class TokenProvider: Sendable {
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
+            } catch let e as HTTPTransportError where e.kind == .bodyTooLarge(limit: BodyLimit.token) {
+                // Unusable like a malformed reply; asking again at once would fetch the same.
+                logger.error("token reply body exceeded \(BodyLimit.describe(BodyLimit.token)) limit (POST \(tokenURL))",
+                             metadata: ["error_code": "body_too_large"])
+                throw SpotifyError.authFailed(
+                    "malformed token response from \(tokenURL): body exceeded \(BodyLimit.describe(BodyLimit.token)) limit")
             } catch {
                 let secrets = secrets
                 last = RequestFailure.transport(error) { Redaction.redact($0, secrets: secrets) }
@@ -161,10 +173,13 @@ public final class TokenProvider: Sendable {
                 continue
             }
             if response.status == 429 {
+                if let warning = RetryAfter.capWarning(response.header("retry-after"), now: clock.now()) {
+                    logger.warning("token endpoint: \(warning)", metadata: ["http_status": "429", "error_code": "retry_after_capped"])
+                }
                 let d = RateGate.deferral(retryAfterHeader: response.header("retry-after"), body: response.body,
                                           now: clock.now())
                 logger.warning("token endpoint rate limited", metadata: [
-                    "http_status": "429", "retry_after_s": "\(Int(d.until.timeIntervalSince(clock.now()).rounded(.up)))"])
+                    "http_status": "429", "retry_after_s": "\(RetryAfter.wholeSeconds(d.until.timeIntervalSince(clock.now())))"])
                 throw SpotifyError.deferred(until: d.until, reason: d.reason, cause: d.cause)
             }
             if api.code == "invalid_grant" && grant == .refreshToken {
@@ -190,17 +205,23 @@ public final class TokenProvider: Sendable {
         guard let token = obj["access_token"]?.stringValue, !token.isEmpty else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): missing access_token")
         }
-        guard let expiresIn = obj["expires_in"]?.numberValue, expiresIn.isFinite, expiresIn > 0 else {
+        guard let stated = obj["expires_in"]?.numberValue, !stated.isNaN else {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): missing or invalid expires_in")
+        }
+        let expiresIn = TokenProvider.lifetime(expiresIn: stated)
+        if expiresIn != stated {
+            logger.warning("token reply's expires_in \(stated) is outside 60 s…24 h; using \(Int(expiresIn)) s",
+                           metadata: ["error_code": "expires_in_clamped"])
         }
         if let type = obj["token_type"]?.stringValue, type.lowercased() != "bearer" {
             throw SpotifyError.authFailed("malformed token response from \(tokenURL): token_type \(type) is not Bearer")
         }
         // Expiry counted from when the request was sent: conservative by the round-trip time.
         let expiresAt = sentAt.addingTimeInterval(expiresIn)
+        let refreshAt = expiresAt.addingTimeInterval(-min(TokenProvider.refreshMargin, expiresIn / 2))
         let offered = grant == .refreshToken ? obj["refresh_token"]?.stringValue : nil
         let rotated: String? = state.withLock { s in
-            s.cached = Cached(token: token, expiresAt: expiresAt)
+            s.cached = Cached(token: token, expiresAt: expiresAt, refreshAt: refreshAt)
             guard let rt = offered, !rt.isEmpty, rt != s.refreshToken else { return nil }
             s.refreshToken = rt
             return rt
@@ -212,6 +233,11 @@ public final class TokenProvider: Sendable {
             onRefreshTokenRotated?(rotated)
         }
         return token
+    }
+
+    /// A reply's `expires_in` (seconds, any number but NaN) clamped to `lifetimeRange`.
+    public static func lifetime(expiresIn: Double) -> Double {
+        min(max(expiresIn, lifetimeRange.lowerBound), lifetimeRange.upperBound)
     }
 
     static func basicAuth(_ id: String, _ secret: String) -> String {

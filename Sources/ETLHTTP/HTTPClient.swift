@@ -52,10 +52,19 @@ public struct HTTPRequest: Sendable {
     /// Told whenever bytes of this request move, up or down, and counts the request as active
     /// while it runs.
     public var progress: TransferProgress?
+    /// The most bytes of a 2xx (or other non-error) response body kept, counted after content
+    /// decoding. One byte more aborts the transfer and `send` throws an `HTTPTransportError`
+    /// of kind `.bodyTooLarge(limit:)`. Take the value from `BodyLimit`.
+    public var maxBodyBytes: Int
+    /// The most bytes of a 4xx/5xx response body kept (at most `maxBodyBytes`). An error body
+    /// is read for a message only: past this the transfer stops and the response comes back
+    /// with its status, the first bytes and `bodyTruncated`.
+    public var maxErrorBodyBytes: Int
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: Data? = nil,
                 bodyFile: FileBody? = nil, timeout: Double = 30, lowSpeed: LowSpeedLimit? = nil,
-                progress: TransferProgress? = nil) {
+                progress: TransferProgress? = nil, maxBodyBytes: Int = BodyLimit.standard,
+                maxErrorBodyBytes: Int = BodyLimit.error) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -64,6 +73,8 @@ public struct HTTPRequest: Sendable {
         self.timeout = timeout
         self.lowSpeed = lowSpeed
         self.progress = progress
+        self.maxBodyBytes = maxBodyBytes
+        self.maxErrorBodyBytes = maxErrorBodyBytes
     }
 
     /// Whether the request carries a body at all (possibly empty).
@@ -75,11 +86,15 @@ public struct HTTPResponse: Sendable {
     /// Header names lower-cased; the last header block only (after any 100 Continue).
     public var headers: [(String, String)]
     public var body: Data
+    /// True when this is a 4xx/5xx whose body went on past `HTTPRequest.maxErrorBodyBytes`:
+    /// `body` holds its first bytes only.
+    public var bodyTruncated: Bool
 
-    public init(status: Int, headers: [(String, String)], body: Data) {
+    public init(status: Int, headers: [(String, String)], body: Data, bodyTruncated: Bool = false) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bodyTruncated = bodyTruncated
     }
 
     public func header(_ name: String) -> String? {
@@ -88,12 +103,32 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// A transport failure: no HTTP status was received. Always retryable by the caller's policy.
+/// A transport failure: no usable response was received. `kind` is what callers switch on;
+/// `code` is curl's, `message` is for people.
 public struct HTTPTransportError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// No status: refused, reset, DNS, TLS, a peer that hung up. Retryable.
+        case connection
+        /// The whole-request timeout or the low-speed limit fired. Retryable.
+        case timeout
+        /// The response body went past `HTTPRequest.maxBodyBytes` (decoded bytes) and the
+        /// transfer was aborted. The answer is unusable, like a malformed one: asking again
+        /// at once would most likely fetch the same bytes.
+        case bodyTooLarge(limit: Int)
+        /// The request's own file body could not be read.
+        case requestBody
+    }
+    public let kind: Kind
     public let code: Int
     public let message: String
-    public let isTimeout: Bool
+    public var isTimeout: Bool { kind == .timeout }
     public var description: String { "transport error \(code): \(message)" }
+
+    public init(kind: Kind, code: Int, message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
 }
 
 /// The seam between clients and the network: production uses `CurlHTTPClient`, and tests
@@ -148,22 +183,24 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
     public func send(_ request: HTTPRequest) throws -> HTTPResponse {
         precondition(request.timeout > 0 || request.lowSpeed != nil,
                      "HTTPRequest.timeout 0 (no total timeout) needs a lowSpeed limit to bound a stalled peer")
+        let limits = BodyLimits(body: max(0, request.maxBodyBytes),
+                                errorBody: max(0, min(request.maxErrorBodyBytes, request.maxBodyBytes)))
         let h = checkout()
         defer { checkin(h) }
         let ctx: TransferContext
         if let file = request.bodyFile {
             guard file.offset >= 0, file.length >= 0 else {
-                throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: "request body \(file.path): invalid range offset \(file.offset) length \(file.length)", isTimeout: false)
+                throw HTTPTransportError(kind: .requestBody, code: Int(CURLE_READ_ERROR.rawValue), message: "request body \(file.path): invalid range offset \(file.offset) length \(file.length)")
             }
             let fd = open(file.path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: "cannot open request body \(file.path): \(String(cString: strerror(errno)))", isTimeout: false)
+                throw HTTPTransportError(kind: .requestBody, code: Int(CURLE_READ_ERROR.rawValue), message: "cannot open request body \(file.path): \(String(cString: strerror(errno)))")
             }
             ctx = TransferContext(source: .file(fd: fd, offset: file.offset, path: file.path), length: file.length,
-                                  progress: request.progress)
+                                  progress: request.progress, limits: limits)
         } else {
             let body = request.body ?? Data()
-            ctx = TransferContext(source: .data(body), length: body.count, progress: request.progress)
+            ctx = TransferContext(source: .data(body), length: body.count, progress: request.progress, limits: limits)
         }
         defer { ctx.close() }
         let unmanaged = Unmanaged.passRetained(ctx)
@@ -189,6 +226,11 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
         // (S3 GET of a gzip object must return the stored bytes, not inflate them).
         if !request.headers.contains(where: { $0.0.lowercased() == "accept-encoding" }) {
             ccurl_setopt_str(h, CURLOPT_ACCEPT_ENCODING, "")
+        }
+        // An early stop on a stated Content-Length (the write callback enforces the limit on
+        // decoded bytes either way). Not for HEAD, whose Content-Length describes no body here.
+        if request.method != "HEAD" {
+            ccurl_setopt_off(h, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.body))
         }
         ccurl_setopt_cb(h, CURLOPT_WRITEFUNCTION, curlWrite)
         ccurl_setopt_ptr(h, CURLOPT_WRITEDATA, unmanaged.toOpaque())
@@ -227,21 +269,33 @@ public final class CurlHTTPClient: HTTPTransport, @unchecked Sendable {
 
         let rc = request.progress.map { p in p.tracking { curl_easy_perform(h) } } ?? curl_easy_perform(h)
         if let failure = ctx.bodyFailure {
-            throw HTTPTransportError(code: Int(CURLE_READ_ERROR.rawValue), message: failure, isTimeout: false)
+            throw HTTPTransportError(kind: .requestBody, code: Int(CURLE_READ_ERROR.rawValue), message: failure)
         }
-        guard rc == CURLE_OK else {
+        if ctx.bodyOverflowed || rc == CURLE_FILESIZE_EXCEEDED {
+            throw HTTPTransportError(kind: .bodyTooLarge(limit: limits.body), code: Int(CURLE_FILESIZE_EXCEEDED.rawValue),
+                                     message: "response body exceeded \(BodyLimit.describe(limits.body)) limit")
+        }
+        guard rc == CURLE_OK || ctx.errorBodyTruncated else {
             let msg = String(cString: curl_easy_strerror(rc))
-            throw HTTPTransportError(code: Int(rc.rawValue), message: msg, isTimeout: rc == CURLE_OPERATION_TIMEDOUT)
+            throw HTTPTransportError(kind: rc == CURLE_OPERATION_TIMEDOUT ? .timeout : .connection, code: Int(rc.rawValue),
+                                     message: msg)
         }
         var status = 0
         ccurl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, headers: ctx.headers, body: ctx.received)
+        return HTTPResponse(status: status, headers: ctx.headers, body: ctx.received, bodyTruncated: ctx.errorBodyTruncated)
     }
 }
 
 /// Chunk size for streamed file bodies: curl's default upload buffer, so each read callback
 /// is one pread(2) straight into curl's buffer and no copy of the body exists in our memory.
 let fileBodyChunk = 64 << 10
+
+/// How many decoded response bytes one transfer keeps: `body` for a 2xx (or any non-error)
+/// answer, `errorBody` (≤ `body`) once the status line says 4xx/5xx.
+struct BodyLimits {
+    var body: Int
+    var errorBody: Int
+}
 
 /// Per-transfer state shared with curl's callbacks, all of which run on the thread inside
 /// curl_easy_perform, so it needs no lock.
@@ -260,11 +314,38 @@ private final class TransferContext {
     let progress: TransferProgress?
     /// Bytes up + down at the previous transfer-info callback.
     var reportedBytes: Int64 = 0
+    let limits: BodyLimits
+    /// The status of the latest status line (the final one once the body flows).
+    var status = 0
+    /// A non-error body went past `limits.body`: the transfer was aborted.
+    var bodyOverflowed = false
+    /// An error body went past `limits.errorBody`: its first bytes were kept, the rest not read.
+    var errorBodyTruncated = false
 
-    init(source: Source, length: Int, progress: TransferProgress?) {
+    init(source: Source, length: Int, progress: TransferProgress?, limits: BodyLimits) {
         self.source = source
         self.length = length
         self.progress = progress
+        self.limits = limits
+    }
+
+    /// Keeps `count` decoded body bytes at `ptr`, or stops the transfer (false) when they
+    /// would go past the limit for the status at hand.
+    func receive(_ ptr: UnsafePointer<UInt8>, count: Int) -> Bool {
+        let isError = status >= 400
+        let limit = isError ? limits.errorBody : limits.body
+        let room = limit - received.count
+        guard count > room else {
+            received.append(ptr, count: count)
+            return true
+        }
+        if isError {
+            if room > 0 { received.append(ptr, count: room) }
+            errorBodyTruncated = true
+        } else {
+            bodyOverflowed = true
+        }
+        return false
     }
 
     func close() {
@@ -298,8 +379,8 @@ private final class TransferContext {
 private func curlWrite(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
     guard let ptr, let ud else { return 0 }
     let ctx = Unmanaged<TransferContext>.fromOpaque(ud).takeUnretainedValue()
-    ctx.received.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: size * n)
-    return size * n
+    // Any count other than size * n makes curl abort the transfer (CURLE_WRITE_ERROR).
+    return ctx.receive(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: size * n) ? size * n : 0
 }
 
 private func curlRead(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: Int, _ ud: UnsafeMutableRawPointer?) -> Int {
@@ -336,6 +417,8 @@ private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: I
         .trimmingWhitespaceAndNewlines()
     if line.hasPrefix("HTTP/") {
         ctx.headers = []  // a new header block (after 100 Continue or a proxy) replaces the old
+        let fields = line.split(separator: " ", maxSplits: 2)
+        ctx.status = fields.count >= 2 ? Int(fields[1]) ?? 0 : 0
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].trimmingWhitespace().lowercased()
         let value = line[line.index(after: colon)...].trimmingWhitespace()

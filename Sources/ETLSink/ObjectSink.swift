@@ -67,4 +67,12 @@ public protocol ObjectSink: Sendable {
     /// Where the sink records the bytes its puts move, so a watchdog can tell a slow put
     /// that is still moving from a stuck one. The same object for the sink's whole life.
     var progress: TransferProgress { get }
+
+    /// Housekeeping the flusher runs before each flush's puts (the S3 sink aborts multipart
+    /// uploads left open). Never throws: what fails is tried again at a later flush.
+    func maintain()
+}
+
+extension ObjectSink {
+    public func maintain() {}
 }

@@ -6,8 +6,14 @@ import Glibc
 /// A thin owner of one SQLite connection. Opens (creating the file, not its directory), sets
 /// WAL + synchronous=FULL so a committed transaction survives power loss, enforces foreign
 /// keys, and waits up to 5 s on a lock held by another process (e.g. `spotifyd-etl status`).
+/// The WAL file is bounded: SQLite truncates it to `walSizeLimit` whenever it restarts the
+/// log after a complete checkpoint (`PRAGMA journal_size_limit`); without that, a WAL that
+/// once grew (a long reader holding checkpoints back) keeps its size on disk forever.
 /// Not thread-safe by itself: `StateStore` serialises access with a lock.
 final class Database {
+    /// The default WAL size limit: 64 MiB.
+    static let defaultWALSizeLimit = 64 << 20
+
     let handle: OpaquePointer
     let path: String
     private var cache: [String: Statement] = [:]
@@ -15,7 +21,7 @@ final class Database {
     /// Process-wide SQLite settings that must precede the first open; evaluated once.
     private static let configured: Int32 = etl_sqlite3_disable_memstatus()
 
-    init(path: String) throws {
+    init(path: String, walSizeLimit: Int = Database.defaultWALSizeLimit) throws {
         self.path = path
         _ = Database.configured
         var db: OpaquePointer?
@@ -38,6 +44,7 @@ final class Database {
             }
             try exec("PRAGMA journal_mode=WAL")
             try exec("PRAGMA synchronous=FULL")
+            try exec("PRAGMA journal_size_limit=\(max(0, walSizeLimit))")
             try exec("PRAGMA foreign_keys=ON")
             // Touch the schema so an unreadable or non-database file fails at open.
             try exec("SELECT count(*) FROM sqlite_master")
@@ -98,6 +105,20 @@ final class Database {
             if sqlite3_get_autocommit(handle) == 0 { _ = try? exec("ROLLBACK") }
             throw error
         }
+    }
+
+    /// A checkpoint that never waits: copies every WAL frame no reader still needs into the
+    /// database and, when that was all of them, truncates the WAL to zero bytes. With a
+    /// reader or writer in the way (another process) it does what it can and returns false.
+    @discardableResult
+    func checkpointTruncatingWAL() throws -> Bool {
+        sqlite3_busy_timeout(handle, 0)
+        defer { sqlite3_busy_timeout(handle, 5000) }
+        var logFrames: Int32 = 0, checkpointed: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_TRUNCATE, &logFrames, &checkpointed)
+        if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { return false }
+        guard rc == SQLITE_OK else { throw error(rc) }
+        return true
     }
 
     var changes: Int { Int(sqlite3_changes(handle)) }

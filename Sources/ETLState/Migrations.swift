@@ -162,6 +162,28 @@ enum Migrations {
         .sql("""
         ALTER TABLE seen ADD COLUMN dims INTEGER;
         """),
+        // Quarantine: a sealed batch whose rows cannot be read or encoded is copied to the
+        // dead-letter directory and stamped here, so it is never retried and never blocks the
+        // batches after it (`quarantined_at`; `dead_letter` is the copy's path; the cause goes
+        // to `last_error`).
+        .sql("""
+        ALTER TABLE batches ADD COLUMN quarantined_at REAL;
+        ALTER TABLE batches ADD COLUMN dead_letter TEXT;
+        """),
+        // Multipart uploads started and not yet completed or aborted (`PendingAborts`):
+        // recorded before the first part, deleted once completed or aborted, so an abort that
+        // could not run (or a crash mid-upload) is retried later instead of leaving parts behind.
+        .sql("""
+        CREATE TABLE pending_aborts(
+            bucket TEXT NOT NULL,
+            object_key TEXT NOT NULL,
+            upload_id TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            PRIMARY KEY (bucket, object_key, upload_id)
+        ) WITHOUT ROWID;
+        """),
     ]
 
     /// Applies every pending migration. Returns the resulting version.

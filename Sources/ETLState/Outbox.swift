@@ -110,8 +110,18 @@ extension StateStore {
         return OutboxPosition(entry: s.int64(0), row: s.int(1))
     }
 
+    /// How many row positions an entry has, from its stored row count: the count itself for
+    /// every entry this code writes, and for a damaged one a number that keeps planning finite
+    /// (at least one, at most ten million). Sealing counts an entry whose length list is damaged
+    /// this way and cleanup counts every entry this way, so such rows are still sealed into a
+    /// batch, which then fails to encode and is quarantined instead of blocking its table.
+    static func entryRows(rowCount: Int) -> Int {
+        min(max(rowCount, 1), 10_000_000)
+    }
+
     /// Calls `body` for each unsealed row of `table`, in order, with its position, its
-    /// approximate NDJSON size and its entry's creation time. Reads row lengths, not payloads.
+    /// approximate NDJSON size and its entry's creation time. Reads row lengths, not payloads;
+    /// an entry whose lengths are damaged counts as `damagedEntryRows` rows of equal size.
     private func forEachUnsealedRow(_ table: Table, _ body: (OutboxPosition, Int, Double) throws -> Void) throws {
         let after = try sealedThrough(table)
         let s = try db.cached("""
@@ -124,7 +134,16 @@ extension StateStore {
         while try s.step() {
             let id = s.int64(0)
             let created = s.double(4)
-            for (i, n) in try rowLengths(s, entry: id, countColumn: 1, bytesColumn: 2, lengthsColumn: 3).enumerated() {
+            guard let lengths = try? rowLengths(s, entry: id, countColumn: 1, bytesColumn: 2, lengthsColumn: 3) else {
+                let n = Self.entryRows(rowCount: s.int(1)), each = s.int(2) / n
+                for i in 0..<n {
+                    let p = OutboxPosition(entry: id, row: i)
+                    if let after, p <= after { continue }
+                    try body(p, Self.approxBytes(table: table, payloadBytes: each), created)
+                }
+                continue
+            }
+            for (i, n) in lengths.enumerated() {
                 let p = OutboxPosition(entry: id, row: i)
                 if let after, p <= after { continue }
                 try body(p, Self.approxBytes(table: table, payloadBytes: n), created)
@@ -159,7 +178,7 @@ extension StateStore {
         try locked {
             let s = try db.cached("""
                 SELECT table_name, COUNT(*), TOTAL(row_count), TOTAL(byte_estimate), MIN(sealed_at) FROM batches
-                WHERE uploaded_at IS NULL GROUP BY table_name
+                WHERE uploaded_at IS NULL AND quarantined_at IS NULL GROUP BY table_name
                 """)
             defer { s.reset() }
             var out: [Table: PendingBatchSummary] = [:]
@@ -256,7 +275,8 @@ extension StateStore {
     // MARK: - The ledger
 
     private static let batchColumns = """
-        batch_id, table_name, object_key, row_count, byte_estimate, sealed_at, uploaded_at, location, etag, attempts, last_error
+        batch_id, table_name, object_key, row_count, byte_estimate, sealed_at, uploaded_at, location, etag, attempts, last_error,
+        quarantined_at, dead_letter
         """
 
     private func readBatch(_ s: Statement) -> SealedBatch? {
@@ -264,13 +284,16 @@ extension StateStore {
         return SealedBatch(batchID: s.int64(0), table: t, objectKey: s.string(2) ?? "", rowCount: s.int(3),
                            byteEstimate: s.int(4), sealedAt: s.date(5) ?? Date(timeIntervalSince1970: 0),
                            uploadedAt: s.date(6), location: s.string(7), etag: s.string(8), attempts: s.int(9),
-                           lastError: s.string(10))
+                           lastError: s.string(10), quarantinedAt: s.date(11), deadLetter: s.string(12))
     }
 
-    /// Sealed batches awaiting upload, oldest (lowest batch id) first.
+    /// Sealed batches awaiting upload, oldest (lowest batch id) first; quarantined ones are
+    /// never delivered, so they are not among them.
     public func unuploadedBatches() throws -> [SealedBatch] {
         try locked {
-            let s = try db.cached("SELECT \(Self.batchColumns) FROM batches WHERE uploaded_at IS NULL ORDER BY batch_id")
+            let s = try db.cached("""
+                SELECT \(Self.batchColumns) FROM batches WHERE uploaded_at IS NULL AND quarantined_at IS NULL ORDER BY batch_id
+                """)
             defer { s.reset() }
             var out: [SealedBatch] = []
             while try s.step() { if let b = readBatch(s) { out.append(b) } }
@@ -303,15 +326,49 @@ extension StateStore {
     /// An entry's payload is copied into one reused buffer: no per-row allocation.
     public func forEachPayload(ofBatch batchID: Int64,
                                _ body: (UnsafeBufferPointer<UInt8>, () throws -> [Value]) throws -> Void) throws {
+        try forEachEntry(ofBatch: batchID, damagedLengths: .throw) { tableName, span, entry, lengths, all in
+            let columnCount = Table(rawValue: tableName)?.columns.count ?? -1
+            var start = 0
+            for (i, n) in (lengths ?? []).enumerated() {
+                defer { start += n }
+                guard span.contains(OutboxPosition(entry: entry, row: i)) else { continue }
+                let bytes = UnsafeBufferPointer(rebasing: all[start..<(start + n)])
+                try body(bytes) {
+                    let values: [Value]
+                    do {
+                        values = try PayloadDecoder.decode(bytes: bytes)
+                    } catch {
+                        throw StateError.corruptPayload(outboxID: entry, reason: "row \(i): \(error)")
+                    }
+                    guard values.count == columnCount else {
+                        throw StateError.corruptPayload(outboxID: entry,
+                                                        reason: "row \(i): \(values.count) values, table has \(columnCount) columns")
+                    }
+                    return values
+                }
+            }
+        }
+    }
+
+    /// What `forEachEntry` does with an entry whose row lengths are damaged.
+    private enum DamagedLengths { case `throw`, wholePayload }
+
+    /// Walks the outbox entries of a pending batch in order, one entry at a time: its payload is
+    /// copied into one reused buffer under the lock, and `body` runs with the lock released (so
+    /// commits are not blocked for the length of an upload), getting the batch's table, its
+    /// span of rows, the entry id, the entry's row lengths and its payload bytes (valid only
+    /// during the call; rows outside the span belong to other batches). Damaged row
+    /// lengths throw `.corruptPayload`, or with `.wholePayload` come as nil. A done (uploaded
+    /// or quarantined) batch, or one uploaded before schema 2 (no range), yields nothing.
+    private func forEachEntry(ofBatch batchID: Int64, damagedLengths: DamagedLengths,
+                              _ body: (String, ClosedRange<OutboxPosition>, Int64, [Int]?, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         guard let range = try locked({ try batchRange(batchID) }) else { throw StateError.unknownBatch(batchID) }
-        // Uploaded: its rows may already be gone. No range: uploaded before schema 2.
         guard !range.uploaded, let first = range.first, let last = range.last else { return }
-        let columnCount = Table(rawValue: range.tableName)?.columns.count ?? -1
         var buffer: [UInt8] = []
         var nextEntry = first.entry
         while nextEntry <= last.entry {
             var entry: Int64 = 0
-            var lengths: [Int] = []
+            var lengths: [Int]?
             let found = try locked { () -> Bool in
                 let s = try db.cached("""
                     SELECT id, row_count, length(payload), lengths, payload FROM outbox
@@ -323,44 +380,27 @@ extension StateStore {
                 try s.bind(3, last.entry)
                 guard try s.step() else { return false }
                 entry = s.int64(0)
-                lengths = try rowLengths(s, entry: entry, countColumn: 1, bytesColumn: 2, lengthsColumn: 3)
+                switch damagedLengths {
+                case .throw: lengths = try rowLengths(s, entry: entry, countColumn: 1, bytesColumn: 2, lengthsColumn: 3)
+                case .wholePayload: lengths = try? rowLengths(s, entry: entry, countColumn: 1, bytesColumn: 2, lengthsColumn: 3)
+                }
                 buffer.removeAll(keepingCapacity: true)
                 s.withBlobBytes(4) { buffer.append(contentsOf: $0) }
                 return true
             }
             guard found else { return }
             nextEntry = entry + 1
-            try buffer.withUnsafeBufferPointer { all in
-                var start = 0
-                for (i, n) in lengths.enumerated() {
-                    defer { start += n }
-                    let p = OutboxPosition(entry: entry, row: i)
-                    guard p >= first, p <= last else { continue }
-                    let bytes = UnsafeBufferPointer(rebasing: all[start..<(start + n)])
-                    try body(bytes) {
-                        let values: [Value]
-                        do {
-                            values = try PayloadDecoder.decode(bytes: bytes)
-                        } catch {
-                            throw StateError.corruptPayload(outboxID: entry, reason: "row \(i): \(error)")
-                        }
-                        guard values.count == columnCount else {
-                            throw StateError.corruptPayload(outboxID: entry,
-                                                            reason: "row \(i): \(values.count) values, table has \(columnCount) columns")
-                        }
-                        return values
-                    }
-                }
-            }
+            try buffer.withUnsafeBufferPointer { all in try body(range.tableName, first...last, entry, lengths, all) }
         }
     }
 
-    /// A ledger row's table, upload state and range (nil bounds for a batch uploaded before
-    /// schema 2), or nil when there is no such batch. Call under the lock.
+    /// A ledger row's table, whether it is done (uploaded or quarantined: its rows may be
+    /// gone) and range (nil bounds for a batch uploaded before schema 2), or nil when there is
+    /// no such batch. Call under the lock.
     private func batchRange(_ batchID: Int64) throws
         -> (tableName: String, uploaded: Bool, first: OutboxPosition?, last: OutboxPosition?)? {
         let s = try db.cached("""
-            SELECT table_name, uploaded_at IS NOT NULL, first_id, first_row, last_id, last_row FROM batches WHERE batch_id = ?
+            SELECT table_name, uploaded_at IS NOT NULL OR quarantined_at IS NOT NULL, first_id, first_row, last_id, last_row FROM batches WHERE batch_id = ?
             """)
         defer { s.reset() }
         try s.bind(1, batchID)
@@ -386,16 +426,67 @@ extension StateStore {
                 try u.bind(3, etag)
                 try u.bind(4, batchID)
                 try u.run()
-                guard db.changes == 1, let range = try batchRange(batchID) else { throw StateError.unknownBatch(batchID) }
-                guard let first = range.first, let last = range.last else { return }
-                let inside = try db.cached("DELETE FROM outbox WHERE table_name = ? AND id > ? AND id < ?")
-                try inside.bind(1, range.tableName)
-                try inside.bind(2, first.entry)
-                try inside.bind(3, last.entry)
-                try inside.run()
-                for entry in first.entry == last.entry ? [first.entry] : [first.entry, last.entry] {
-                    try deleteEntryIfDone(entry, tableName: range.tableName)
+                guard db.changes == 1 else { throw StateError.unknownBatch(batchID) }
+                try releaseEntries(ofBatch: batchID)
+            }
+        }
+    }
+
+    /// Records that a batch was quarantined: its rows could not be read or encoded and were
+    /// copied to `deadLetter` (already durable: the caller writes and fsyncs the copy first).
+    /// In one transaction stamps the ledger row, so the batch is never delivered or retried,
+    /// and frees its outbox entries as `markUploaded` does. Idempotent: a batch already
+    /// quarantined or uploaded is left as it is.
+    public func markQuarantined(batchID: Int64, deadLetter: String, reason: String, at: Date) throws {
+        try locked {
+            try db.transaction {
+                let u = try db.cached("""
+                    UPDATE batches SET quarantined_at = ?, dead_letter = ?, last_error = ?, attempts = attempts + 1
+                    WHERE batch_id = ? AND uploaded_at IS NULL AND quarantined_at IS NULL
+                    """)
+                try u.bind(1, at)
+                try u.bind(2, deadLetter)
+                try u.bind(3, reason)
+                try u.bind(4, batchID)
+                try u.run()
+                guard db.changes == 1 else {
+                    guard try batchRange(batchID) != nil else { throw StateError.unknownBatch(batchID) }
+                    return
                 }
+                try releaseEntries(ofBatch: batchID)
+            }
+        }
+    }
+
+    /// Within a transaction, for a batch just uploaded or quarantined: deletes the outbox
+    /// entries nothing needs any more. Entries wholly inside the batch go; an entry at either
+    /// end goes only when no other pending batch covers it and all its rows are sealed.
+    private func releaseEntries(ofBatch batchID: Int64) throws {
+        guard let range = try batchRange(batchID) else { throw StateError.unknownBatch(batchID) }
+        guard let first = range.first, let last = range.last else { return }
+        let inside = try db.cached("DELETE FROM outbox WHERE table_name = ? AND id > ? AND id < ?")
+        try inside.bind(1, range.tableName)
+        try inside.bind(2, first.entry)
+        try inside.bind(3, last.entry)
+        try inside.run()
+        for entry in first.entry == last.entry ? [first.entry] : [first.entry, last.entry] {
+            try deleteEntryIfDone(entry, tableName: range.tableName)
+        }
+    }
+
+    /// Streams a pending batch's rows exactly as stored, for a dead-letter copy: one call per
+    /// row with its payload bytes (valid only during the call), nothing decoded. An entry
+    /// whose row lengths are damaged cannot be cut into rows: its whole payload comes as one
+    /// call, once. Storage errors still throw (a copy that cannot be read is not made);
+    /// damaged content never does. A done (uploaded or quarantined) batch yields nothing.
+    public func forEachStoredRow(ofBatch batchID: Int64, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        try forEachEntry(ofBatch: batchID, damagedLengths: .wholePayload) { _, span, entry, lengths, all in
+            guard let lengths else { return try body(all) }
+            var start = 0
+            for (i, n) in lengths.enumerated() {
+                defer { start += n }
+                guard span.contains(OutboxPosition(entry: entry, row: i)) else { continue }
+                try body(UnsafeBufferPointer(rebasing: all[start..<(start + n)]))
             }
         }
     }
@@ -404,7 +495,8 @@ extension StateStore {
     /// and the table's newest batch ends at or after its last row. Within a transaction.
     private func deleteEntryIfDone(_ entry: Int64, tableName: String) throws {
         let pending = try db.cached("""
-            SELECT 1 FROM batches WHERE uploaded_at IS NULL AND table_name = ? AND first_id <= ? AND last_id >= ? LIMIT 1
+            SELECT 1 FROM batches WHERE uploaded_at IS NULL AND quarantined_at IS NULL AND table_name = ?
+                AND first_id <= ? AND last_id >= ? LIMIT 1
             """)
         try pending.bind(1, tableName)
         try pending.bind(2, entry)
@@ -415,7 +507,7 @@ extension StateStore {
         let count = try db.cached("SELECT row_count FROM outbox WHERE table_name = ? AND id = ?")
         try count.bind(1, tableName)
         try count.bind(2, entry)
-        let rows = try count.step() ? count.int(0) : nil
+        let rows = try count.step() ? Self.entryRows(rowCount: count.int(0)) : nil
         count.reset()
         guard let rows, OutboxPosition(entry: entry, row: rows - 1) <= sealed else { return }
         let d = try db.cached("DELETE FROM outbox WHERE table_name = ? AND id = ?")

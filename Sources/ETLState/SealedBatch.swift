@@ -16,6 +16,10 @@ public struct SealedBatch: Sendable, Equatable {
     public var etag: String?
     public var attempts: Int
     public var lastError: String?
+    /// Set when the batch was quarantined (its rows could not be read or encoded): it is
+    /// never delivered, and `deadLetter` is the path its rows were copied to.
+    public var quarantinedAt: Date? = nil
+    public var deadLetter: String? = nil
 }
 
 /// Unsealed outbox rows of one table.

@@ -21,10 +21,11 @@ public final class StateStore: @unchecked Sendable {
 
     /// Opens (creating the file, not its directory) and migrates the database at `path`.
     /// Throws `StateError` naming the path, e.g. `.cannotOpen` when the directory is missing.
-    public init(path: String, clock: Clock = SystemClock()) throws {
+    /// `walSizeLimit` bounds the `-wal` file on disk (see `Database`); tests pass a small one.
+    public init(path: String, clock: Clock = SystemClock(), walSizeLimit: Int = 64 << 20) throws {
         self.path = path
         self.clock = clock
-        db = try Database(path: path)
+        db = try Database(path: path, walSizeLimit: walSizeLimit)
         try Migrations.migrate(db)
     }
 
@@ -442,6 +443,24 @@ public final class StateStore: @unchecked Sendable {
         return members.enumerated().sorted { x, y in
             before(x.element, y.element) || (!before(y.element, x.element) && x.offset < y.offset)
         }.map(\.element)
+    }
+
+    /// Checkpoints the WAL into the database and truncates it, without waiting for other
+    /// connections (see `Database.checkpointTruncatingWAL`); the flusher calls it after each
+    /// cycle, so the WAL does not sit at its high-water mark between bursts of commits.
+    /// Returns false when another connection kept part of the WAL in use.
+    @discardableResult
+    public func checkpointWAL() throws -> Bool {
+        try locked { try db.checkpointTruncatingWAL() }
+    }
+
+    /// True when `PRAGMA quick_check` finds the database file sound. Reads every page: for
+    /// telling a damaged database from a transient failure, not for a hot path.
+    public func quickCheck() -> Bool {
+        locked {
+            guard let s = try? db.prepare("PRAGMA quick_check"), (try? s.step()) == true else { return false }
+            return s.string(0) == "ok"
+        }
     }
 
     /// `PRAGMA integrity_check` output: "ok" when healthy, else the problems, one per line.

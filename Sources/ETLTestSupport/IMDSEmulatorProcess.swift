@@ -41,6 +41,16 @@ public final class IMDSEmulatorProcess: Sendable {
         guard resp.status == 200 else { throw MotoServer.LaunchError(description: "IMDS control answered \(resp.status)") }
     }
 
+    /// From now on every metadata request fails this way: "drop" (connection closed without an
+    /// answer), "500", "garbage" (200 with an unusable body), "slow" (5 s, past the 2 s timeout);
+    /// "off" serves again, with the session tokens handed out before forgotten.
+    public func setOutage(_ mode: String) throws {
+        let resp = try http.send(HTTPRequest(method: "POST", url: endpoint + "/_control/outage",
+                                             headers: [("Content-Type", "application/json")],
+                                             body: try JSONSerialization.data(withJSONObject: ["mode": mode])))
+        guard resp.status == 200 else { throw MotoServer.LaunchError(description: "IMDS outage control answered \(resp.status)") }
+    }
+
     public func stats() throws -> [String: Int] {
         let resp = try http.send(HTTPRequest(url: endpoint + "/_control/stats"))
         return (try JSONSerialization.jsonObject(with: resp.body) as? [String: Int]) ?? [:]

@@ -141,7 +141,10 @@ public final class SpotifyEmulatorProcess: Sendable {
             body = try JSONSerialization.data(withJSONObject: json, options: [.fragmentsAllowed])
             headers.append(("Content-Type", "application/json"))
         }
-        let resp = try http.send(HTTPRequest(method: method, url: accountsURL + path, headers: headers, body: body, timeout: 30))
+        // The emulator's own answers (the truth of a 100k-item scenario is tens of MB) are not
+        // the API's: no 16 MiB page cap here.
+        let resp = try http.send(HTTPRequest(method: method, url: accountsURL + path, headers: headers, body: body, timeout: 30,
+                                             maxBodyBytes: 1 << 30))
         let decoded = resp.body.isEmpty ? [String: Any]() : try JSONSerialization.jsonObject(with: resp.body, options: [.fragmentsAllowed])
         guard (200..<300).contains(resp.status) else {
             throw SpotifyEmulatorError("\(method) \(path) → \(resp.status): \(String(decoding: resp.body, as: UTF8.self))")

@@ -1,3 +1,4 @@
+import ETLCore
 import FoundationEssentials
 
 /// Why an API body could not be turned into a model. The reason is short and names the cause
@@ -68,16 +69,37 @@ public func decodePlaylistMeta(_ data: Data) throws(TransformError) -> PlaylistM
     try decodePlaylistMeta(Array(data))
 }
 
+/// `value` when it is at most `limit` UTF-8 bytes; else the answer is malformed, naming the
+/// field, its size and the bound (never its text).
+private func bounded(_ value: String?, _ field: String, _ limit: Int) throws(TransformError) -> String? {
+    guard let value else { return nil }
+    let n = value.utf8.count
+    guard n <= limit else {
+        throw .malformed("\(field) is \(LogText.count(n)) bytes, over the \(LogText.count(limit))-byte bound")
+    }
+    return value
+}
+
+/// The playlist object. Its `id` and `snapshot_id` are bounded by `AnswerLimits.playlistIDBytes`
+/// and `snapshotIDBytes`, its name, description, owner id and display name by
+/// `playlistTextBytes`: past a bound the whole answer is malformed (the poll fails and is
+/// retried next time), as a truncated or cut-down value would be a wrong fact.
 public func decodePlaylistMeta(json v: JSONValue) throws(TransformError) -> PlaylistMeta {
     guard v.objectValue != nil else { throw .malformed("playlist is not an object") }
-    guard let id = nonEmptyString(v["id"]) else { throw .malformed("missing id") }
-    guard let snap = nonEmptyString(v["snapshot_id"]) else { throw .malformed("missing snapshot_id") }
-    guard let name = v["name"]?.stringValue else { throw .malformed("missing name") }
+    guard let id = try bounded(nonEmptyString(v["id"]), "id", AnswerLimits.playlistIDBytes) else { throw .malformed("missing id") }
+    guard let snap = try bounded(nonEmptyString(v["snapshot_id"]), "snapshot_id", AnswerLimits.snapshotIDBytes) else {
+        throw .malformed("missing snapshot_id")
+    }
+    guard let name = try bounded(v["name"]?.stringValue, "name", AnswerLimits.playlistTextBytes) else {
+        throw .malformed("missing name")
+    }
     var meta = PlaylistMeta(id: id, snapshotID: snap, name: TextCleaning.clean(name))
-    meta.description = v["description"]?.stringValue.map(TextCleaning.clean)
+    meta.description = try bounded(v["description"]?.stringValue, "description", AnswerLimits.playlistTextBytes)
+        .map(TextCleaning.clean)
     if let owner = v["owner"] {
-        meta.ownerID = nonEmptyString(owner["id"])
-        meta.ownerName = owner["display_name"]?.stringValue.map(TextCleaning.clean)
+        meta.ownerID = try bounded(nonEmptyString(owner["id"]), "owner.id", AnswerLimits.playlistTextBytes)
+        meta.ownerName = try bounded(owner["display_name"]?.stringValue, "owner.display_name", AnswerLimits.playlistTextBytes)
+            .map(TextCleaning.clean)
     }
     meta.isPublic = v["public"]?.boolValue
     meta.collaborative = v["collaborative"]?.boolValue
@@ -106,6 +128,10 @@ public func decodeItemsPage(json v: JSONValue) throws(TransformError) -> ItemsPa
     guard let total = v["total"]?.intValue, total >= 0 else { throw .malformed("missing total") }
     // Positions are offset + index, so a page without a valid offset cannot be placed.
     guard let offset = v["offset"]?.intValue, offset >= 0 else { throw .malformed("missing offset") }
+    // Positions are offset + index: an offset no playlist reaches is refused before any is computed.
+    guard offset <= ItemsPageAgreement.maxTotal else {
+        throw .malformed("offset \(offset) is beyond any playlist (over \(LogText.count(ItemsPageAgreement.maxTotal)) items)")
+    }
     let limit = v["limit"]?.intValue ?? entries.count
     let next = v["next"]?.stringValue
     return ItemsPage(entries: entries, total: total, next: next, offset: offset, limit: limit)
@@ -126,7 +152,8 @@ public func decodeArtist(_ bytes: [UInt8]) throws(TransformError) -> ArtistFact 
     let v = try parseBody(bytes)
     guard v.objectValue != nil else { throw .malformed("artist is not an object") }
     guard nonEmptyString(v["id"]) != nil else { throw .malformed("missing id") }
-    guard let a = fullArtist(v) else { throw .malformed("missing name") }
+    guard v["name"]?.stringValue != nil else { throw .malformed("missing name") }
+    guard let a = fullArtist(v) else { throw .malformed("artist is over its text bounds") }
     return a
 }
 
@@ -134,9 +161,13 @@ public func decodeArtist(_ data: Data) throws(TransformError) -> ArtistFact { tr
 
 /// A full artist object. `genres` is `[]` when the field is absent or not an array, because
 /// a full artist has been asked about: the fact is complete even if Spotify knows none.
+/// An artist over `AnswerLimits` (more than `entryTextBytes` of id, name and genres, or more
+/// than `artistsPerList` genres) is nil, like one without an id: it stays incomplete.
 func fullArtist(_ v: JSONValue) -> ArtistFact? {
     guard let id = nonEmptyString(v["id"]), let name = v["name"]?.stringValue else { return nil }
     let genres = (v["genres"]?.arrayValue ?? []).compactMap { $0.stringValue.map(TextCleaning.clean) }
+    let text = genres.reduce(id.utf8.count + name.utf8.count) { $0 + $1.utf8.count }
+    guard genres.count <= AnswerLimits.artistsPerList, text <= AnswerLimits.entryTextBytes else { return nil }
     return ArtistFact(id: id, name: TextCleaning.clean(name), genres: genres,
                       followers: v["followers"]?["total"]?.intValue, popularity: v["popularity"]?.intValue)
 }
@@ -215,7 +246,8 @@ func fastItemsPageCounts(_ bytes: [UInt8]) -> (direct: Int, general: Int)? {
 /// `decodeItemsPage(json:)`; entries it left as byte ranges are parsed in full and given to
 /// `parseEntry`. Nil when the page is not a valid items page (the general path reports why).
 private func parsedItemsPage(_ fast: inout FastPage, _ bytes: UnsafeBufferPointer<UInt8>) -> ParsedItemsPage? {
-    guard let total = fast.total.intValue, total >= 0, let offset = fast.offset.intValue, offset >= 0 else { return nil }
+    guard let total = fast.total.intValue, total >= 0, let offset = fast.offset.intValue, offset >= 0,
+          offset <= ItemsPageAgreement.maxTotal else { return nil }
     var entries: [ParsedEntry] = []
     swap(&entries, &fast.entries)
     if offset != fast.positionBase {

@@ -9,7 +9,8 @@ public enum ParsedEntry: Sendable, Equatable {
     case reject(reason: String, raw: String, position: Int)
 }
 
-/// Every reason `parseEntry` can give, in one place so the contract doc and tests agree.
+/// Every reason `parseEntry` can give (`all` for the entry's shape, `bounds` for its size), in
+/// one place so the contract doc and tests agree.
 public enum RejectReason {
     public static let malformedEntry = "malformed_entry"       // entry not an object, or neither `item` nor `track` key
     public static let unavailable = "unavailable"              // `item` (and `track`) null
@@ -31,12 +32,19 @@ public enum RejectReason {
     public static let missingShow = "missing_show"             // episode show not an object
     public static let missingShowID = "missing_show_id"
     public static let invalidLocalURI = "invalid_local_uri"    // is_local but uri not spotify:local:…
+    /// A well-formed entry that would keep more than `AnswerLimits` allows
+    /// (`ParsedEntry.isOverAnswerLimits`): over 64 KiB of text, or over 256 artists in a list.
+    public static let entryTooLarge = "entry_too_large"
 
     public static let all: [String] = [
         malformedEntry, unavailable, invalidItem, invalidAddedAt, unknownType, missingID, missingName,
         invalidDuration, invalidExplicit, invalidTrackNumber, invalidDiscNumber, missingArtists, missingArtistID,
         missingAlbum, missingAlbumID, invalidAlbum, invalidReleaseDate, missingShow, missingShowID, invalidLocalURI,
     ]
+
+    /// Reasons given for an entry's size rather than its shape (`AnswerLimits`). Kept apart from
+    /// `all` because their rejects' `raw` is cut (`RejectRaw`): they are not the entry verbatim.
+    public static let bounds: [String] = [entryTooLarge]
 }
 
 private struct EntryReject: Error { let reason: String }
@@ -53,13 +61,19 @@ private struct EntryReject: Error { let reason: String }
 /// page's bytes (`FastItemsPage.swift`, `Parser.evaluate`), to the same result. A change to
 /// what this reads, accepts or rejects must be made there too; `FastItemsPageTests` compares
 /// the two (add a key it should vary to its `readKeys`).
+///
+/// An entry that parses but is over `AnswerLimits` (`isOverAnswerLimits`) is rejected as
+/// `entry_too_large`. A reject's `raw` is `RejectRaw.text`: the canonical text, cut past
+/// `AnswerLimits.rejectRawBytes`.
 public func parseEntry(_ entry: JSONValue, position: Int) -> ParsedEntry {
     do {
-        return try parseEntryOrThrow(entry, position: position)
+        let parsed = try parseEntryOrThrow(entry, position: position)
+        guard parsed.isOverAnswerLimits else { return parsed }
+        return .reject(reason: RejectReason.entryTooLarge, raw: RejectRaw.text(entry), position: position)
     } catch let e as EntryReject {
-        return .reject(reason: e.reason, raw: entry.canonicalText, position: position)
+        return .reject(reason: e.reason, raw: RejectRaw.text(entry), position: position)
     } catch {
-        return .reject(reason: RejectReason.malformedEntry, raw: entry.canonicalText, position: position)
+        return .reject(reason: RejectReason.malformedEntry, raw: RejectRaw.text(entry), position: position)
     }
 }
 

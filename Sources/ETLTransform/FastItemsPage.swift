@@ -13,7 +13,8 @@ import ETLCore
 //   UTF-8, escape, number and depth checks, shared code); any error, an escaped key at page
 //   level, or an `items` that is not an array gives up on the page (`nil`), and the caller
 //   uses the general path, which reports the exact error;
-// - an entry is decoded here only when `parseEntry` would make a track or an episode of it;
+// - an entry is decoded here only when `parseEntry` would make a track or an episode of it
+//   (within `AnswerLimits`: one over them is `parseEntry`'s `entry_too_large` reject);
 //   anything else (a reject of any kind, a local file, an escaped key, a `type` that is not
 //   exactly the bytes `track`/`episode`) is validated and left as a byte range, which the
 //   caller parses in full and hands to `parseEntry`, as the general path does;
@@ -538,16 +539,20 @@ extension Parser {
 
     // MARK: entry semantics (`parseEntryOrThrow`, success cases only)
 
-    /// What `parseEntry` gives for the entry, when that is a track or an episode; nil for
-    /// everything else (the caller parses the entry in full).
+    /// What `parseEntry` gives for the entry, when that is a track or an episode within
+    /// `AnswerLimits`; nil for everything else (the caller parses the entry in full, and
+    /// `parseEntry` rejects one over the limits).
     mutating func evaluate(_ e: FastEntry, position: Int) throws(JSONParseError) -> ParsedEntry? {
+        let parsed: ParsedEntry?
         switch e.itemKind {
-        case .object: return try evaluate(e, item: e.item, position: position)
+        case .object: parsed = try evaluate(e, item: e.item, position: position)
         case .other: return nil
         case .null, .absent:
             guard e.trackKind == .object else { return nil }
-            return try evaluate(e, item: e.track, position: position)
+            parsed = try evaluate(e, item: e.track, position: position)
         }
+        guard let parsed, !parsed.isOverAnswerLimits else { return nil }
+        return parsed
     }
 
     mutating func evaluate(_ e: FastEntry, item: FastItem, position: Int) throws(JSONParseError) -> ParsedEntry? {

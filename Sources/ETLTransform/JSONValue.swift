@@ -68,34 +68,55 @@ public enum JSONValue: Sendable {
     }
 
     public func appendCanonical(to out: inout [UInt8]) {
+        appendCanonical(into: &out)
+    }
+
+    /// The canonical text written into any `CanonicalSink` (the one definition of the form).
+    func appendCanonical<S: CanonicalSink>(into out: inout S) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
-        case .int(let i): out.append(contentsOf: Array(String(i).utf8))
-        case .double(let d): out.append(contentsOf: Array((d.isFinite ? "\(d)" : "null").utf8))
-        case .string(let s): JSONText.appendString(s, to: &out)
+        case .null: out.appendBytes([0x6E, 0x75, 0x6C, 0x6C])
+        case .bool(let b): out.appendBytes(Array((b ? "true" : "false").utf8))
+        case .int(let i): out.appendBytes(Array(String(i).utf8))
+        case .double(let d): out.appendBytes(Array((d.isFinite ? "\(d)" : "null").utf8))
+        case .string(let s): out.appendJSONString(s)
         case .array(let a):
-            out.append(UInt8(ascii: "["))
+            out.appendByte(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                v.appendCanonical(to: &out)
+                if i > 0 { out.appendByte(UInt8(ascii: ",")) }
+                v.appendCanonical(into: &out)
             }
-            out.append(UInt8(ascii: "]"))
+            out.appendByte(UInt8(ascii: "]"))
         case .object(let fields):
             let sorted = fields.enumerated().sorted { l, r in
                 if l.element.key == r.element.key { return l.offset < r.offset }
                 return l.element.key.utf8.lexicographicallyPrecedes(r.element.key.utf8)
             }
-            out.append(UInt8(ascii: "{"))
+            out.appendByte(UInt8(ascii: "{"))
             for (i, f) in sorted.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONText.appendString(f.element.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                f.element.value.appendCanonical(to: &out)
+                if i > 0 { out.appendByte(UInt8(ascii: ",")) }
+                out.appendJSONString(f.element.key)
+                out.appendByte(UInt8(ascii: ":"))
+                f.element.value.appendCanonical(into: &out)
             }
-            out.append(UInt8(ascii: "}"))
+            out.appendByte(UInt8(ascii: "}"))
         }
     }
+}
+
+/// Where canonical JSON text is written: a byte array, or a writer that keeps only a prefix
+/// (`RejectRaw`). Strings go through `appendJSONString` so each sink may escape them its own
+/// way (whole, or in pieces) with `JSONText`'s escaping.
+protocol CanonicalSink {
+    mutating func appendByte(_ b: UInt8)
+    mutating func appendBytes(_ b: [UInt8])
+    /// `s` as a JSON string literal, exactly as `JSONText.appendString` writes it.
+    mutating func appendJSONString(_ s: String)
+}
+
+extension Array: CanonicalSink where Element == UInt8 {
+    mutating func appendByte(_ b: UInt8) { append(b) }
+    mutating func appendBytes(_ b: [UInt8]) { append(contentsOf: b) }
+    mutating func appendJSONString(_ s: String) { JSONText.appendString(s, to: &self) }
 }
 
 

@@ -45,14 +45,14 @@ struct CheckConfig: ParsableCommand {
         var secrets = Secrets.load(environment: environment)
         var storedToken = false
         var storedTokenNote: String?
-        if config.spotify.auth == .refreshToken, secrets.refreshToken == nil {
-            switch StoredRefreshToken.read(statePath: config.state.path) {
-            case .found(let token):
-                secrets.refreshToken = token
-                storedToken = true
-            case .absent(let reason):
-                storedTokenNote = reason
-            }
+        var tokenOrigin: String?
+        if config.spotify.auth == .refreshToken {
+            // The daemon's choice: a token Spotify rotated from the supplied one wins over it.
+            let chosen = StoredRefreshToken.choose(supplied: secrets.refreshToken, statePath: config.state.path)
+            secrets.refreshToken = chosen.token
+            storedToken = chosen.fromStore
+            storedTokenNote = chosen.note
+            tokenOrigin = chosen.origin
         }
         let missing = Secrets.missingSecrets(config, secrets, storedRefreshTokenAvailable: storedToken,
                                              environment: environment, storedRefreshTokenNote: storedTokenNote)
@@ -79,7 +79,7 @@ struct CheckConfig: ParsableCommand {
         }
         emit(sinkProblem.map { CheckResult("config", .configError, $0.description) } ?? CheckResult("config", .ok))
         if missing.isEmpty {
-            emit(CheckResult("secrets", .ok, storedToken ? "refresh token stored by login" : ""))
+            emit(CheckResult("secrets", .ok, storedToken ? "refresh token from the state database" : ""))
         } else {
             for m in missing { emit(CheckResult("secrets", .configError, m.description)) }
         }
@@ -87,7 +87,8 @@ struct CheckConfig: ParsableCommand {
         let checks = OnlineChecks(config: config, secrets: secrets, environment: environment)
         if missing.isEmpty {
             let statePath = config.state.path
-            checks.spotify(onRefreshTokenRotated: { Self.storeRotated($0, statePath: statePath) }, emit: emit)
+            checks.spotify(onRefreshTokenRotated: { [tokenOrigin] in Self.storeRotated($0, origin: tokenOrigin, statePath: statePath) },
+                           emit: emit)
         } else {
             emit(CheckResult("spotify token", .skipped, "secrets missing"))
         }
@@ -99,13 +100,14 @@ struct CheckConfig: ParsableCommand {
 
     /// Spotify replaced the refresh token while we used it, and the old one may stop working:
     /// store the new one where the daemon (and the next `run`) finds it, as the daemon does.
-    private static func storeRotated(_ token: String, statePath: String) {
+    private static func storeRotated(_ token: String, origin: String?, statePath: String) {
         guard FileManager.default.fileExists(atPath: statePath) else {
             Console.error("spotify token: Spotify issued a new refresh token and there is no state database at \(statePath) to store it in; if the daemon later reports invalid_grant, run `spotifyd-etl login`")
             return
         }
         do {
-            try StateStore(path: statePath).set(Components.storedRefreshTokenKey, token)
+            try StateStore(path: statePath).set([(key: RefreshTokenKeeper.tokenKey, value: token),
+                                                 (key: RefreshTokenKeeper.originKey, value: origin)])
             Console.out("spotify token: Spotify issued a new refresh token; stored it in \(statePath)")
         } catch {
             Console.error("spotify token: Spotify issued a new refresh token that could not be stored in \(statePath) (\(error)); if the daemon later reports invalid_grant, run `spotifyd-etl login`")

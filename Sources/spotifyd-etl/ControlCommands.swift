@@ -30,7 +30,7 @@ struct SocketOption: ParsableArguments {
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure)
         }
         guard response.ok else {
-            Console.error("spotifyd-etl: \(response.error ?? "request failed")")
+            Console.error("spotifyd-etl: \(LogText.escaped(response.error ?? "request failed"))")
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure)
         }
         return response
@@ -70,7 +70,7 @@ struct Status: ParsableCommand {
             }
         }
         guard r.ok, let status = r.status else {
-            Console.error("spotifyd-etl: \(r.error ?? "the daemon sent no status")")
+            Console.error("spotifyd-etl: \(LogText.escaped(r.error ?? "the daemon sent no status"))")
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure)
         }
         Console.out(json ? status.jsonLine() : status.renderTable())
@@ -86,7 +86,7 @@ struct Poll: ParsableCommand {
 
     func run() throws {
         let r = try socket.send(ControlRequest(cmd: .poll, playlists: playlists.isEmpty ? nil : playlists))
-        Console.out(r.message ?? "ok")
+        Console.out(LogText.escaped(r.message ?? "ok"))
     }
 }
 
@@ -96,6 +96,6 @@ struct Flush: ParsableCommand {
 
     func run() throws {
         let r = try socket.send(ControlRequest(cmd: .flush))
-        Console.out(r.message ?? "ok")
+        Console.out(LogText.escaped(r.message ?? "ok"))
     }
 }

@@ -48,10 +48,16 @@ struct Login: ParsableCommand {
             Console.out(token)
             return
         }
-        let dir = URL(fileURLWithPath: config.state.path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = URL(fileURLWithPath: config.state.path).deletingLastPathComponent().path
+        do {
+            try PrivateStateFiles.prepare(directory: dir, databasePath: config.state.path)
+        } catch {
+            Console.error("\(config.sourcePath): state.path: cannot prepare the state database: \(error)")
+            throw ArgumentParser.ExitCode(ETLCore.ExitCode.failure)
+        }
         let state = try StateStore(path: config.state.path)
-        try state.set(Components.storedRefreshTokenKey, token)
+        // A new chain: it descends from no operator-supplied token (see RefreshTokenLineage).
+        try state.set([(key: RefreshTokenKeeper.tokenKey, value: token), (key: RefreshTokenKeeper.originKey, value: nil)])
         Console.out("refresh token stored in \(config.state.path); set spotify.auth = \"refresh_token\" to use it")
     }
 }

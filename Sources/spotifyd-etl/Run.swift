@@ -15,7 +15,9 @@ struct Run: AsyncParsableCommand {
         discussion: """
         --once exits 0 when everything was done, 75 when some work was deferred (rate limit, \
         retries exhausted, a failed write; nothing is lost, the next run continues), 1 when \
-        some playlists failed permanently (403/404), 78 on bad config.
+        some playlists failed permanently (403/404) or a batch was quarantined to the \
+        dead-letter directory, 65 when the state database is corrupt (the daemon exits 65 \
+        then too), 78 on bad config.
         """)
 
     @OptionGroup var options: ConfigOption
@@ -57,7 +59,14 @@ struct Run: AsyncParsableCommand {
             throw ArgumentParser.ExitCode(ETLCore.ExitCode.config)
         } catch let e as StateError {
             Console.error("state: \(e)")
-            throw ArgumentParser.ExitCode(ETLCore.ExitCode.tempFail)
+            switch e {
+            case .corrupt, .schemaTooNew:
+                Console.error("spotifyd-etl: not starting: restore the state database from a backup or move it "
+                              + "aside (docs/operations.md, \"A corrupt state database\")")
+                throw ArgumentParser.ExitCode(ETLCore.ExitCode.dataError)
+            default:
+                throw ArgumentParser.ExitCode(ETLCore.ExitCode.tempFail)
+            }
         }
         if once {
             // On a terminal, one progress line updated in place; nothing when stderr is a file,

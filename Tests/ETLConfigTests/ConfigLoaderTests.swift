@@ -86,7 +86,7 @@ final class ConfigLoaderTests: XCTestCase {
         compression = "none"
         max_rows = 10
         max_bytes = 1000
-        max_age = "500ms"
+        max_age = "1500ms"
         bucket = "my.bucket-1"
         prefix = "spotify"
         region = "eu-central-1"
@@ -117,7 +117,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(c.sink.compression, Optional(AppConfig.Compression.none))
         XCTAssertEqual(c.sink.maxRows, 10)
         XCTAssertEqual(c.sink.maxBytes, 1000)
-        XCTAssertEqual(c.sink.maxAge, 0.5)
+        XCTAssertEqual(c.sink.maxAge, 1.5)
         XCTAssertEqual(c.sink.s3.bucket, "my.bucket-1")
         XCTAssertEqual(c.sink.s3.prefix, "spotify/")
         XCTAssertEqual(c.sink.s3.region, "eu-central-1")
@@ -132,7 +132,7 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testDurationsAndSizes() throws {
-        for (text, seconds) in [("1h30m", 5400.0), ("90s", 90), ("15m", 900), ("500ms", 0.5), ("2d", 172_800)] {
+        for (text, seconds) in [("1h30m", 5400.0), ("90s", 90), ("15m", 900), ("10500ms", 10.5), ("2d", 172_800)] {
             let c = try ConfigLoader.parse(text: withSection("schedule", "interval = \"\(text)\""), sourcePath: "x")
             XCTAssertEqual(c.schedule.interval, seconds, text)
         }

@@ -20,9 +20,10 @@ final class ReloadStormTests: XCTestCase {
         let setA = Array(all[0..<6]), setB = Array(all[3..<9]), never = Set(all[9..<12])
         let allowed = Set(setA).union(setB)
         let socket = h.dir.appendingPathComponent("control.sock").path
-        // Every playlist API request is slowed by 150 ms, so with 2 s intervals polls are
-        // almost always in flight while the signals arrive.
-        try h.emulator.setFaults([["path_regex": "^/v1/playlists/", "status": 0, "delay_ms": 150, "count": -1]])
+        // Every playlist API request is slowed by 400 ms, so with 10 s intervals (the
+        // shortest the config accepts), playlists due at once after each reload and the
+        // forced polls below, polls are in flight while the signals arrive.
+        try h.emulator.setFaults([["path_regex": "^/v1/playlists/", "status": 0, "delay_ms": 400, "count": -1]])
 
         func write(_ ids: [String], concurrency: Int) throws {
             var toml = """
@@ -32,7 +33,7 @@ final class ReloadStormTests: XCTestCase {
             request_timeout = "10s"
 
             [schedule]
-            interval = "2s"
+            interval = "10s"
             jitter = 0.2
             concurrency = \(concurrency)
 
@@ -50,7 +51,7 @@ final class ReloadStormTests: XCTestCase {
             """
             for (i, id) in ids.enumerated() {
                 // Mixed forms and per-playlist intervals: the reload must parse them all.
-                toml += i % 2 == 0 ? "\n[[playlists]]\nid = \"\(id)\"\n" : "\n[[playlists]]\nid = \"spotify:playlist:\(id)\"\ninterval = \"3s\"\n"
+                toml += i % 2 == 0 ? "\n[[playlists]]\nid = \"\(id)\"\n" : "\n[[playlists]]\nid = \"spotify:playlist:\(id)\"\ninterval = \"12s\"\n"
             }
             // Replaced by rename, as config management does: a reload reads one whole version.
             try Data(toml.utf8).write(to: h.configURL, options: .atomic)

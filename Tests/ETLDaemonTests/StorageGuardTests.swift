@@ -62,9 +62,11 @@ final class StorageGuardTests: XCTestCase {
             func artists(_ ids: [String]) throws -> [String: Data?] { [:] }
             func page(_ offset: Int) -> Data {
                 served.update { $0 += 1 }
-                let next = offset + 50 < 150 ? "\"https://api.spotify.com/v1/playlists/p1/items?offset=\(offset + 50)\"" : "null"
+                // A full page (50 entries) while items remain, as the page checks require.
+                let next = offset + 50 < 150 ? "\"https://api.spotify.com/v1/playlists/p1/items?limit=50&offset=\(offset + 50)\"" : "null"
                 let entry = #"{"added_at":null,"added_by":null,"is_local":false,"item":null}"#
-                return Data("{\"items\":[\(entry)],\"limit\":50,\"next\":\(next),\"offset\":\(offset),\"total\":150}".utf8)
+                let entries = Array(repeating: entry, count: min(50, 150 - offset)).joined(separator: ",")
+                return Data("{\"items\":[\(entries)],\"limit\":50,\"next\":\(next),\"offset\":\(offset),\"total\":150}".utf8)
             }
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pause-\(UUID().uuidString)")
@@ -81,6 +83,69 @@ final class StorageGuardTests: XCTestCase {
         XCTAssertEqual(reason, StorageGuard.deferReason)
         XCTAssertEqual(source.pagesServed, 1, "no page after the pause")
         XCTAssertNil(try state.watermark("p1")?.snapshotID, "nothing committed")
+    }
+
+    /// A damaged state file still takes the probe's tiny write (its page is intact), yet no
+    /// poll may fetch again while the database is corrupt: the probe's quick check keeps polls
+    /// held, so after the poll that found the damage the API sees no request at all.
+    func testCorruptDatabaseMakesNoMoreAPIRequests() throws {
+        final class Source: PlaylistPoller.Source, Sendable {
+            let requests = Locked(0)
+            func playlistMetadata(_ id: String) throws -> Data {
+                requests.update { $0 += 1 }
+                return Data(#"{"id":"p1","snapshot_id":"s1","name":"n","items":{"total":1}}"#.utf8)
+            }
+            func itemsPage(_ id: String, offset: Int) throws -> Data { page() }
+            func itemsPage(url: String) throws -> Data { page() }
+            func artists(_ ids: [String]) throws -> [String: Data?] { [:] }
+            func page() -> Data {
+                requests.update { $0 += 1 }
+                let entry = #"{"added_at":null,"added_by":null,"is_local":false,"item":null}"#
+                return Data("{\"items\":[\(entry)],\"limit\":50,\"next\":null,\"offset\":0,\"total\":1}".utf8)
+            }
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("corrupt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.db").path
+        func sqlite(_ sql: String) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            p.arguments = [path, sql]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        do { _ = try StateStore(path: path) }  // created, migrated, closed (WAL folded in)
+        let root = try XCTUnwrap(Int(try sqlite("SELECT rootpage FROM sqlite_master WHERE name = 'outbox'")))
+        let pageSize = try XCTUnwrap(Int(try sqlite("PRAGMA page_size")))
+        // Damage the outbox table's root page header (0xFF is no b-tree page type).
+        let file = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
+        try file.seek(toOffset: UInt64((root - 1) * pageSize))
+        try file.write(contentsOf: Data(repeating: 0xFF, count: 8))
+        try file.close()
+
+        let state = try StateStore(path: path)
+        try state.set("still", "writable")  // what the old probe relied on
+        let source = Source()
+        let poller = PlaylistPoller(source: source, state: state, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let g = StorageGuard(store: state, directory: dir.path)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        var polls = 0, requestsByFirstPoll = 0
+        for step in 0..<6 {  // the scheduler's order: hold, poll, observe; probes every 5 s
+            let now = t0.addingTimeInterval(Double(step) * 6)
+            guard g.hold(now: now) == nil else { continue }
+            polls += 1
+            g.observe(poller.poll("p1"), now: now)
+            if polls == 1 { requestsByFirstPoll = source.requests.value }
+        }
+        XCTAssertEqual(polls, 1, "only the poll that found the damage ran")
+        XCTAssertEqual(g.failure, .corrupt)
+        XCTAssertGreaterThan(requestsByFirstPoll, 0)
+        XCTAssertEqual(source.requests.value, requestsByFirstPoll, "no API request after the database was found corrupt")
     }
 
     /// Every storage kind of `StateError` becomes `PollFailure.storage` and blocks polls; other

@@ -193,8 +193,10 @@ final class PrometheusServerTests: XCTestCase {
         let t0 = Date()
         XCTAssertEqual(TCPClient.readAll(fd) ?? [], [], "closed without an answer")
         let took = Date().timeIntervalSince(t0)
+        // The 1 s deadline cut it: not at once, and long before a client would give up (a
+        // generous bound, so a loaded machine does not fail it).
         XCTAssertGreaterThan(took, 0.8)
-        XCTAssertLessThan(took, 3)
+        XCTAssertLessThan(took, 10)
     }
 
     func testTricklingClientIsCutByTheWholeRequestDeadline() throws {
@@ -212,8 +214,7 @@ final class PrometheusServerTests: XCTestCase {
         }
         XCTAssertTrue(cut, "a trickling client was never cut")
         XCTAssertTrue((TCPClient.readAll(fd) ?? []).isEmpty, "no answer to an unfinished request")
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 3)
-        XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.8)
+        XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.8, "cut by the 1 s deadline, not at once")
     }
 
     func testMoreIdleConnectionsThanTheCapDoNotStopALaterScrape() throws {
@@ -259,8 +260,7 @@ final class PrometheusServerTests: XCTestCase {
         defer { close(late) }
         // The lowest free descriptor number: with the soft limit there, no new one can be made,
         // so the server's accept fails with EMFILE while the connection waits in the backlog.
-        let lowest = dup(0)
-        close(lowest)
+        let lowest = settledLowestFreeDescriptor()
         var tight = saved
         tight.rlim_cur = rlim_t(lowest)
         XCTAssertEqual(setrlimit(nofile, &tight), 0)
@@ -271,18 +271,15 @@ final class PrometheusServerTests: XCTestCase {
         let connected = withUnsafePointer(to: &a) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(late, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        var usageBefore = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usageBefore)
+        let before = s.acceptStats
         usleep(700_000)
-        var usageAfter = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usageAfter)
+        let during = s.acceptStats
         XCTAssertEqual(setrlimit(nofile, &saved), 0)
         XCTAssertEqual(connected, 0)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        let cpu = seconds(usageAfter.ru_utime) + seconds(usageAfter.ru_stime)
-            - seconds(usageBefore.ru_utime) - seconds(usageBefore.ru_stime)
         XCTAssertGreaterThan(s.backoffCount, 0, "accept never hit EMFILE")
-        XCTAssertLessThan(cpu, 0.25, "spinning on accept: \(cpu) s CPU in 0.7 s")
+        // 700 ms of 100 ms pauses is about 7 calls; a spinning loop makes many thousands.
+        let calls = during.acceptCalls - before.acceptCalls
+        XCTAssertLessThan(calls, 60, "accept was called \(calls) times while out of descriptors: spinning")
         // With descriptors back, the client that waited in the backlog is served.
         TCPClient.send(late, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         var tv = timeval(tv_sec: 5, tv_usec: 0)

@@ -75,11 +75,11 @@ final class SeenDimsTests: XCTestCase {
         XCTAssertEqual(s.seenLookupCounts(), [.album: 2, .track: 3])
     }
 
-    /// A state file written by the previous release (every migration but the last) with seen
-    /// rows: opening it migrates in place, keeps the rows, and their fingerprint is NULL.
+    /// A state file written before the dims column (migrations 1–3) with seen rows: opening it
+    /// migrates in place, keeps the rows, and their fingerprint is NULL.
     func testMigrationFromThePreviousVersionKeepsSeenRowsWithNullDims() throws {
         let path = try tempPath()
-        let previous = Migrations.all.count - 1
+        let previous = 3
         do {
             let db = try Database(path: path)
             for m in Migrations.all.prefix(previous) { try Migrations.apply(m, to: db) }

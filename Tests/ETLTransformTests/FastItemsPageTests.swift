@@ -98,6 +98,9 @@ final class FastItemsPageTests: XCTestCase {
         #""Cafe\u0301""#, "\"Cafe\u{301}\"", #""ALBUM""#, #""a\"b\\c\/d\n""#, #""\ud83c\udfb5""#, "[]", "[{}]", "[null]",
         #"[{"id": "a", "name": "b"}]"#, #"[{"id": "", "name": "b"}]"#, #"[{"id": "a"}]"#, #"[{"name": "b", "id": "a", "id": "z"}]"#,
         "{}", #"{"id": "i", "name": "n"}"#, #"{"id": ""}"#, #"{"isrc": "X"}"#, #"{"isrc": ""}"#, #"{"\u0069d": "esc"}"#,
+        // Over `AnswerLimits`: a string of 66,000 UTF-8 bytes (33,000 characters), 257 artists.
+        "\"" + String(repeating: "é", count: 33_000) + "\"",
+        "[" + (0...AnswerLimits.artistsPerList).map { #"{"id": "a\#($0)", "name": "n"}"# }.joined(separator: ", ") + "]",
     ]
 
     static let readKeys = ["item", "track", "added_at", "added_by", "is_local", "id", "name", "uri", "type", "album", "artists",
@@ -178,7 +181,7 @@ final class FastItemsPageTests: XCTestCase {
     }
 
     func testSameResultsAsTheFullDecodeOnStructurallyMutatedPages() {
-        var direct = 0, general = 0, pagesFallenBack = 0, rejects = 0, failures = 0
+        var direct = 0, general = 0, pagesFallenBack = 0, rejects = 0, failures = 0, tooLarge = 0
         for page in Self.corpus(count: 4000) {
             let expected = reference(page)
             XCTAssertEqual(decoded(page), expected, String(decoding: page, as: UTF8.self))
@@ -189,16 +192,19 @@ final class FastItemsPageTests: XCTestCase {
             XCTAssertEqual(lean, expected, String(decoding: page, as: UTF8.self))
             if let c = fastItemsPageCounts(page) { direct += c.direct; general += c.general } else { pagesFallenBack += 1 }
             switch expected {
-            case .success(let p): rejects += p.entries.filter { if case .reject = $0 { return true } else { return false } }.count
+            case .success(let p):
+                rejects += p.entries.filter { if case .reject = $0 { return true } else { return false } }.count
+                tooLarge += p.entries.filter { if case .reject(RejectReason.entryTooLarge, _, _) = $0 { return true } else { return false } }.count
             case .failure: failures += 1
             }
         }
-        print("FastItemsPageTests: \(direct) entries direct, \(general) general, \(pagesFallenBack) pages to the general path, \(rejects) rejects, \(failures) errors")
+        print("FastItemsPageTests: \(direct) entries direct, \(general) general, \(pagesFallenBack) pages to the general path, \(rejects) rejects (\(tooLarge) too large), \(failures) errors")
         // Both paths and the outcomes that matter are exercised.
         XCTAssertGreaterThan(direct, 3000, "entries decoded directly")
         XCTAssertGreaterThan(general, 1000, "entries left to the full parse")
         XCTAssertGreaterThan(pagesFallenBack, 50, "pages given to the general path")
         XCTAssertGreaterThan(rejects, 1000)
+        XCTAssertGreaterThan(tooLarge, 5, "entries over AnswerLimits")
         XCTAssertGreaterThan(failures, 20)
     }
 

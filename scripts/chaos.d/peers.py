@@ -192,6 +192,13 @@ class TCPProxy:
             self.listener = s
         threading.Thread(target=self._accept, args=(s,), daemon=True).start()
 
+    def retarget(self, target_port):
+        """New connections go to `target_port`; open ones are cut (a client with a pooled
+        connection reconnects, through the new path)."""
+        self.down()
+        self.target = ("127.0.0.1", target_port)
+        self.up()
+
     def down(self):
         with self.lock:
             s, self.listener = self.listener, None
@@ -246,6 +253,66 @@ class TCPProxy:
                     x.close()
                 except OSError:
                     pass
+
+
+class ThrottleProxy:
+    """scripts/testsupport/throttle_proxy.py: a bandwidth-limited TCP proxy to `target_port`
+    (one shared link per direction, `rate` bytes/s each)."""
+
+    def __init__(self, workdir, target_port, rate):
+        self.port_file = os.path.join(workdir, "throttle.port")
+        self.log = open(os.path.join(workdir, "throttle.log"), "w")
+        self.conn_log = os.path.join(workdir, "throttle-connections.ndjson")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "scripts/testsupport/throttle_proxy.py"), "--target",
+             f"127.0.0.1:{target_port}", "--port", "0", "--port-file", self.port_file, "--rate", str(int(rate)),
+             "--log", self.conn_log], stdout=self.log, stderr=self.log)
+        self.port = wait_port_file(self.port_file, self.proc, 30, "throttle proxy")
+
+    def connections(self):
+        """Closed connections: {"id", "opened", "closed", "up_bytes", "down_bytes"}."""
+        try:
+            with open(self.conn_log) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class IMDS:
+    """scripts/testsupport/imds_emulator.py (IMDSv2), handing out the given key pair."""
+
+    def __init__(self, workdir, access_key, secret_key, expiration=None):
+        self.port_file = os.path.join(workdir, "imds.port")
+        self.log = open(os.path.join(workdir, "imds.log"), "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "scripts/testsupport/imds_emulator.py"), "--port", "0",
+             "--port-file", self.port_file], stdout=self.log, stderr=self.log)
+        self.port = wait_port_file(self.port_file, self.proc, 30, "IMDS emulator")
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.credentials(access_key, secret_key, expiration)
+
+    def credentials(self, access_key, secret_key, expiration=None):
+        http_json("POST", self.base + "/_control/credentials",
+                  {"access_key": access_key, "secret_key": secret_key, "expiration": expiration})
+
+    def stats(self):
+        return http_json("GET", self.base + "/_control/stats")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 class NotifyListener:

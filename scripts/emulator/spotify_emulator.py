@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 from collections import deque
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -382,6 +383,8 @@ class World:
         self.refresh: dict[str, bool] = {}  # refresh token -> valid
         self.codes: dict[str, dict] = {}
         self.refresh_revoked = False
+        # Each refresh_token grant returns a new refresh token and invalidates the one it used.
+        self.rotate_refresh = False
         # faults / stats
         self.faults: list[dict] = []
         self.not_before = 0.0
@@ -650,6 +653,207 @@ class World:
                 "ever": {k: sorted(v) for k, v in self.ever.items()}}
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Hostile answers: fault rules that shape any answer (see README, "Fault rules")
+
+# Fields that change an answer's headers or body. A rule with none of them (and no status, or
+# status 0) only delays.
+SHAPING_FIELDS = ("headers", "retry_after", "patch", "patch_raw", "gzip", "gzip_bomb_bytes", "body_size",
+                  "deep_nesting", "wide_keys", "endless", "truncate", "embed_at")
+GENERATOR_FIELDS = ("deep_nesting", "wide_keys", "gzip_bomb_bytes", "body_size", "endless")
+CHUNK = 256 * 1024
+JUNK = b"<html><body><h1>502 Bad Gateway</h1>\xff\xfe junk, not JSON </body></html>\n"
+
+
+def validate_rule(r: dict) -> None:
+    """Raises ValueError for a rule whose fields have the wrong types (a 400 to the test)."""
+    if not isinstance(r, dict):
+        raise ValueError("a fault rule is a JSON object")
+    for k in ("status", "count", "after", "delay_ms", "body_size", "gzip_bomb_bytes", "deep_nesting", "wide_keys",
+              "rate_bytes_per_s"):
+        if k in r and r[k] is not None and (not isinstance(r[k], int) or isinstance(r[k], bool)):
+            raise ValueError(f"fault field {k} must be an integer")
+    for k in ("body_size", "gzip_bomb_bytes", "deep_nesting", "wide_keys", "rate_bytes_per_s", "delay_ms"):
+        if isinstance(r.get(k), int) and r[k] < 0:
+            raise ValueError(f"fault field {k} must be >= 0")
+    if r.get("body_fill", "page") not in ("page", "junk"):
+        raise ValueError("body_fill must be \"page\" or \"junk\"")
+    for k in ("headers", "patch", "patch_raw"):
+        if k in r and not isinstance(r[k], dict):
+            raise ValueError(f"fault field {k} must be an object")
+    if any(not isinstance(v, str) for v in r.get("patch_raw", {}).values()):
+        raise ValueError("patch_raw values are JSON texts (strings), sent verbatim")
+    if "embed_at" in r and not isinstance(r["embed_at"], str):
+        raise ValueError("embed_at must be a dotted path")
+
+
+def is_shaping(rule: dict) -> bool:
+    return any(rule.get(k) not in (None, False) for k in SHAPING_FIELDS)
+
+
+def has_own_body(rule: dict) -> bool:
+    """The rule replaces the body instead of shaping the normal answer."""
+    return ("json" in rule or rule.get("body") is not None
+            or (rule.get("body_fill") == "junk" and any(rule.get(k) for k in GENERATOR_FIELDS)))
+
+
+def path_segments(path: str) -> list:
+    return [int(p) if p.lstrip("-").isdigit() else p for p in path.split(".") if p != ""]
+
+
+def set_at(obj, path: str, value) -> bool:
+    """Sets `value` at a dotted path (integer segments index lists; missing object keys are
+    created). False when the path runs into a non-container or a list index out of range."""
+    segs = path_segments(path)
+    if not segs:
+        return False
+    node = obj
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        if isinstance(node, dict):
+            key = str(seg)
+            if last:
+                node[key] = value
+                return True
+            if not isinstance(node.get(key), (dict, list)):
+                node[key] = {}
+            node = node[key]
+        elif isinstance(node, list) and isinstance(seg, int) and -len(node) <= seg < len(node):
+            if last:
+                node[seg] = value
+                return True
+            node = node[seg]
+        else:
+            return False
+    return False
+
+
+class Part:
+    """One piece of a body: fixed bytes or a generated run, with its length (None = endless)."""
+
+    def __init__(self, length, chunks):
+        self.length = length
+        self.chunks = chunks  # zero-argument callable returning an iterator of bytes
+
+    @staticmethod
+    def fixed(b: bytes) -> "Part":
+        return Part(len(b), lambda: iter([b]) if b else iter([]))
+
+    @staticmethod
+    def repeat(pattern: bytes, n) -> "Part":
+        """`n` bytes of `pattern` repeated (n None: forever)."""
+        block = pattern * max(1, CHUNK // len(pattern))
+
+        def gen():
+            left = n
+            while left is None or left > 0:
+                take = block if left is None else block[:min(len(block), left)]
+                if left is not None:
+                    left -= len(take)
+                yield take
+        return Part(n, gen)
+
+    @staticmethod
+    def nesting(depth: int) -> "Part":
+        def gen():
+            for c in (b"[", b"]"):
+                left = depth
+                while left > 0:
+                    k = min(CHUNK, left)
+                    left -= k
+                    yield c * k
+        return Part(2 * depth, gen)
+
+    @staticmethod
+    def wide_object(keys: int) -> "Part":
+        """`{"k0":0,"k1":1,...}` with `keys` members, made a block of keys at a time."""
+        def blocks():
+            yield b"{"
+            for start in range(0, keys, 20_000):
+                yield ",".join(f'"k{i}":{i}' for i in range(start, min(keys, start + 20_000))).encode() + \
+                    (b"," if start + 20_000 < keys else b"")
+            yield b"}"
+        # Length without building the text: each member is `"k<i>":<i>` plus a comma between.
+        length = 2 + max(0, keys - 1)
+        for digits in range(1, 20):
+            lo, hi = (0 if digits == 1 else 10 ** (digits - 1)), min(keys, 10 ** digits)
+            if lo >= hi:
+                break
+            length += (hi - lo) * (4 + 2 * digits)
+        return Part(length, blocks)
+
+
+def hostile_body(base, rule: dict) -> list:
+    """The body a rule sends, as Parts. `base` is the answer object to shape (the normal answer
+    or the default error object), raw bytes (a rule's `body`), or None (a junk-only body)."""
+    fill = rule.get("body_fill", "page")
+    endless = bool(rule.get("endless"))
+    bomb = rule.get("gzip_bomb_bytes")
+    if fill == "junk" and any(rule.get(k) for k in GENERATOR_FIELDS):
+        if rule.get("deep_nesting"):
+            return [Part.nesting(rule["deep_nesting"])]
+        if rule.get("wide_keys"):
+            return [Part.wide_object(rule["wide_keys"])]
+        if bomb:
+            return [Part.repeat(b"\0", None if endless else bomb)]
+        return [Part.repeat(JUNK, None if endless else rule.get("body_size", 0))]
+    if isinstance(base, (bytes, bytearray)):
+        return [Part.fixed(bytes(base))]
+    obj = json.loads(json.dumps(base))  # a private copy: the catalog's objects are shared
+    raws = {}
+    misses = 0
+    for path, value in (rule.get("patch") or {}).items():
+        misses += not set_at(obj, path, value)
+    for i, (path, text) in enumerate((rule.get("patch_raw") or {}).items()):
+        token = f"@@emulator-raw-{i}-{secrets.token_hex(8)}@@"
+        raws[json.dumps(token)] = text
+        misses += not set_at(obj, path, token)
+    gen_token = None
+    if any(rule.get(k) for k in GENERATOR_FIELDS):
+        gen_token = f"@@emulator-gen-{secrets.token_hex(8)}@@"
+        misses += not set_at(obj, rule.get("embed_at", "_pad"), gen_token)
+    rule["patch_misses"] = rule.get("patch_misses", 0) + misses
+    text = json.dumps(obj, ensure_ascii=False)
+    for quoted, raw in raws.items():
+        text = text.replace(quoted, raw)
+    if gen_token is None or json.dumps(gen_token) not in text:
+        return [Part.fixed(text.encode())]
+    head, tail = (x.encode() for x in text.split(json.dumps(gen_token), 1))
+    if rule.get("deep_nesting"):
+        mid = [Part.nesting(rule["deep_nesting"])]
+    elif rule.get("wide_keys"):
+        mid = [Part.wide_object(rule["wide_keys"])]
+    else:
+        # A JSON string padding the answer up to body_size (or the bomb's size) in all.
+        target = bomb or rule.get("body_size") or 0
+        pad = None if endless else max(0, target - len(head) - len(tail) - 2)
+        mid = [Part.fixed(b'"'), Part.repeat(b"0" if bomb else b"x", pad)] + ([] if endless else [Part.fixed(b'"')])
+    return [Part.fixed(head)] + mid + ([] if endless else [Part.fixed(tail)])
+
+
+def stream(parts: list, limit=None):
+    """The bytes of `parts` in order, at most `limit` of them."""
+    left = limit
+    for part in parts:
+        for c in part.chunks():
+            if left is not None:
+                if left <= 0:
+                    return
+                c = c[:left]
+                left -= len(c)
+            yield c
+
+
+def gzipped(chunks, level: int):
+    z = zlib.compressobj(level, zlib.DEFLATED, 31)
+    for c in chunks:
+        out = z.compress(c)
+        if out:
+            yield out
+    yield z.flush()
+
+
 # ---------------------------------------------------------------------------------------------
 # HTTP
 
@@ -704,6 +908,11 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def send(self, status, obj=None, headers=None, raw: bytes | None = None, ctype="application/json; charset=utf-8", truncate=False):
+        rule, self._shape = getattr(self, "_shape", None), None
+        if rule is not None:  # a fault rule shapes this (normal) answer
+            forced = rule.get("status")
+            return self.emit(forced if forced not in (None, 0) else status,
+                             raw if raw is not None else obj, rule, headers=headers, ctype=ctype)
         body = raw if raw is not None else (b"" if obj is None and status == 204 else json.dumps(obj, ensure_ascii=False).encode())
         self.send_response(status)
         for k, v in (headers or {}).items():
@@ -740,6 +949,7 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("PUT")
 
     def dispatch(self, method):
+        self._shape = None  # the connection's handler serves many requests: no rule carries over
         try:
             u = urlsplit(self.path)
             path = u.path
@@ -806,7 +1016,9 @@ class Handler(BaseHTTPRequestHandler):
                 rt = form.get("refresh_token")
                 if not rt or w.refresh_revoked or not w.refresh.get(rt):
                     return self.accounts_error(400, "invalid_grant", "Refresh token revoked")
-                out = self.issue(False)
+                out = self.issue(w.rotate_refresh)
+                if w.rotate_refresh:
+                    w.refresh[rt] = False  # rotated: the previous token is now invalid_grant
                 out["scope"] = "playlist-read-private playlist-read-collaborative"
                 return self.send(200, out)
             if grant == "authorization_code":
@@ -875,32 +1087,98 @@ class Handler(BaseHTTPRequestHandler):
                 rule["count"] -= 1
             rule["fired"] += 1
             if rule.get("status") == 429:
-                ra = parse_retry_after(rule.get("retry_after"))
+                raw_ra = rule.get("retry_after")
+                for k, v in (rule.get("headers") or {}).items():
+                    if k.lower() == "retry-after":
+                        raw_ra = v
+                ra = parse_retry_after(raw_ra)
                 w.window_opened = time.time()
                 w.not_before = max(w.not_before, w.window_opened + ra)
             return rule
         return None
 
     def fire(self, rule):
+        """Applies a matched rule. True: the rule sent the whole answer. None: carry on with
+        the normal answer (a delay-only rule, or one that shapes it: `send` applies `_shape`)."""
         if rule.get("delay_ms"):
             time.sleep(rule["delay_ms"] / 1000.0)
-        status = rule.get("status", 200)
+        status = rule.get("status")
+        if not has_own_body(rule) and status in (None, 0, 200):
+            if status == 200 or is_shaping(rule):
+                self._shape = rule
+            return None
         if status in (None, 0):
-            return None  # delay-only rule: continue normally
-        headers = {}
-        if rule.get("retry_after") is not None:
-            headers["Retry-After"] = str(rule["retry_after"])
+            status = 200
         if rule.get("body") is not None:
-            raw = rule["body"].encode()
+            base = rule["body"].encode()
+        elif "json" in rule:
+            base = rule["json"]
         else:
             msgs = {429: "API rate limit exceeded", 500: "Server error", 502: "Bad gateway", 503: "Service unavailable",
                     504: "Gateway timeout", 403: "Forbidden", 404: "Resource not found", 401: "The access token expired"}
             err = {"status": status, "message": msgs.get(status, "Error")}
             if rule.get("reason"):
                 err["reason"] = rule["reason"]
-            raw = json.dumps({"error": err}).encode()
-        self.send(status, raw=raw, headers=headers, truncate=bool(rule.get("truncate")))
+            base = {"error": err}
+        self.emit(status, base, rule)
         return True
+
+    def emit(self, status, base, rule, headers=None, ctype="application/json; charset=utf-8"):
+        """Sends `base` (an object or raw bytes) shaped by `rule`: its headers, patches,
+        generated runs, gzip, truncation, endless stream and pace. Generated bodies are made
+        a chunk at a time while they are written, never held whole."""
+        hdrs = dict(headers or {})
+        if rule.get("retry_after") is not None:
+            hdrs["Retry-After"] = str(rule["retry_after"])
+        for k, v in (rule.get("headers") or {}).items():
+            for old in [h for h in hdrs if h.lower() == k.lower()]:
+                del hdrs[old]
+            hdrs[k] = str(v)
+        lower = {h.lower() for h in hdrs}
+        with self.world.lock:
+            parts = hostile_body(base, rule)
+        endless = any(p.length is None for p in parts)
+        length = None if endless else sum(p.length for p in parts)
+        gz = bool(rule.get("gzip") or rule.get("gzip_bomb_bytes"))
+        chunked = gz or endless
+        truncate = bool(rule.get("truncate")) and not endless
+        self.send_response(status)
+        if "content-type" not in lower:
+            self.send_header("Content-Type", ctype)
+        for k, v in hdrs.items():
+            self.send_header(k, v)
+        if gz and "content-encoding" not in lower:
+            self.send_header("Content-Encoding", "gzip")
+        if chunked:
+            if "transfer-encoding" not in lower:
+                self.send_header("Transfer-Encoding", "chunked")
+        elif "content-length" not in lower:
+            self.send_header("Content-Length", str(length))
+        if truncate or endless:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        chunks = stream(parts, limit=max(1, length // 2) if truncate else None)
+        if gz:
+            chunks = gzipped(chunks, 9 if rule.get("gzip_bomb_bytes") else 6)
+        rate = rule.get("rate_bytes_per_s") or 0
+        started, sent = time.monotonic(), 0
+        for c in chunks:
+            for i in range(0, len(c), 64 * 1024):
+                piece = c[i:i + 64 * 1024]
+                if not piece:
+                    continue
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+                if rate:
+                    ahead = sent / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        if chunked and not truncate:
+            self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     # -- API
     def api(self, path, q, rawq):
@@ -1088,7 +1366,9 @@ class Handler(BaseHTTPRequestHandler):
                     d = data or {}
                     if "omit_item" in d:
                         w.omit_item = bool(d["omit_item"])
-                    return self.send(200, {"omit_item": w.omit_item})
+                    if "rotate_refresh" in d:
+                        w.rotate_refresh = bool(d["rotate_refresh"])
+                    return self.send(200, {"omit_item": w.omit_item, "rotate_refresh": w.rotate_refresh})
                 if name == "truth" and method == "GET":
                     return self.send(200, w.truth())
                 if name == "mutate" and method == "POST":
@@ -1097,6 +1377,8 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send(200, {"mutations": w.mutate_random(int(data.get("seed", 0)), int(data.get("playlists", 1)))})
                 if name == "faults" and method == "POST":
                     rules = data if isinstance(data, list) else (data.get("rules") if isinstance(data, dict) and "rules" in data else [data])
+                    for r in rules:
+                        validate_rule(r)
                     for r in rules:
                         r = dict(r)
                         r["_re"] = re.compile(r.get("path_regex", ".*"))

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import unittest
+import zlib
 from urllib.parse import parse_qs, urlsplit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,7 +197,7 @@ class SmallScenario(unittest.TestCase):
     def test_omit_item_serves_only_the_track_alias(self):
         pid = self.pls["Edge Cases"]["id"]
         st, cfg = self.emu.req("POST", "/_emulator/config", {"omit_item": True})
-        self.assertEqual(cfg, {"omit_item": True})
+        self.assertEqual(cfg, {"omit_item": True, "rotate_refresh": False})
         try:
             st, body = self.emu.get(f"/v1/playlists/{pid}/items?limit=3", self.tok)
             self.assertEqual(st, 200)
@@ -387,6 +388,36 @@ class Auth(unittest.TestCase):
         st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt}", auth)
         self.assertEqual(st, 200)
 
+    def test_rotate_refresh(self):
+        verifier = "r" * 64
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        st, hdrs, _ = self.emu.req("GET", "/authorize?client_id=test-client&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb"
+                                   f"&code_challenge={challenge}&code_challenge_method=S256", raw=True)
+        code = parse_qs(urlsplit(hdrs["Location"]).query)["code"][0]
+        auth = {"Authorization": "Basic " + base64.b64encode(b"test-client:test-secret").decode(),
+                "Content-Type": "application/x-www-form-urlencoded"}
+        form = f"grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A8888%2Fcb&code_verifier={verifier}"
+        rt0 = self.emu.req("POST", "/api/token", form, auth)[1]["refresh_token"]
+        st, cfg = self.emu.req("POST", "/_emulator/config", {"rotate_refresh": True})
+        self.assertTrue(cfg["rotate_refresh"])
+        try:
+            st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt0}", auth)
+            self.assertEqual(st, 200)
+            rt1 = body["refresh_token"]
+            self.assertNotEqual(rt1, rt0)
+            st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt0}", auth)
+            self.assertEqual((st, body["error"]), (400, "invalid_grant"), "the rotated-out token is dead")
+            st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt1}", auth)
+            self.assertEqual(st, 200)
+            rt2 = body["refresh_token"]
+        finally:
+            self.emu.req("POST", "/_emulator/config", {"rotate_refresh": False})
+        st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt2}", auth)
+        self.assertEqual(st, 200)
+        self.assertNotIn("refresh_token", body, "without rotation no new refresh token")
+        st, body = self.emu.req("POST", "/api/token", f"grant_type=refresh_token&refresh_token={rt2}", auth)
+        self.assertEqual(st, 200, "and the token stays valid")
+
     def test_mutate_random_changes_snapshots(self):
         before = {p["id"]: p["snapshot_id"] for p in self.emu.truth()["playlists"]}
         st, body = self.emu.req("POST", "/_emulator/mutate_random", {"seed": 3, "playlists": 2})
@@ -395,6 +426,259 @@ class Auth(unittest.TestCase):
         after = {p["id"]: p["snapshot_id"] for p in self.emu.truth()["playlists"]}
         for m in body["mutations"]:
             self.assertNotEqual(before[m["playlist_id"]], after[m["playlist_id"]])
+
+
+class HostileAnswers(unittest.TestCase):
+    """Fault rules that send any answer: status 200, headers, json, generated bodies, gzip,
+    endless streams, patched pages. Each body is checked byte-exact where it is generated."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu("--scenario", "small")
+        cls.tok = cls.emu.token()
+        cls.pls = {p["name"].strip(): p for p in cls.emu.truth()["playlists"]}
+        cls.pid = cls.pls["Edge Cases"]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.emu.stop() == 0
+
+    def setUp(self):
+        self.emu.req("DELETE", "/_emulator/faults")
+
+    def fault(self, rule):
+        st, body = self.emu.req("POST", "/_emulator/faults", rule)
+        self.assertEqual(st, 200, body)
+
+    def raw_get(self, path, headers=None):
+        """A fresh connection per request: some answers close theirs."""
+        c = http.client.HTTPConnection("127.0.0.1", self.emu.port, timeout=30)
+        h = {"Authorization": "Bearer " + self.tok, **(headers or {})}
+        c.request("GET", path, headers=h)
+        return c, c.getresponse()
+
+    def items_path(self, limit=3):
+        return f"/v1/playlists/{self.pid}/items?limit={limit}"
+
+    def test_status_200_with_json_and_headers(self):
+        self.fault({"path_regex": "/items", "status": 200, "json": {"hello": [1, 2]},
+                    "headers": {"Retry-After": "soon-ish", "X-Hostile": "yes"}, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read()), {"hello": [1, 2]})
+        self.assertEqual((r.getheader("Retry-After"), r.getheader("X-Hostile")), ("soon-ish", "yes"))
+        c.close()
+        self.assertEqual(len(self.emu.get(self.items_path(), self.tok)[1]["items"]), 3, "count 1: the next answer is real")
+
+    def test_headers_shape_the_normal_answer(self):
+        self.fault({"path_regex": "/items", "status": 0, "headers": {"Retry-After": "-5"}})
+        c, r = self.raw_get(self.items_path())
+        page = json.loads(r.read())
+        c.close()
+        self.assertEqual((r.status, r.getheader("Retry-After")), (200, "-5"))
+        self.assertEqual(page["total"], 10)
+        self.assertEqual(len(page["items"]), 3)
+
+    def test_429_retry_after_header_opens_the_window(self):
+        self.fault({"path_regex": "/items", "status": 429, "headers": {"Retry-After": "100000000000000000000"}, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        r.read()
+        c.close()
+        self.assertEqual((r.status, r.getheader("Retry-After")), (429, "100000000000000000000"))
+        self.assertGreater(self.emu.req("GET", "/_emulator/stats")[1]["not_before"], time.time() + 1e19)
+        self.emu.req("DELETE", "/_emulator/faults")
+        self.assertEqual(self.emu.req("GET", "/_emulator/stats")[1]["not_before"], 0)
+
+    def test_patch_and_patch_raw_on_the_items_page(self):
+        self.fault({"path_regex": "/items", "patch": {"offset": 9223372036854775807, "next": None},
+                    "patch_raw": {"total": "1e15", "limit": "100000000000000000000"}})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read().decode()
+        c.close()
+        self.assertIn('"total": 1e15', raw)
+        self.assertIn('"limit": 100000000000000000000', raw)
+        page = json.loads(raw)
+        self.assertEqual(page["offset"], 9223372036854775807)
+        self.assertIsNone(page["next"])
+        self.assertEqual(len(page["items"]), 3, "the rest of the page is real")
+        self.assertEqual(page["items"][0]["item"]["name"], "Jóga")
+
+    def test_patch_paths_reach_the_embedded_page_and_tracks(self):
+        self.fault({"path_regex": f"/playlists/{self.pid}\\?|/playlists/{self.pid}$",
+                    "patch": {"items.total": -1, "items.items.0.item.popularity": -5, "items.items.99.item.name": "x"},
+                    "patch_raw": {"items.items.0.item.duration_ms": "1e300", "items.limit": "0"}})
+        c, r = self.raw_get(f"/v1/playlists/{self.pid}")
+        raw = r.read().decode()
+        c.close()
+        self.assertIn('"duration_ms": 1e300', raw)
+        body = json.loads(raw)
+        self.assertEqual((body["items"]["total"], body["items"]["limit"]), (-1, 0))
+        self.assertEqual(body["items"]["items"][0]["item"]["popularity"], -5)
+        self.assertEqual(body["snapshot_id"], self.emu.truth()["playlists"][1]["snapshot_id"])
+        faults = self.emu.req("GET", "/_emulator/stats")[1]["faults"]
+        self.assertEqual(faults[0]["patch_misses"], 1, "index 99 is past the page")
+        # The catalog's shared objects were not touched.
+        st, page = self.emu.get(self.items_path(), self.tok)
+        self.assertIsInstance(page["items"][0]["item"]["duration_ms"], int)
+
+    def test_token_answer_patch_raw(self):
+        self.fault({"path_regex": "/api/token", "patch_raw": {"expires_in": "1e20"}, "count": 1})
+        auth = base64.b64encode(b"test-client:test-secret").decode()
+        st, _, raw = self.emu.req("POST", "/api/token", "grant_type=client_credentials",
+                                  {"Authorization": "Basic " + auth, "Content-Type": "application/x-www-form-urlencoded"}, raw=True)
+        self.assertEqual(st, 200)
+        self.assertIn(b'"expires_in": 1e20', raw)
+        self.assertTrue(json.loads(raw)["access_token"].startswith("emu-at-"))
+
+    def test_body_size_pads_a_valid_page(self):
+        self.fault({"path_regex": "/items", "body_size": 2_000_000, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual(int(r.getheader("Content-Length")), 2_000_000)
+        self.assertEqual(len(raw), 2_000_000)
+        page = json.loads(raw)
+        self.assertEqual(len(page["items"]), 3)
+        self.assertEqual(set(page["_pad"]), {"x"})
+
+    def test_body_size_junk_error_body(self):
+        self.fault({"path_regex": "/items", "status": 503, "body_size": 70_000, "body_fill": "junk", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual((r.status, len(raw)), (503, 70_000))
+        self.assertTrue(raw.startswith(b"<html>"))
+        with self.assertRaises(ValueError):
+            json.loads(raw)
+
+    def test_status_with_page_fill_pads_the_error_object(self):
+        self.fault({"path_regex": "/items", "status": 500, "body_size": 66_000, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        body = json.loads(r.read())
+        c.close()
+        self.assertEqual((r.status, body["error"]["status"], len(body["_pad"]) > 65_000), (500, 500, True))
+
+    def test_gzip_sends_the_normal_answer_compressed(self):
+        self.fault({"path_regex": "/items", "gzip": True, "count": 1})
+        c, r = self.raw_get(self.items_path(), {"Accept-Encoding": "gzip"})
+        raw = r.read()
+        c.close()
+        self.assertEqual((r.getheader("Content-Encoding"), r.getheader("Transfer-Encoding")), ("gzip", "chunked"))
+        page = json.loads(zlib.decompress(raw, 31))
+        self.assertEqual(page["total"], 10)
+
+    def test_gzip_bomb_decodes_to_its_size(self):
+        n = 50_000_000
+        self.fault({"path_regex": "/items", "gzip_bomb_bytes": n, "count": 1})
+        c, r = self.raw_get(self.items_path(), {"Accept-Encoding": "gzip"})
+        raw = r.read()
+        c.close()
+        self.assertLess(len(raw), n // 500, "a bomb: tiny on the wire")
+        d = zlib.decompressobj(31)
+        size, head, tail = 0, b"", b""
+        for i in range(0, len(raw), 4096):
+            out = d.decompress(raw[i:i + 4096])
+            head = head or out[:100]
+            tail = (tail + out)[-100:]
+            size += len(out)
+        self.assertEqual(size, n)
+        self.assertTrue(head.startswith(b'{"href"'))
+        self.assertTrue(tail.endswith(b'0000"}'), tail)
+
+    def test_gzip_bomb_junk_is_zeros(self):
+        self.fault({"path_regex": "/items", "gzip_bomb_bytes": 1_000_000, "body_fill": "junk", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        out = zlib.decompress(r.read(), 31)
+        c.close()
+        self.assertEqual(out, b"\0" * 1_000_000)
+
+    def test_endless_streams_until_the_client_leaves(self):
+        self.fault({"path_regex": "/items", "endless": True, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+        got = 0
+        while got < 8_000_000:
+            got += len(r.read(1 << 20))
+        self.assertGreaterEqual(got, 8_000_000)
+        c.close()
+        self.assertEqual(self.emu.req("GET", "/_emulator/health")[0], 200, "the server lives on")
+
+    def test_endless_gzip_junk(self):
+        self.fault({"path_regex": "/items", "endless": True, "gzip": True, "body_fill": "junk", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        d = zlib.decompressobj(31)
+        out = 0
+        for _ in range(20):
+            out += len(d.decompress(r.read(65536)))
+        c.close()
+        self.assertGreater(out, 20 * 65536, "junk compresses: more out than in")
+
+    def test_deep_nesting_bare_and_embedded(self):
+        n = 200_000
+        self.fault({"path_regex": "/items", "deep_nesting": n, "body_fill": "junk", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual(raw, b"[" * n + b"]" * n)
+        self.fault({"path_regex": "/items", "deep_nesting": 500, "embed_at": "items.0.item.album", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual(int(r.getheader("Content-Length")), len(raw))
+        page = json.loads(raw)
+        node, depth = page["items"][0]["item"]["album"], 0
+        while isinstance(node, list):
+            node, depth = (node[0] if node else None), depth + 1
+        self.assertEqual(depth, 500)
+        self.assertEqual(page["items"][0]["item"]["name"], "Jóga")
+
+    def test_wide_object(self):
+        self.fault({"path_regex": "/items", "wide_keys": 1_000_000, "body_fill": "junk", "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual(int(r.getheader("Content-Length")), len(raw))
+        obj = json.loads(raw)
+        self.assertEqual((len(obj), obj["k999999"]), (1_000_000, 999_999))
+        self.fault({"path_regex": "/items", "wide_keys": 25_000, "count": 1})
+        page = self.emu.get(self.items_path(), self.tok)[1]
+        self.assertEqual((len(page["_pad"]), len(page["items"])), (25_000, 3))
+
+    def test_truncate_a_generated_body(self):
+        self.fault({"path_regex": "/items", "body_size": 100_000, "truncate": True, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        self.assertEqual(int(r.getheader("Content-Length")), 100_000)
+        with self.assertRaises(http.client.IncompleteRead) as e:
+            r.read()
+        self.assertEqual(len(e.exception.partial), 50_000)
+        c.close()
+
+    def test_truncate_the_normal_answer(self):
+        self.fault({"path_regex": "/items", "status": 200, "truncate": True, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        with self.assertRaises(http.client.IncompleteRead):
+            r.read()
+        c.close()
+
+    def test_rate_paced_body_is_complete(self):
+        self.fault({"path_regex": "/items", "body_size": 300_000, "rate_bytes_per_s": 1_000_000, "count": 1})
+        c, r = self.raw_get(self.items_path())
+        raw = r.read()
+        c.close()
+        self.assertEqual(len(json.loads(raw)["items"]), 3)
+
+    def test_delay_only_rule_still_answers_normally(self):
+        self.fault({"path_regex": "/items", "status": 0, "delay_ms": 1, "count": 1})
+        st, page = self.emu.get(self.items_path(), self.tok)
+        self.assertEqual((st, len(page["items"])), (200, 3))
+        self.assertNotIn("_pad", page)
+
+    def test_bad_rules_are_refused(self):
+        for bad in ({"body_fill": "lava"}, {"body_size": -1}, {"patch_raw": {"total": 1}}, {"headers": ["x"]},
+                    {"deep_nesting": "deep"}):
+            st, body = self.emu.req("POST", "/_emulator/faults", {"path_regex": "/items", **bad})
+            self.assertEqual(st, 400, bad)
+        self.assertEqual(self.emu.req("GET", "/_emulator/stats")[1]["faults"], [])
 
 
 class DevMode(unittest.TestCase):

@@ -165,7 +165,7 @@ TOML
     for id in "$@"; do printf '[[playlists]]\nid = "%s"\n\n' "$id"; done
     cat <<TOML
 [schedule]
-interval = "8s"
+interval = "10s"
 jitter = 0.0
 concurrency = 2
 

@@ -8,7 +8,12 @@ Usage: imds_emulator.py --port-file FILE [--port 0] [--role NAME]
   GET /latest/meta-data/iam/security-credentials/<role>  -> credentials JSON
 Control (test only):
   POST /_control/credentials {"access_key","secret_key","token"?,"expiration"?}  (rotate)
-  GET  /_control/stats -> {"token": n, "role": n, "credentials": n, "unauthorized": n}
+  POST /_control/outage {"mode": "off"|"drop"|"500"|"garbage"|"slow"}  every metadata request from
+       now on: "drop" closes the connection without an answer, "500" answers HTTP 500, "garbage"
+       answers 200 with a body that is not the expected text/JSON, "slow" waits 5 s before
+       answering normally (past the daemon's 2 s timeout); "off" serves again and forgets the
+       session tokens handed out before (as a restarted IMDS would)
+  GET  /_control/stats -> {"token": n, "role": n, "credentials": n, "unauthorized": n, "outage": n}
 """
 import argparse
 import datetime
@@ -16,13 +21,15 @@ import json
 import os
 import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATE = {
     "creds": {"access_key": "", "secret_key": "", "token": None, "expiration": None},
     "tokens": set(),
-    "stats": {"token": 0, "role": 0, "credentials": 0, "unauthorized": 0},
+    "stats": {"token": 0, "role": 0, "credentials": 0, "unauthorized": 0, "outage": 0},
     "role": "etl-role",
+    "outage": "off",
 }
 LOCK = threading.Lock()
 
@@ -45,10 +52,36 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
+    def outage(self):
+        """Answers a metadata request as the current outage mode says; True when it did."""
+        with LOCK:
+            mode = STATE["outage"]
+            if mode != "off":
+                STATE["stats"]["outage"] += 1
+        if mode == "off":
+            return False
+        if mode == "slow":
+            time.sleep(5)
+            return False
+        if mode == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return True
+        if mode == "500":
+            self.reply(500, "internal error")
+            return True
+        self.reply(200, b"\x00\xffnot-metadata{{{", "application/octet-stream")
+        return True
+
     def do_PUT(self):
         self.body()
         if self.path != "/latest/api/token":
             return self.reply(404, "not found")
+        if self.outage():
+            return
         ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
         if not ttl or not ttl.isdigit() or not (1 <= int(ttl) <= 21600):
             return self.reply(400, "missing or invalid ttl")
@@ -66,6 +99,15 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["creds"] = {"access_key": spec["access_key"], "secret_key": spec["secret_key"],
                                   "token": spec.get("token"), "expiration": spec.get("expiration")}
             return self.reply(200, "{}", "application/json")
+        if self.path == "/_control/outage":
+            mode = json.loads(raw or b"{}").get("mode", "off")
+            if mode not in ("off", "drop", "500", "garbage", "slow"):
+                return self.reply(400, "unknown mode")
+            with LOCK:
+                if mode == "off" and STATE["outage"] != "off":
+                    STATE["tokens"].clear()
+                STATE["outage"] = mode
+            return self.reply(200, "{}", "application/json")
         self.reply(404, "not found")
 
     def do_GET(self):
@@ -75,6 +117,8 @@ class Handler(BaseHTTPRequestHandler):
         base = "/latest/meta-data/iam/security-credentials/"
         if not self.path.startswith(base):
             return self.reply(404, "not found")
+        if self.outage():
+            return
         with LOCK:
             ok = self.headers.get("X-aws-ec2-metadata-token") in STATE["tokens"]
             if not ok:

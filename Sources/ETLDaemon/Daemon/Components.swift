@@ -26,9 +26,11 @@ public final class Components: Sendable {
     public let storage: StorageGuard
     /// Progress of polls (pages read, commits), for the watchdog.
     public let pollProgress = ProgressMark()
+    /// Saves refresh tokens Spotify rotates, and retries a save that failed.
+    public let refreshTokens: RefreshTokenKeeper
 
     /// Where a `login` stores the refresh token, when it is not given by a credential.
-    public static let storedRefreshTokenKey = "spotify.refresh_token"
+    public static let storedRefreshTokenKey = RefreshTokenKeeper.tokenKey
 
     /// Throws `ConfigError` (exit 78) for anything an operator must fix in config or
     /// credentials, `StateError` when the state DB cannot be opened.
@@ -41,10 +43,17 @@ public final class Components: Sendable {
         state = try StateStore(path: statePath, clock: clock)
 
         var secrets = Secrets.load(environment: environment)
-        let stored = try state.get(Self.storedRefreshTokenKey)
-        try Secrets.requireSecrets(config, secrets, storedRefreshTokenAvailable: stored != nil)
-        if secrets.refreshToken == nil { secrets.refreshToken = stored }
+        // The newest token of the chain wins over the operator's file while that file still
+        // holds the token the chain began with (see RefreshTokenLineage).
+        let choice = try RefreshTokenKeeper.choose(supplied: secrets.refreshToken, store: state)
+        try Secrets.requireSecrets(config, secrets, storedRefreshTokenAvailable: choice.token != nil)
+        secrets.refreshToken = choice.token
         self.secrets = secrets
+        let refreshTokens = RefreshTokenKeeper(store: state, origin: choice.origin, clock: clock, logger: logger)
+        self.refreshTokens = refreshTokens
+        if choice.source == .stored, choice.origin != nil {
+            logger.info("using the refresh token Spotify rotated from the configured one (stored in the state database)")
+        }
 
         activity = ActivityTransport(CurlHTTPClient())
         let transport = activity
@@ -55,7 +64,7 @@ public final class Components: Sendable {
                                grant: config.spotify.auth == .refreshToken ? .refreshToken : .clientCredentials,
                                accountsURL: config.spotify.accountsURL, transport: transport, clock: clock,
                                timeout: config.spotify.requestTimeout, logger: logger,
-                               onRefreshTokenRotated: { try? state.set(Components.storedRefreshTokenKey, $0) })
+                               onRefreshTokenRotated: { refreshTokens.rotated($0) })
         gate = RateGate(store: StateGateStore(state: state))
         client = SpotifyClient(settings: SpotifyClientSettings(apiURL: config.spotify.apiURL,
                                                                accountsURL: config.spotify.accountsURL,
@@ -72,7 +81,8 @@ public final class Components: Sendable {
         poller.setPauseCheck { storage.blockedUntil().map { ($0, StorageGuard.deferReason) } }
 
         enrichment = EnrichmentSweep(source: client, state: state, clock: clock, logger: logger)
-        let objectSink = try sink ?? Self.makeSink(config: config, environment: environment, logger: logger)
+        let objectSink = try sink ?? Self.makeSink(config: config, environment: environment, logger: logger,
+                                                   ledger: StateMultipartLedger(state: state))
         let spool = stateDir.appendingPathComponent("spool", isDirectory: true)
         try Self.makeDirectory(spool, key: "state.path", config: config)
         let naming = ObjectNaming(format: config.sink.format == .csv ? .csv : .ndjson, gzip: config.sink.compression == .gzip)
@@ -81,14 +91,15 @@ public final class Components: Sendable {
                           clock: clock, logger: logger, metrics: metrics)
     }
 
-    static func makeSink(config: AppConfig, environment: [String: String], logger: Logger) throws -> ObjectSink {
+    static func makeSink(config: AppConfig, environment: [String: String], logger: Logger,
+                         ledger: MultipartLedger? = nil) throws -> ObjectSink {
         switch config.sink.kind {
         case .local:
             let root = URL(fileURLWithPath: config.sink.path, isDirectory: true)
             try makeDirectory(root, key: "sink.path", config: config)
             return LocalSink(root: root)
         case .s3:
-            return try S3SinkFactory.make(config: config, environment: environment, logger: logger)
+            return try S3SinkFactory.make(config: config, environment: environment, logger: logger, ledger: ledger)
         }
     }
 

@@ -38,8 +38,10 @@ public enum DaemonApp {
             logger.notice("state storage takes writes again; polling resumes")
         }
         let poller = components.poller
+        let refreshTokens = components.refreshTokens
         let scheduler = Scheduler(playlists: schedule(config), jitter: config.schedule.jitter,
                                   concurrency: config.schedule.concurrency) { id, _ in
+            refreshTokens.retryIfDue()
             if let until = storage.hold(now: Date()) {
                 return .deferred(until: until, reason: StorageGuard.deferReason, cause: .storage)
             }

@@ -11,6 +11,11 @@ public struct HealthInputs: Sendable, Equatable {
     /// The state storage failure holding polls back, as shown to people.
     public var storage: String?
     public var refreshTokenExpired = false
+    /// Since when the newest (rotated) refresh token has not been saved, and why.
+    public var refreshTokenUnsavedSince: Date?
+    public var refreshTokenSaveError = ""
+    /// Quarantined batches still in the dead-letter directory.
+    public var deadLetters: StatusReport.DeadLetters?
     /// Parked on QUOTA_EXCEEDED until then.
     public var quotaParkedUntil: Date?
     /// Age of the oldest row not yet uploaded, if any.
@@ -30,6 +35,10 @@ public enum HealthVerdict {
         if !i.watchdogHealthy { reasons.append("watchdog: \(i.watchdogState)") }
         if let s = i.storage { reasons.append("state storage: \(s)") }
         if i.refreshTokenExpired { reasons.append("refresh token expired: re-run `spotifyd-etl login`") }
+        if let since = i.refreshTokenUnsavedSince {
+            reasons.append("newest refresh token not saved since \(Timestamp.iso(since)) (\(i.refreshTokenSaveError)); retrying, a restart now would use the superseded one")
+        }
+        if let d = i.deadLetters, d.count > 0 { reasons.append(d.line + "; replay or clear them (docs/operations.md)") }
         if let until = i.quotaParkedUntil { reasons.append("parked on the Spotify quota until \(Timestamp.iso(until))") }
         // An outbox row normally leaves within max_age (sealed) plus one flush; twice that plus
         // the current retry cadence means uploads are not keeping up.

@@ -20,6 +20,26 @@ public enum StoredRefreshToken {
         case absent(reason: String)
     }
 
+    /// The token the daemon would start with (`RefreshTokenLineage`): the stored chain while
+    /// the supplied token is the one it began with, else the supplied token; the stored one
+    /// when none is supplied. `origin` goes with any token rotated from it.
+    public static func choose(supplied: String?, statePath: String)
+        -> (token: String?, origin: String?, fromStore: Bool, note: String?)
+    {
+        var stored: RefreshTokenLineage.Stored?
+        var note: String?
+        switch read(statePath: statePath) {
+        case .found(let token):
+            let origin: String?
+            if case .found(let o) = ReadOnlyKV.read(path: statePath, key: RefreshTokenKeeper.originKey) { origin = o } else { origin = nil }
+            stored = RefreshTokenLineage.Stored(token: token, origin: origin)
+        case .absent(let reason):
+            note = reason
+        }
+        let choice = RefreshTokenLineage.choose(supplied: supplied, stored: stored)
+        return (choice.token, choice.origin, choice.source == .stored, note)
+    }
+
     public static func read(statePath: String) -> Lookup {
         switch ReadOnlyKV.read(path: statePath, key: Components.storedRefreshTokenKey) {
         case .found(let token): return .found(token)

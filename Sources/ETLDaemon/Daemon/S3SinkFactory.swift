@@ -11,11 +11,13 @@ enum S3SinkFactory {
                    multipartThreshold: s.multipartThreshold, storageClass: s.storageClass, profile: s.profile)
     }
 
-    static func make(config: AppConfig, environment: [String: String], logger: Logger) throws -> ObjectSink {
+    /// - Parameter ledger: where multipart upload ids stay until completed or aborted.
+    static func make(config: AppConfig, environment: [String: String], logger: Logger,
+                     ledger: MultipartLedger? = nil) throws -> ObjectSink {
         let s = config.sink.s3
         do {
             let chain = CredentialsChain(environment: environment, profile: s.profile)
-            return try S3Sink(settings: settings(s), credentials: chain)
+            return try S3Sink(settings: settings(s), credentials: chain, ledger: ledger)
         } catch let e as S3ConfigError {
             throw ConfigError(file: config.sourcePath, key: "sink.endpoint", message: e.message)
         }

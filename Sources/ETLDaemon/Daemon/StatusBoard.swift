@@ -148,9 +148,14 @@ final class StatusBoard: Sendable {
         let rate = g.map { StatusReport.RateGate(state: "throttled", until: Timestamp.iso($0.notBefore), reason: $0.reason) }
             ?? StatusReport.RateGate(state: "free")
         let (expired, storage) = board.withLock { ($0.authExpired, $0.storageProblem) }
+        let unsavedToken = components.refreshTokens.unsaved
         let token = StatusReport.Token(expiresAt: tokens.tokenExpiry.map(Timestamp.iso),
                                        state: expired != nil ? "refresh token expired: re-run `spotifyd-etl login`"
-                                           : (tokens.tokenExpiry.map { $0 > now ? "valid" : "expired (refreshed on next request)" } ?? "none yet"))
+                                           : (tokens.tokenExpiry.map { $0 > now ? "valid" : "expired (refreshed on next request)" } ?? "none yet"),
+                                       refreshTokenUnsaved: unsavedToken.map {
+                                           StatusReport.UnsavedRefreshToken(since: Timestamp.iso($0.since), error: $0.error,
+                                                                            attempts: $0.attempts, nextAttempt: Timestamp.iso($0.nextAttempt))
+                                       })
         var outbox: [StatusReport.Outbox] = []
         let unsealed = (try? components.state.outboxSummary()) ?? [:]
         let pending = (try? components.state.pendingBatchSummary()) ?? [:]
@@ -170,6 +175,13 @@ final class StatusBoard: Sendable {
         health.watchdogState = watchdog.state
         health.storage = storage
         health.refreshTokenExpired = expired != nil
+        health.refreshTokenUnsavedSince = unsavedToken?.since
+        health.refreshTokenSaveError = unsavedToken?.error ?? ""
+        let letters = components.flusher.deadLetters.summary()
+        let deadLetters = letters.count == 0 ? nil
+            : StatusReport.DeadLetters(count: letters.count, directory: components.flusher.deadLetters.directory.path,
+                                       latestKey: letters.latest?.objectKey, latestReason: letters.latest?.reason)
+        health.deadLetters = deadLetters
         if let g, g.cause == .quotaExceeded { health.quotaParkedUntil = g.notBefore }
         health.oldestOutboxAge = outbox.compactMap(\.oldestAgeS).max()
         var report = StatusReport(version: ETLVersion.string, uptimeS: now.timeIntervalSince(startedAt), startedAt: Timestamp.iso(startedAt),
@@ -180,6 +192,7 @@ final class StatusBoard: Sendable {
         report.lastUploadError = uploadError
         report.health = StatusReport.Health(reasons: HealthVerdict.reasons(health))
         report.initialLoad = initialLoad
+        report.deadLetters = deadLetters
         return report
     }
 

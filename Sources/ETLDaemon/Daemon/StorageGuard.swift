@@ -12,7 +12,9 @@ import Synchronization
 /// Once a poll fails on storage (`PollFailure.storage`, decided by type), no poll starts; every
 /// `probeInterval` one probe checks that the filesystem has `minimumFree` bytes and that a tiny
 /// write commits. When it does, polls resume and `onCleared` runs (the status line stops saying
-/// "not taking new work").
+/// "not taking new work"). A damaged (corrupt) database usually still takes that tiny write,
+/// so after `.corrupt` the probe also needs `PRAGMA quick_check` to pass: otherwise every
+/// probe would let one poll fetch a playlist from the API only to fail at its commit again.
 public final class StorageGuard: Sendable {
     enum State: Equatable {
         case ok
@@ -25,16 +27,21 @@ public final class StorageGuard: Sendable {
     static let minimumFree: UInt64 = 4 << 20
 
     private let state = Guarded(State.ok)
-    private let probe: @Sendable () -> Bool
+    private let probe: @Sendable (StorageFailure) -> Bool
     private let onCleared = Guarded<(@Sendable () -> Void)?>(nil)
 
-    init(probe: @escaping @Sendable () -> Bool) { self.probe = probe }
+    /// `probe` is asked, for the failure that blocked polls, whether storage works again.
+    init(probeFor probe: @escaping @Sendable (StorageFailure) -> Bool) { self.probe = probe }
 
-    /// The daemon's probe: free space in the state directory, then a one-row write.
+    convenience init(probe: @escaping @Sendable () -> Bool) { self.init(probeFor: { _ in probe() }) }
+
+    /// The daemon's probe: free space in the state directory, then (after `.corrupt`) a
+    /// quick check of the whole file, then a one-row write.
     convenience init(store: StateStore, directory: String) {
-        self.init {
+        self.init { failure in
             var s = statvfs()
             guard statvfs(directory, &s) == 0, UInt64(s.f_bavail) * UInt64(s.f_frsize) >= Self.minimumFree else { return false }
+            if failure == .corrupt, !store.quickCheck() { return false }
             return (try? store.set("storage.probe", String(Date().timeIntervalSince1970))) != nil
         }
     }
@@ -49,16 +56,21 @@ public final class StorageGuard: Sendable {
 
     /// nil: go ahead. Otherwise the poll is deferred until the returned time.
     func hold(now: Date) -> Date? {
-        let decision = state.withLock { s -> Date?? in
-            guard case .blocked(let since, let last, let f) = s else { return .some(nil) }
-            if now.timeIntervalSince(last) < Self.probeInterval { return .some(last.addingTimeInterval(Self.probeInterval)) }
+        enum Decision { case answer(Date?), probe(StorageFailure) }
+        let decision = state.withLock { s -> Decision in
+            guard case .blocked(let since, let last, let f) = s else { return .answer(nil) }
+            if now.timeIntervalSince(last) < Self.probeInterval { return .answer(last.addingTimeInterval(Self.probeInterval)) }
             // This caller probes; a concurrent one sees `lastProbe = now` and waits.
             s = .blocked(since: since, lastProbe: now, failure: f)
-            return .none
+            return .probe(f)
         }
-        if let d = decision { return d }
+        let failure: StorageFailure
+        switch decision {
+        case .answer(let d): return d
+        case .probe(let f): failure = f
+        }
         // The probe runs outside the lock.
-        guard probe() else { return now.addingTimeInterval(Self.probeInterval) }
+        guard probe(failure) else { return now.addingTimeInterval(Self.probeInterval) }
         state.withLock { $0 = .ok }
         onCleared.withLock { $0 }?()
         return nil

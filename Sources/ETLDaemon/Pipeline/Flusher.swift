@@ -10,6 +10,12 @@ import Synchronization
 /// outbox → seal (fixes rows + object name) → encode to a spool file → sink.put → mark
 /// uploaded (rows deleted) — each step idempotent, so a crash anywhere only repeats work with
 /// the same key and the same bytes.
+///
+/// A batch whose rows cannot be read or encoded (a damaged payload, a row that does not fit
+/// the table's contract) would fail the same way on every attempt and hold back every batch
+/// after it. It is quarantined instead: its stored rows go to the dead-letter directory
+/// (`DeadLetterBox`, durable first), then the batch is marked quarantined in the state
+/// database, and delivery goes on with the next batch.
 public final class Flusher: Sendable {
     public struct Limits: Sendable {
         public var maxRows: Int
@@ -22,6 +28,8 @@ public final class Flusher: Sendable {
         public var sealed = 0
         public var uploaded = 0
         public var bytes = 0
+        /// Batches quarantined in this flush (copied to the dead-letter directory).
+        public var quarantined = 0
         /// The first failure, when a batch could not be delivered (it stays in the outbox).
         public var failure: SinkError?
         /// The object of the batch that failed, when the failure was that batch's.
@@ -32,6 +40,8 @@ public final class Flusher: Sendable {
     private let state: StateStore
     private let sink: ObjectSink
     private let writer: BatchFileWriter
+    /// Where batches that cannot be encoded go (see the type's comment).
+    public let deadLetters: DeadLetterBox
     private let naming: ObjectNaming
     private let limits: Limits
     private let clock: Clock
@@ -46,18 +56,32 @@ public final class Flusher: Sendable {
     /// The sink's transfer progress (bytes moved on an upload).
     public var sinkProgress: TransferProgress { sink.progress }
 
+    /// - Parameter deadLetterDirectory: defaults to `dead-letter` next to the spool directory
+    ///   (both under the state directory).
+    ///
+    /// Removes the temp files a crashed run left in the spool, the dead-letter directory and
+    /// a local sink's tree (`StaleTempFiles`), and logs how many.
     public init(state: StateStore, sink: ObjectSink, spoolDirectory: URL, naming: ObjectNaming, limits: Limits,
                 clock: Clock = SystemClock(), logger: Logger, metrics: PipelineMetrics = PipelineMetrics(),
-                progress: ProgressMark = ProgressMark()) {
+                progress: ProgressMark = ProgressMark(), deadLetterDirectory: URL? = nil) {
         self.progress = progress
         self.state = state
         self.sink = sink
         self.writer = BatchFileWriter(spoolDirectory: spoolDirectory, naming: naming)
+        self.deadLetters = DeadLetterBox(directory: deadLetterDirectory
+            ?? spoolDirectory.deletingLastPathComponent().appendingPathComponent("dead-letter", isDirectory: true))
         self.naming = naming
         self.limits = limits
         self.clock = clock
         self.logger = logger
         self.metrics = metrics
+        var swept = [spoolDirectory.path, deadLetters.directory.path]
+        if let local = sink as? LocalSink { swept.append(local.root.path) }
+        let removed = swept.reduce(0) { $0 + StaleTempFiles.sweep($1) }
+        if removed > 0 {
+            logger.notice("removed \(LogText.counted(removed, "stale temp file")) left by an earlier run",
+                          metadata: ["removed": "\(removed)"])
+        }
     }
 
     /// Seals what is due (everything when `force`) and uploads every sealed batch not yet
@@ -70,6 +94,8 @@ public final class Flusher: Sendable {
 
     private func flushLocked(force: Bool, lastFailureCode: inout String?) -> Result {
         var result = Result()
+        // The sink's housekeeping first (S3: abort multipart uploads left open).
+        sink.maintain()
         let now = clock.now()
         do {
             let sealed = try state.seal(now: now, maxRows: limits.maxRows, maxBytes: limits.maxBytes,
@@ -100,7 +126,7 @@ public final class Flusher: Sendable {
             var metadata: Logger.Metadata = ["error_code": "\(f.code)", "request_id": "\(f.requestID ?? "-")"]
             if let key = result.failedKey { metadata["s3_key"] = "\(key)" }
             logger.log(level: level, "\(Self.failureMessage(f, key: result.failedKey))", metadata: metadata)
-        } else if result.uploaded > 0 || result.sealed > 0 {
+        } else if result.uploaded > 0 || result.sealed > 0 || result.quarantined > 0 {
             if lastFailureCode != nil {
                 let last = result.lastKey.map { ", the last \(LogText.escaped($0))" } ?? ""
                 logger.notice("uploads recovered: \(LogText.counted(result.uploaded, "batch", plural: "batches")) uploaded\(last)")
@@ -108,6 +134,8 @@ public final class Flusher: Sendable {
             lastFailureCode = nil
         }
         updateGauges()
+        // Fold the WAL back into the database after each cycle (never waits for readers).
+        _ = try? state.checkpointWAL()
         return result
     }
 
@@ -120,6 +148,17 @@ public final class Flusher: Sendable {
             try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
             result.failedKey = batch.objectKey
             throw e.sinkError
+        } catch {
+            guard let reason = Self.quarantineReason(error) else { throw error }
+            do {
+                try quarantine(batch, reason: reason)
+            } catch {
+                result.failedKey = batch.objectKey
+                throw error
+            }
+            result.quarantined += 1
+            progress.mark()
+            return
         }
         progress.mark()
         do {
@@ -141,8 +180,46 @@ public final class Flusher: Sendable {
         }
     }
 
+    /// Why a batch that failed to encode with `error` must be quarantined, or nil when the
+    /// failure is not the batch's own (storage, spool disk, a bug elsewhere) and the batch
+    /// stays pending. Decided by type: its stored rows are damaged, or a row does not fit the
+    /// table's contract; either fails the same way on every attempt.
+    static func quarantineReason(_ error: Error) -> String? {
+        switch error {
+        case let e as StateError:
+            if case .corruptPayload = e { return e.description }
+            return nil
+        case let e as BatchEncodingError:
+            return e.description
+        default:
+            return nil
+        }
+    }
+
+    /// Copies the batch's stored rows to the dead-letter directory (durably), then marks it
+    /// quarantined, in that order: a crash in between copies again on the next flush.
+    /// A failed copy (dead-letter disk full) leaves the batch pending and throws.
+    private func quarantine(_ batch: SealedBatch, reason: String) throws {
+        let now = clock.now()
+        let path: String
+        do {
+            path = try deadLetters.put(table: batch.table, batchID: batch.batchID, objectKey: batch.objectKey,
+                                       reason: reason, at: now) { line in
+                try state.forEachStoredRow(ofBatch: batch.batchID, line)
+            }
+        } catch let e as FileSystemError {
+            try? state.recordUploadFailure(batchID: batch.batchID, error: e.description)
+            throw e.sinkError
+        }
+        try state.markQuarantined(batchID: batch.batchID, deadLetter: path, reason: reason, at: now)
+        metrics.quarantined()
+        logger.error("batch quarantined: \(LogText.escaped(batch.objectKey)): \(LogText.escaped(reason)); its rows are in \(LogText.escaped(path)), later batches go on",
+                     metadata: ["batch_id": "\(batch.batchID)", "s3_key": "\(batch.objectKey)", "dead_letter": "\(path)"])
+    }
+
     /// Outbox gauges for metrics and status: rows not yet uploaded and the oldest one's age.
     public func updateGauges() {
+        metrics.deadLetters(deadLetters.summary().count)
         guard let summary = try? state.outboxSummary(), let pending = try? state.pendingBatchSummary() else { return }
         // Not yet delivered = unsealed rows + rows of sealed batches still waiting for the sink.
         let rows = summary.values.reduce(0) { $0 + $1.rows } + pending.values.reduce(0) { $0 + $1.rows }

@@ -27,9 +27,10 @@ public final class OnceRunner: Sendable {
         public var storage: String?
         public var flush = Flusher.Result()
 
-        /// 0 all done; 75 some work deferred (nothing lost); 1 some playlists failed for good.
+        /// 0 all done; 75 some work deferred (nothing lost); 1 some playlists failed for good,
+        /// or a batch was quarantined (its rows wait in the dead-letter directory for an operator).
         public var exitCode: Int32 {
-            if !unavailable.isEmpty || authExpired != nil { return ExitCode.failure }
+            if !unavailable.isEmpty || authExpired != nil || flush.quarantined > 0 { return ExitCode.failure }
             if !deferred.isEmpty || !failed.isEmpty || flush.failure != nil { return ExitCode.tempFail }
             return ExitCode.ok
         }
@@ -46,6 +47,7 @@ public final class OnceRunner: Sendable {
             if let authExpired { parts.append(authExpired) }
             if let storage { parts.append(storage) }
             if let f = flush.failure { parts.append("upload failed: \(f.description)") }
+            if flush.quarantined > 0 { parts.append("\(flush.quarantined) batches quarantined (dead-letter directory)") }
             return parts.joined(separator: "; ")
         }
     }

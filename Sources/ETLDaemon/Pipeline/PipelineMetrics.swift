@@ -15,6 +15,8 @@ public struct PipelineMetrics: Sendable {
     let batchesUploaded = Counter(label: "BatchesUploaded")
     let uploadFailures = Counter(label: "UploadFailures")
     let bytesUploaded = Counter(label: "BytesUploaded")
+    let batchesQuarantined = Counter(label: "BatchesQuarantined")
+    let deadLetterBatches = Gauge(label: "DeadLetterBatches")
     let outboxRows = Gauge(label: "OutboxRows")
     let outboxOldestAge = Gauge(label: "OutboxOldestAgeSeconds")
     let pollLag = Gauge(label: "PollLagSeconds")
@@ -42,6 +44,8 @@ public struct PipelineMetrics: Sendable {
     func sealed(_ n: Int) { if n > 0 { batchesSealed.increment(by: Int64(n)) } }
     func uploaded(bytes: Int) { batchesUploaded.increment(); bytesUploaded.increment(by: Int64(bytes)) }
     func uploadFailed() { uploadFailures.increment() }
+    func quarantined() { batchesQuarantined.increment() }
+    func deadLetters(_ count: Int) { deadLetterBatches.record(Double(count)) }
     func outbox(rows: Int, oldestAge: Double) { outboxRows.record(Double(rows)); outboxOldestAge.record(oldestAge) }
     func lag(_ seconds: Double) { pollLag.record(max(0, seconds)) }
 }

@@ -229,7 +229,7 @@ public final class PlaylistPoller: Sendable {
     /// `facts` learns the metadata's name, snapshot and count as soon as they are decoded, and
     /// counts the requests.
     private func pollOrThrow(_ playlistID: String, log: Logger, facts: inout PollFacts) throws -> PollOutcome {
-        var meta = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) })
+        var meta = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) }, playlistID: playlistID)
         facts.learn(meta)
         let watermark = try state.watermark(playlistID)
         if let watermark, watermark.snapshotID == meta.snapshotID {
@@ -241,7 +241,7 @@ public final class PlaylistPoller: Sendable {
         var settled = false
         for attempt in 1...Self.maxScanRestarts {
             entries = try scan(playlistID, facts: &facts)
-            let check = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) })
+            let check = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) }, playlistID: playlistID)
             if check.snapshotID == meta.snapshotID { settled = true; break }
             log.info("snapshot changed during scan \(attempt) of \(Self.maxScanRestarts): playlist \(LogText.escaped(playlistID))",
                      metadata: ["attempt": "\(attempt)"])
@@ -254,18 +254,35 @@ public final class PlaylistPoller: Sendable {
         return try commit(meta: meta, entries: entries, previous: watermark, facts: &facts)
     }
 
-    private func decodeMeta(_ data: Data) throws -> PlaylistMeta {
-        do { return try decodePlaylistMeta(data) } catch { throw SpotifyError.malformed(error.description) }
+    /// The metadata, its numbers range-checked: an `id` other than the one asked for, a `total`
+    /// no playlist has, or an embedded first page that does not answer "offset 0", makes the
+    /// whole answer malformed.
+    private func decodeMeta(_ data: Data, playlistID: String) throws -> PlaylistMeta {
+        let meta: PlaylistMeta
+        do { meta = try decodePlaylistMeta(data) } catch { throw SpotifyError.malformed(error.description) }
+        // The id keys the state and every row: an answer about another playlist is not this one's.
+        guard meta.id == playlistID else { throw SpotifyError.malformed("/playlists/{id} answered for another playlist id") }
+        if let total = meta.total, !(0...ItemsPageAgreement.maxTotal).contains(total) {
+            throw SpotifyError.malformed("/playlists/{id} total \(total), expected 0...\(LogText.count(ItemsPageAgreement.maxTotal))")
+        }
+        if let first = meta.embeddedItems, let d = ItemsPageAgreement.check(
+            first, against: ItemsPageRequest(playlistID: playlistID, offset: 0, limit: ItemsPageAgreement.maxLimit)) {
+            throw SpotifyError.malformed("first page embedded in /playlists/{id} disagrees with the request: \(d)")
+        }
+        return meta
     }
 
     /// Reads every page, following `next`. Restarts (by throwing a marker) are not needed
     /// here: a `total` that moves between pages means the playlist changed under us, and the
     /// caller's snapshot re-check catches that too.
+    /// Every page must agree with the request that fetched it (`ItemsPageAgreement`), so
+    /// `next` only ever moves forward through this playlist and `total` is bounded.
     private func scan(_ playlistID: String, facts: inout PollFacts) throws -> [ParsedEntry] {
         var entries: [ParsedEntry] = []
-        var page = try decodePage(counted(&facts) { try source.itemsPage(playlistID, offset: 0) })
+        var request = ItemsPageRequest(playlistID: playlistID, offset: 0, limit: SpotifyClient.pageLimit)
+        var page = try decodePage(counted(&facts) { try source.itemsPage(playlistID, offset: 0) }, request: request)
         progress.mark()
-        entries.reserveCapacity(page.total)
+        entries.reserveCapacity(min(page.total, ItemsPageAgreement.reserveLimit))
         var pages = 0
         while true {
             entries.append(contentsOf: page.entries)
@@ -274,14 +291,20 @@ public final class PlaylistPoller: Sendable {
             if let pause = pauseCheck.withLock({ $0 })?() {
                 throw SpotifyError.deferred(until: pause.until, reason: pause.reason, cause: .storage)
             }
-            page = try decodePage(counted(&facts) { try source.itemsPage(url: next) })
+            request = ItemsPageAgreement.request(after: page, request)
+            page = try decodePage(counted(&facts) { try source.itemsPage(url: next) }, request: request)
             progress.mark()
         }
         return entries
     }
 
-    private func decodePage(_ data: Data) throws -> ParsedItemsPage {
-        do { return try decodeParsedItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
+    private func decodePage(_ data: Data, request: ItemsPageRequest) throws -> ParsedItemsPage {
+        let page: ParsedItemsPage
+        do { page = try decodeParsedItemsPage(data) } catch { throw SpotifyError.malformed(error.description) }
+        if let d = ItemsPageAgreement.check(page, against: request) {
+            throw SpotifyError.malformed("/items page disagrees with the request: \(d)")
+        }
+        return page
     }
 
     /// What the state knew of a snapshot's tracks before the commit lock, and which album and

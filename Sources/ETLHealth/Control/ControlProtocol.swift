@@ -30,20 +30,40 @@ public struct ControlRequest: Codable, Sendable, Equatable {
 
 /// The single reply line.
 public struct ControlResponse: Codable, Sendable, Equatable {
+    /// Why the daemon turned the connection away without reading its request, so a client can
+    /// tell "ask again" from "you may not ask" without reading `error`'s text.
+    public enum Refusal: String, Codable, Sendable, CaseIterable {
+        /// Every connection slot was taken: nothing was read or done; retrying is safe.
+        case busy
+        /// The peer is not root, the daemon's user or in its group.
+        case permissionDenied = "permission_denied"
+    }
+
     public var ok: Bool
     public var error: String?
     public var status: StatusReport?
     public var message: String?
+    /// Set only on refusals, as `Refusal`'s raw value (a string, so a refusal this build does
+    /// not know still decodes).
+    public var refused: String?
 
-    public init(ok: Bool, error: String? = nil, status: StatusReport? = nil, message: String? = nil) {
+    public init(ok: Bool, error: String? = nil, status: StatusReport? = nil, message: String? = nil,
+                refused: Refusal? = nil) {
         self.ok = ok
         self.error = error
         self.status = status
         self.message = message
+        self.refused = refused?.rawValue
     }
 
+    /// The typed refusal, when the reply is one this build knows.
+    public var refusal: Refusal? { refused.flatMap(Refusal.init(rawValue:)) }
+
     public static func failure(_ error: String) -> ControlResponse { ControlResponse(ok: false, error: error) }
-    public static let permissionDenied = ControlResponse.failure("permission denied")
+    public static let permissionDenied = ControlResponse(ok: false, error: "permission denied", refused: .permissionDenied)
+    public static func busy(slots: Int) -> ControlResponse {
+        ControlResponse(ok: false, error: "busy: all \(slots) control connections are in use; try again", refused: .busy)
+    }
 
     public static func decode(line: String) throws -> ControlResponse {
         do {

@@ -1,37 +1,49 @@
-import ETLCore
-import FoundationEssentials
-import Dispatch
 import Glibc
 import Logging
-import Synchronization
 
 /// Unix stream socket for `spotifyd-etl status|poll|flush`: one JSON line in, one out.
-/// Accepts on a DispatchSource; each connection is served on a concurrent queue with
-/// read/write timeouts so a silent client cannot hold a worker.
+///
+/// Nobody can hold or flood it. Connections go through a `BoundedAcceptLoop`:
+/// - **Cap.** At most `maxConnections` (16) are open at once. One more is answered
+///   `ControlResponse.busy` (`"refused":"busy"`) and closed right at accept, its request unread.
+/// - **Peer first.** The peer's credentials (SO_PEERCRED, `ControlAuthorization`) are checked
+///   before anything is read: a refused peer gets `ControlResponse.permissionDenied` and the
+///   close, and its request is never read.
+/// - **Deadlines.** The first byte must arrive within `firstByteWithin` (1 s) of accept and the
+///   whole request line within `deadline` (5 s); neither is per read, so trickling does not
+///   extend them. Past either, the client gets a failure line and the close. The answer then
+///   has `deadline` again to be taken. The handler's own time (a `flush`) is not bounded here.
+///
+/// Why `status` still answers during a flood: the `spotifyd-etl` client sends its request
+/// as soon as it connects, and `ControlClient` retries a busy refusal (safe: nothing was read)
+/// with a short backoff until its own timeout. An idle connection holds a slot for at most
+/// `firstByteWithin`, a trickling one for at most `deadline`. So after a burst of, say, 100
+/// idle connections, `status` answers about a second later, as soon as slots free up. A peer
+/// that reopens connections faster than that can keep every slot taken. Only root, the
+/// daemon's user and its group can connect at all, and each refusal run is logged once.
 public final class ControlServer: Sendable {
     public typealias Handler = @Sendable (ControlRequest, PeerCredentials) -> ControlResponse
 
     public let path: String
-    private let handler: Handler
-    private let logger: Logger
-    private let daemonUID: UInt32
-    private let daemonGID: UInt32
-    /// The accept source while serving; cancelling it closes the listening socket.
-    private let source = Guarded<DispatchSourceRead?>(nil)
-    private let acceptQueue = DispatchQueue(label: "spotifyd-etl.control.accept")
-    private let workQueue = DispatchQueue(label: "spotifyd-etl.control.conn", attributes: .concurrent)
+    private let loop: BoundedAcceptLoop
     static let maxLine = 64 * 1024
 
     public init(path: String, logger: Logger = Logger(label: "spotifyd-etl.control"),
-                daemonUID: UInt32 = getuid(), daemonGID: UInt32 = getgid(), handler: @escaping Handler) {
+                daemonUID: UInt32 = getuid(), daemonGID: UInt32 = getgid(),
+                maxConnections: Int = 16, deadline: Double = 5, firstByteWithin: Double = 1,
+                handler: @escaping Handler) {
         self.path = path
-        self.logger = logger
-        self.daemonUID = daemonUID
-        self.daemonGID = daemonGID
-        self.handler = handler
+        let gate = Gate(logger: logger, daemonUID: daemonUID, daemonGID: daemonGID, handler: handler)
+        loop = BoundedAcceptLoop(name: "control socket", queueLabel: "spotifyd-etl.control",
+                                 maxConnections: maxConnections, deadline: deadline, firstByteWithin: firstByteWithin,
+                                 refusal: Array((ControlResponse.busy(slots: maxConnections).jsonLine() + "\n").utf8),
+                                 logger: logger) { gate.serve($0) }
     }
 
     deinit { stop() }
+
+    /// The accept loop's counters (for tests).
+    var acceptStats: BoundedAcceptLoop.Stats { loop.stats }
 
     public enum ServerError: Error, CustomStringConvertible, Equatable {
         case pathTooLong(String)
@@ -54,77 +66,73 @@ public final class ControlServer: Sendable {
         if Self.isLive(path) { throw ServerError.alreadyRunning(path) }
         var st = stat()
         if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ServerError.system("socket", errno) }
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { let e = errno; close(fd); throw ServerError.system("bind \(path)", e) }
         guard chmod(path, 0o660) == 0 else { let e = errno; close(fd); throw ServerError.system("chmod \(path)", e) }
-        guard listen(fd, 16) == 0 else { let e = errno; close(fd); throw ServerError.system("listen", e) }
+        // A deep backlog: a burst is accepted (and refused past the cap) quickly rather than
+        // leaving clients blocked in connect(2).
+        guard listen(fd, 128) == 0 else { let e = errno; close(fd); throw ServerError.system("listen", e) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        // Dispatch sources are not Sendable: made, started and cancelled only under the lock.
-        source.withLock { current in
-            current?.cancel()
-            let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-            src.setEventHandler { [weak self] in self?.acceptPending(fd) }
-            src.setCancelHandler { close(fd) }
-            src.resume()
-            current = src
-        }
+        loop.start(listening: fd)
     }
 
     /// Stops accepting and removes the socket file.
     public func stop() {
-        let wasServing = source.withLock { current in
-            guard let src = current else { return false }
-            src.cancel()
-            current = nil
-            return true
-        }
-        if wasServing { unlink(path) }
+        if loop.stop() { unlink(path) }
     }
 
-    /// Runs on `acceptQueue` only, before the source's cancel handler closes `listenFD`.
-    private func acceptPending(_ listenFD: Int32) {
-        while true {
-            let c = accept(listenFD, nil, nil)
-            if c < 0 { return }  // EAGAIN: drained
-            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-            workQueue.async { [self] in serve(c) }
-        }
-    }
+    /// One connection, on the loop's connection queue: peer check, then the request, then the
+    /// answer. Holds no reference to the server, so a server dropped while serving goes away.
+    private struct Gate: Sendable {
+        let logger: Logger
+        let daemonUID: UInt32
+        let daemonGID: UInt32
+        let handler: Handler
 
-    private func serve(_ fd: Int32) {
-        defer { close(fd) }
-        Self.setTimeouts(fd, seconds: 5)
-        // Read the request before answering, even when refusing: replying and closing while
-        // the client is still sending would give it EPIPE instead of a readable refusal.
-        let line = Self.readLine(fd, max: Self.maxLine)
-        guard let peer = Self.peerCredentials(fd) else {
-            _ = Self.writeLine(fd, ControlResponse.failure("cannot identify peer").jsonLine())
-            return
+        func serve(_ c: BoundedAcceptLoop.Connection) {
+            let fd = c.fd
+            // Who it is, before reading a byte: a refused peer's request is never read.
+            guard let peer = ControlServer.peerCredentials(fd) else {
+                answer(c, .failure("cannot identify peer"))
+                return
+            }
+            let allowed = ControlAuthorization.isAllowed(
+                peer: peer, daemonUID: daemonUID, daemonGID: daemonGID,
+                peerSupplementaryGroups: peer.uid == 0 || peer.uid == daemonUID || peer.gid == daemonGID
+                    ? [] : ControlAuthorization.peerSupplementaryGroups(fd: fd, uid: peer.uid))
+            guard allowed else {
+                logger.warning("control socket: refused peer", metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
+                                                                         "peer_gid": "\(peer.gid)"])
+                answer(c, .permissionDenied)
+                return
+            }
+            let response: ControlResponse
+            switch ControlServer.readLine(fd, max: ControlServer.maxLine, firstByteBy: c.firstByteDeadline, by: c.requestDeadline) {
+            case .line(let line):
+                do { response = handler(try ControlRequest.decode(line: line), peer) }
+                catch { response = .failure("\(error)") }
+            case .timedOut:
+                response = .failure("no complete request line in time; send it all at once, right after connecting")
+            case .closed:
+                response = .failure("no request received")
+            case .tooLong:
+                response = .failure("request longer than \(ControlServer.maxLine) bytes")
+            case .failed:
+                return
+            }
+            answer(c, response)
         }
-        let allowed = ControlAuthorization.isAllowed(
-            peer: peer, daemonUID: daemonUID, daemonGID: daemonGID,
-            peerSupplementaryGroups: peer.uid == 0 || peer.uid == daemonUID || peer.gid == daemonGID
-                ? [] : ControlAuthorization.peerSupplementaryGroups(fd: fd, uid: peer.uid))
-        guard allowed else {
-            logger.warning("control socket: refused peer", metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)",
-                                                                     "peer_gid": "\(peer.gid)"])
-            _ = Self.writeLine(fd, ControlResponse.permissionDenied.jsonLine())
-            return
+
+        /// Writes the reply within the answer deadline, then ends the stream so the client
+        /// reads the reply before the close.
+        private func answer(_ c: BoundedAcceptLoop.Connection, _ response: ControlResponse) {
+            _ = DeadlineIO.sendAll(c.fd, Array((response.jsonLine() + "\n").utf8), until: c.answerDeadline())
+            _ = shutdown(c.fd, Int32(SHUT_WR))
         }
-        let response: ControlResponse
-        switch line {
-        case .none:
-            response = .failure("no request received")
-        case .some(let line):
-            do { response = handler(try ControlRequest.decode(line: line), peer) }
-            catch { response = .failure("\(error)") }
-        }
-        _ = Self.writeLine(fd, response.jsonLine())
     }
 
     // MARK: socket helpers shared with the client
@@ -165,36 +173,46 @@ public final class ControlServer: Sendable {
     }
 
     static func setTimeouts(_ fd: Int32, seconds: Double) {
-        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        let s = max(seconds, 0.001)
+        var tv = timeval(tv_sec: Int(s), tv_usec: Int((s - Double(Int(s))) * 1_000_000))
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Reads up to the first newline (or EOF). Nil on timeout/error/empty or over `max` bytes.
-    static func readLine(_ fd: Int32, max: Int) -> String? {
+    /// What `readLine` got.
+    enum LineRead: Equatable {
+        /// Up to the first newline (excluded), or everything before EOF when it ended without one.
+        case line(String)
+        /// EOF before any byte.
+        case closed
+        /// A deadline passed first.
+        case timedOut
+        /// More than the limit without a newline.
+        case tooLong
+        /// The socket failed (errno), e.g. ECONNRESET.
+        case failed(Int32)
+    }
+
+    /// Reads up to the first newline (or EOF): the first byte by `first`, the rest by `end`.
+    static func readLine(_ fd: Int32, max: Int, firstByteBy first: Double, by end: Double) -> LineRead {
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while data.count <= max {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            if let nl = buf[0..<n].firstIndex(of: 0x0A) { data += buf[0..<nl]; return String(decoding: data, as: UTF8.self) }
-            data += buf[0..<n]
+            switch DeadlineIO.receive(fd, into: &buf, until: data.isEmpty ? first : end) {
+            case .bytes(let n):
+                if let nl = buf[0..<n].firstIndex(of: 0x0A) {
+                    data += buf[0..<nl]
+                    return data.count <= max ? .line(String(decoding: data, as: UTF8.self)) : .tooLong
+                }
+                data += buf[0..<n]
+            case .closed:
+                return data.isEmpty ? .closed : .line(String(decoding: data, as: UTF8.self))
+            case .timedOut:
+                return .timedOut
+            case .failed(let e):
+                return .failed(e)
+            }
         }
-        guard !data.isEmpty, data.count <= max else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// Writes the line plus newline; false when the peer is gone.
-    static func writeLine(_ fd: Int32, _ line: String) -> Bool {
-        let bytes = Array((line + "\n").utf8)
-        var off = 0
-        while off < bytes.count {
-            // MSG_NOSIGNAL: a peer that hung up must yield EPIPE, not kill the daemon with SIGPIPE.
-            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; return false }
-            off += n
-        }
-        return true
+        return .tooLong
     }
 }

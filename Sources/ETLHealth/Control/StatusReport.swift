@@ -39,8 +39,28 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var expiresAt: String?
         /// e.g. "valid", "expired", "missing", "invalid_grant"
         public var state: String
-        public init(expiresAt: String? = nil, state: String) { self.expiresAt = expiresAt; self.state = state }
-        enum CodingKeys: String, CodingKey { case state, expiresAt = "expires_at" }
+        /// Set while the newest refresh token (rotated by Spotify) is not saved in the state
+        /// database: a restart now would start with the superseded one.
+        public var refreshTokenUnsaved: UnsavedRefreshToken?
+        public init(expiresAt: String? = nil, state: String, refreshTokenUnsaved: UnsavedRefreshToken? = nil) {
+            self.expiresAt = expiresAt; self.state = state; self.refreshTokenUnsaved = refreshTokenUnsaved
+        }
+        enum CodingKeys: String, CodingKey {
+            case state, expiresAt = "expires_at", refreshTokenUnsaved = "refresh_token_unsaved"
+        }
+    }
+
+    /// A rotated refresh token whose save failed and is being retried.
+    public struct UnsavedRefreshToken: Codable, Sendable, Equatable {
+        public var since: String
+        /// Why the last save failed (never the token).
+        public var error: String
+        public var attempts: Int
+        public var nextAttempt: String
+        public init(since: String, error: String, attempts: Int, nextAttempt: String) {
+            self.since = since; self.error = error; self.attempts = attempts; self.nextAttempt = nextAttempt
+        }
+        enum CodingKeys: String, CodingKey { case since, error, attempts, nextAttempt = "next_attempt" }
     }
 
     public struct Outbox: Codable, Sendable, Equatable {
@@ -128,6 +148,27 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var line: String { "initial load: \(done)/\(total) playlists, \(LogText.count(items)) items" }
     }
 
+    /// Batches quarantined because their rows could not be read or encoded, still present in
+    /// the dead-letter directory (the operator replays or clears them).
+    public struct DeadLetters: Codable, Sendable, Equatable {
+        public var count: Int
+        public var directory: String
+        /// The newest dead letter's batch key and cause.
+        public var latestKey: String?
+        public var latestReason: String?
+        public init(count: Int, directory: String, latestKey: String? = nil, latestReason: String? = nil) {
+            self.count = count; self.directory = directory; self.latestKey = latestKey; self.latestReason = latestReason
+        }
+        enum CodingKeys: String, CodingKey {
+            case count, directory, latestKey = "latest_key", latestReason = "latest_reason"
+        }
+        /// "2 batches quarantined in /var/lib/spotifyd-etl/dead-letter (latest: <key>: <reason>)"
+        public var line: String {
+            "\(count) \(count == 1 ? "batch" : "batches") quarantined in \(directory)"
+                + (latestReason.map { r in " (latest: " + (latestKey.map { "\($0): " } ?? "") + r + ")" } ?? "")
+        }
+    }
+
     public struct Disk: Codable, Sendable, Equatable {
         /// e.g. "ok", "low: 120MiB free", "full"
         public var state: String
@@ -150,6 +191,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var lastUploadError: UploadError?
     public var health: Health?
     public var initialLoad: InitialLoad?
+    /// Present while dead letters exist.
+    public var deadLetters: DeadLetters?
 
     public init(version: String, uptimeS: Double, startedAt: String, playlists: [Playlist], rateGate: RateGate, token: Token,
                 outbox: [Outbox], pendingBatches: Int, lastUpload: Upload? = nil, watchdog: Watchdog, disk: Disk? = nil) {
@@ -165,16 +208,22 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case version, playlists, token, outbox, watchdog, disk, sink, health
         case uptimeS = "uptime_s", startedAt = "started_at", rateGate = "rate_gate",
              pendingBatches = "pending_batches", lastUpload = "last_upload", lastUploadError = "last_upload_error",
-             initialLoad = "initial_load"
+             initialLoad = "initial_load", deadLetters = "dead_letters"
     }
 
-    /// Sorted-key JSON, one line.
-    public func jsonLine() -> String { ControlCoding.line(self) }
+    /// Sorted-key JSON, one line, safe to print on a terminal: besides the C0 controls the
+    /// encoder escapes, C1 controls, DEL, U+2028/U+2029 and the bidi overrides/isolates in any
+    /// string (playlist names, error texts, keys all come from outside) are written as `\uXXXX`.
+    public func jsonLine() -> String { LogText.terminalSafeJSON(ControlCoding.line(self)) }
 
-    /// Human view for a terminal: a header block, then aligned tables. Pure.
+    /// Human view for a terminal: a header block, then aligned tables. Pure. Every value passes
+    /// `LogText.escaped` (in `kv` and `table`), so text from outside — playlist names, error
+    /// texts, object keys — cannot move the cursor, retitle the window or reorder the line.
     public func renderTable() -> String {
-        var out = effectiveHealth.line + "\n"
-        func kv(_ k: String, _ v: String) { out += k + String(repeating: " ", count: max(0, 16 - k.count)) + v + "\n" }
+        var out = LogText.escaped(effectiveHealth.line) + "\n"
+        func kv(_ k: String, _ v: String) {
+            out += k + String(repeating: " ", count: max(0, 16 - k.count)) + LogText.escaped(v) + "\n"
+        }
         kv("version", version)
         if let l = initialLoad { kv("progress", l.line) }
         if let sink { kv("sink", sink) }
@@ -184,9 +233,13 @@ public struct StatusReport: Codable, Sendable, Equatable {
         if let r = rateGate.reason { gate += " (\(r))" }
         kv("rate gate", gate)
         kv("token", token.state + (token.expiresAt.map { ", expires \($0)" } ?? ""))
+        if let u = token.refreshTokenUnsaved {
+            kv("token save", "newest refresh token unsaved since \(u.since) (\(u.attempts) attempts, next \(u.nextAttempt)): \(u.error)")
+        }
         kv("watchdog", watchdog.summary)
         if let d = disk { kv("disk", d.state) }
         kv("pending batches", String(pendingBatches))
+        if let d = deadLetters { kv("dead letters", d.line) }
         kv("last upload", lastUpload.map { "\($0.key) at \($0.at)" } ?? "-")
         if let e = lastUploadError {
             kv("upload error", "\(e.at)" + (e.key.map { " \($0)" } ?? "") + ": \(e.error)")
@@ -205,9 +258,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     /// Columns padded to the widest cell (by Character count), two spaces apart, no trailing
-    /// spaces. Cells are flattened to one line.
+    /// spaces. Cells are escaped to one line (`LogText.escaped`: `\n`, controls, bidi).
     static func table(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
-        let all = ([header] + rows).map { $0.map { $0.replacing("\n", with: " ") } }
+        let all = ([header] + rows).map { $0.map(LogText.escaped) }
         var widths = Array(repeating: 0, count: header.count)
         for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         var out = ""

@@ -13,6 +13,10 @@ public enum MetricNames {
     public static let batchesUploaded = "BatchesUploaded"
     public static let uploadFailures = "UploadFailures"
     public static let bytesUploaded = "BytesUploaded"
+    /// Batches whose rows could not be read or encoded, copied to the dead-letter directory.
+    public static let batchesQuarantined = "BatchesQuarantined"
+    /// Dead letters present (gauge): an operator must replay or clear them; alarm on > 0.
+    public static let deadLetterBatches = "DeadLetterBatches"
     public static let outboxRows = "OutboxRows"
     public static let outboxOldestAgeSeconds = "OutboxOldestAgeSeconds"
     public static let pollLagSeconds = "PollLagSeconds"
@@ -25,11 +29,11 @@ public enum MetricNames {
     public static let required: [String] = [
         playlistsPolled, playlistsChanged, apiRequests, apiThrottled, apiErrors, rowsExtracted, rowsRejected,
         batchesSealed, batchesUploaded, uploadFailures, bytesUploaded, outboxRows, outboxOldestAgeSeconds,
-        pollLagSeconds,
+        pollLagSeconds, batchesQuarantined, deadLetterBatches,
     ]
 
     /// Gauges keep their last value across intervals; everything else here is a counter.
-    public static let gauges: Set<String> = [outboxRows, outboxOldestAgeSeconds, pollLagSeconds]
+    public static let gauges: Set<String> = [outboxRows, outboxOldestAgeSeconds, pollLagSeconds, deadLetterBatches]
 
     /// CloudWatch unit for a metric name. Extra (non-required) names: `...Seconds` → Seconds,
     /// `...Bytes` → Bytes, `...Milliseconds`/timers → Milliseconds, otherwise Count.

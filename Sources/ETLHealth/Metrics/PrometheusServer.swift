@@ -2,43 +2,25 @@ import ETLCore
 import Dispatch
 import Glibc
 import Logging
-import Synchronization
 
 /// The `/metrics` endpoint: plain HTTP/1.1, one request per connection (`Connection: close`).
 ///
 /// `GET /metrics` (and `HEAD`) answers 200 with the Prometheus text format; any other path 404;
-/// any other method 405. Built like the control socket: accepts on a Dispatch read source,
-/// serves each connection on a concurrent queue, state under a lock. Bounded in both ways a
-/// client could hold it: at most `maxConnections` at once (beyond that a connection is closed
-/// right at accept), and a whole-request `deadline` (not per read, so a client trickling a
-/// byte at a time is cut too). EMFILE/ENFILE at accept pauses accepting briefly instead of
-/// spinning on a listening socket that stays readable.
+/// any other method 405. Accepts through a `BoundedAcceptLoop`, like the control socket: at
+/// most `maxConnections` at once (beyond that a connection is closed right at accept), a
+/// whole-request `deadline` (not per read, so a client trickling a byte at a time is cut too),
+/// and a pause instead of a spin when accept runs out of descriptors.
 public final class PrometheusServer: Sendable {
     public let host: String
     public let maxConnections: Int
     public let deadline: Double
     private let requestedPort: Int
-    private let render: @Sendable () -> [UInt8]
     private let logger: Logger
-
-    private struct State {
-        /// The accept source while serving; cancelling it closes the listening socket.
-        var source: DispatchSourceRead?
-        /// Suspended while backing off after EMFILE/ENFILE.
-        var suspended = false
-        /// Warned about this run of EMFILE/ENFILE; cleared by the next successful accept.
-        var warned = false
-        var backoffs = 0
-        var active = 0
-        var port = 0
-    }
-    private let state = Guarded(State())
-    private let acceptQueue = DispatchQueue(label: "spotifyd-etl.prometheus.accept")
-    private let workQueue = DispatchQueue(label: "spotifyd-etl.prometheus.conn", attributes: .concurrent)
+    private let boundPort = Guarded(0)
+    private let loop: BoundedAcceptLoop
 
     static let maxRequestHead = 8 * 1024
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
-    static let backoff: DispatchTimeInterval = .milliseconds(100)
 
     /// `host`: an IPv4 or IPv6 literal (brackets optional) or `localhost` (127.0.0.1);
     /// `port` 0 picks a free port (see `port`). `render` produces the body of each scrape.
@@ -49,7 +31,10 @@ public final class PrometheusServer: Sendable {
         self.maxConnections = maxConnections
         self.deadline = deadline
         self.logger = logger
-        self.render = render
+        loop = BoundedAcceptLoop(name: "metrics endpoint", queueLabel: "spotifyd-etl.prometheus",
+                                 maxConnections: maxConnections, deadline: deadline, logger: logger) { c in
+            Self.serve(c, render: render)
+        }
     }
 
     deinit { stop() }
@@ -67,10 +52,13 @@ public final class PrometheusServer: Sendable {
     }
 
     /// The bound port (useful after binding port 0); 0 before `start`.
-    public var port: Int { state.withLock { $0.port } }
+    public var port: Int { boundPort.withLock { $0 } }
 
     /// How often accepting paused for lack of descriptors (for tests).
-    var backoffCount: Int { state.withLock { $0.backoffs } }
+    var backoffCount: Int { loop.stats.backoffs }
+
+    /// The accept loop's counters (for tests).
+    var acceptStats: BoundedAcceptLoop.Stats { loop.stats }
 
     /// `127.0.0.1:9464`, `[::1]:9464`: where it listens (the bound port).
     public var address: String {
@@ -128,96 +116,31 @@ public final class PrometheusServer: Sendable {
         let named = withUnsafeMutablePointer(to: &ss) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         }
-        var boundPort = requestedPort
+        var actualPort = requestedPort
         if named == 0 {
-            boundPort = withUnsafePointer(to: &ss) { p in
+            actualPort = withUnsafePointer(to: &ss) { p in
                 family == AF_INET
                     ? p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
                     : p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
             }
         }
-        // Dispatch sources are not Sendable: made, started, suspended and cancelled only under the lock.
-        state.withLock { s in
-            Self.cancel(&s)
-            let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
-            src.setEventHandler { [weak self] in self?.acceptPending(fd) }
-            src.setCancelHandler { close(fd) }
-            src.resume()
-            s.source = src
-            s.port = boundPort
-        }
+        boundPort.withLock { $0 = actualPort }
+        loop.start(listening: fd)
     }
 
     /// Stops accepting and closes the listening socket. Connections being served finish.
     public func stop() {
-        state.withLock { Self.cancel(&$0) }
-    }
-
-    private static func cancel(_ s: inout State) {
-        guard let src = s.source else { return }
-        src.cancel()
-        // A suspended source never runs its cancel handler (which closes the socket).
-        if s.suspended { src.resume(); s.suspended = false }
-        s.source = nil
-    }
-
-    /// Runs on `acceptQueue` only, before the source's cancel handler closes `listenFD`.
-    private func acceptPending(_ listenFD: Int32) {
-        while true {
-            let c = accept(listenFD, nil, nil)
-            if c < 0 {
-                let e = errno
-                if e == EINTR || e == ECONNABORTED { continue }
-                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { backOff(e) }
-                return  // EAGAIN: drained
-            }
-            let admitted = state.withLock { s -> Bool in
-                s.warned = false
-                guard s.active < maxConnections else { return false }
-                s.active += 1
-                return true
-            }
-            guard admitted else { close(c); continue }
-            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-            workQueue.async { [self] in
-                serve(c)
-                state.withLock { $0.active -= 1 }
-            }
-        }
-    }
-
-    /// Out of descriptors: the listening socket stays readable, so stop watching it for a
-    /// moment rather than spin; the pending connections wait in the backlog.
-    private func backOff(_ e: Int32) {
-        let warn = state.withLock { s -> Bool? in
-            guard let src = s.source, !s.suspended else { return nil }
-            src.suspend()
-            s.suspended = true
-            s.backoffs += 1
-            defer { s.warned = true }
-            return !s.warned
-        }
-        guard let warn else { return }
-        if warn { logger.warning("metrics endpoint: accept failed (\(String(cString: strerror(e)))); pausing accepts") }
-        acceptQueue.asyncAfter(deadline: .now() + Self.backoff) { [weak self] in
-            self?.state.withLock { s in
-                guard s.suspended, let src = s.source else { return }
-                s.suspended = false
-                src.resume()
-            }
-        }
+        loop.stop()
     }
 
     // MARK: one connection
 
-    private func serve(_ fd: Int32) {
-        defer { close(fd) }
-        let end = Self.monotonicNow() + deadline
-        guard let head = Self.readHead(fd, until: end) else { return }
-        let response = Self.respond(to: head, render: render)
-        _ = Self.writeAll(fd, response, until: end)
+    private static func serve(_ c: BoundedAcceptLoop.Connection, render: () -> [UInt8]) {
+        guard let head = readHead(c.fd, firstByteBy: c.firstByteDeadline, by: c.requestDeadline) else { return }
+        let response = respond(to: head, render: render)
+        _ = DeadlineIO.sendAll(c.fd, response, until: c.answerDeadline())
         // Let the client read everything before the close (no RST over unread data).
-        _ = shutdown(fd, Int32(SHUT_WR))
+        _ = shutdown(c.fd, Int32(SHUT_WR))
     }
 
     /// The response bytes for one request head (request line + headers, without the blank line).
@@ -247,16 +170,13 @@ public final class PrometheusServer: Sendable {
             + extra + "Connection: close\r\n\r\n" + body).utf8)
     }
 
-    /// Reads up to the blank line ending the request head. Nil when the deadline passes, the
+    /// Reads up to the blank line ending the request head. Nil when a deadline passes, the
     /// peer closes first, or the head exceeds `maxRequestHead`.
-    static func readHead(_ fd: Int32, until end: Double) -> String? {
+    static func readHead(_ fd: Int32, firstByteBy first: Double, by end: Double) -> String? {
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 2048)
         while data.count <= maxRequestHead {
-            guard waitReady(fd, events: Int16(POLLIN), until: end) else { return nil }
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return nil }
-            if n == 0 { return nil }
+            guard case .bytes(let n) = DeadlineIO.receive(fd, into: &buf, until: data.isEmpty ? first : end) else { return nil }
             let searchFrom = max(0, data.count - 3)
             data += buf[0..<n]
             if let i = headEnd(data, from: searchFrom) { return String(decoding: data[..<i], as: UTF8.self) }
@@ -275,36 +195,5 @@ public final class PrometheusServer: Sendable {
             i += 1
         }
         return nil
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], until end: Double) -> Bool {
-        var off = 0
-        while off < bytes.count {
-            guard waitReady(fd, events: Int16(POLLOUT), until: end) else { return false }
-            // MSG_NOSIGNAL: a scraper that hung up must yield EPIPE, not kill the daemon with SIGPIPE.
-            let n = bytes[off...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return false }
-            off += n
-        }
-        return true
-    }
-
-    /// Waits for `events` on `fd` until the absolute monotonic `end`; false on timeout or error.
-    static func waitReady(_ fd: Int32, events: Int16, until end: Double) -> Bool {
-        while true {
-            let left = end - monotonicNow()
-            guard left > 0 else { return false }
-            var p = pollfd(fd: fd, events: events, revents: 0)
-            let r = poll(&p, 1, Int32(min(left * 1000, 60_000).rounded(.up)))
-            if r < 0 { if errno == EINTR { continue }; return false }
-            if r == 0 { continue }  // re-check the deadline
-            return p.revents & (events | Int16(POLLHUP) | Int16(POLLERR)) != 0
-        }
-    }
-
-    static func monotonicNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -24,7 +24,10 @@ public struct StaticCredentialsProvider: AWSCredentialsProvider {
 /// never a secret.
 public struct CredentialsError: Error, CustomStringConvertible, Sendable, Equatable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The source may answer on a later try (IMDS unreachable, timing out, 5xx, a garbled
+    /// answer); false for what an operator must fix (no source configured, a broken file).
+    public var isTransient: Bool
+    public init(_ message: String, transient: Bool = false) { self.message = message; self.isTransient = transient }
     public var description: String { "AWS credentials: \(message)" }
 }
 
@@ -34,45 +37,44 @@ public struct CredentialsError: Error, CustomStringConvertible, Sendable, Equata
 /// 2. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), profile
 ///    settings.profile / AWS_PROFILE / "default";
 /// 3. EC2 IMDSv2 (unless AWS_EC2_METADATA_DISABLED=true).
-/// Results are cached; temporary ones are refreshed 5 minutes before they expire.
+/// Results are cached; temporary ones are refreshed 5 minutes before they expire, and kept
+/// until they actually expire when a refresh fails (`CredentialsCache`).
 public final class CredentialsChain: AWSCredentialsProvider {
     private let environment: [String: String]
     private let profile: String?
     private let clock: Clock
     /// Held while resolving, so concurrent callers wait for one lookup instead of each
     /// making their own.
-    private let cached = Guarded<AWSCredentials?>(nil)
+    private let cached = Guarded(CredentialsCache())
     /// Sends nothing until the chain reaches it.
     private let imds: IMDSCredentialsProvider
 
     /// Refresh this long before Expiration.
     public static let refreshMargin: TimeInterval = 300
 
+    /// - Parameter imdsSleeper: the pause between IMDS attempts within one refresh (tests).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, profile: String? = nil,
-                transport: HTTPTransport = CurlHTTPClient(), clock: Clock = SystemClock()) {
+                transport: HTTPTransport = CurlHTTPClient(), clock: Clock = SystemClock(),
+                imdsSleeper: @escaping @Sendable (Double) -> Void = sleepSeconds) {
         self.environment = environment
         self.profile = profile
         self.clock = clock
-        self.imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock)
+        self.imds = IMDSCredentialsProvider(environment: environment, transport: transport, clock: clock, sleeper: imdsSleeper)
     }
 
     public func credentials() throws -> AWSCredentials {
-        try cached.withLock { cached in
-            if let c = cached, !CredentialsChain.needsRefresh(c, now: clock.now()) { return c }
-            let fresh = try resolve()
-            cached = fresh
-            return fresh
+        try cached.withLock { cache in
+            try cache.get(now: clock.now(), refreshMargin: Self.refreshMargin) { try resolve() }
         }
     }
 
     public func invalidate() {
-        cached.withLock { $0 = nil }
+        cached.withLock { $0.invalidate() }
         imds.invalidate()
     }
 
     static func needsRefresh(_ c: AWSCredentials, now: Date) -> Bool {
-        guard let exp = c.expiration else { return false }
-        return exp.timeIntervalSince(now) < refreshMargin
+        CredentialsCache.needsRefresh(c, now: now, margin: refreshMargin)
     }
 
     private func resolve() throws -> AWSCredentials {
@@ -84,7 +86,8 @@ public final class CredentialsChain: AWSCredentialsProvider {
         do {
             return try imds.credentials()
         } catch let e as CredentialsError {
-            throw CredentialsError("none found in $CREDENTIALS_DIRECTORY, the environment or the shared credentials file; IMDS: \(e.message)")
+            throw CredentialsError("none found in $CREDENTIALS_DIRECTORY, the environment or the shared credentials file; IMDS: \(e.message)",
+                                   transient: e.isTransient)
         }
     }
 

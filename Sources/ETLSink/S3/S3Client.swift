@@ -34,12 +34,17 @@ public final class S3Client: Sendable {
     public let retry: S3RetryPolicy
     /// Told about the bytes of every request this client sends (retries included).
     public let progress: TransferProgress
+    /// Where multipart upload ids are kept until completed or aborted; nil keeps none (tools).
+    public let ledger: MultipartLedger?
+    private let logger: Logger
 
     /// Throws `S3ConfigError` for invalid settings (bucket name, http:// to a non-loopback host).
     public init(settings: S3Settings, credentials: AWSCredentialsProvider, transport: HTTPTransport = CurlHTTPClient(),
                 clock: Clock = SystemClock(), retry: S3RetryPolicy = S3RetryPolicy(),
-                progress: TransferProgress = TransferProgress(),
+                progress: TransferProgress = TransferProgress(), ledger: MultipartLedger? = nil,
                 logger: Logger = Logger(label: "spotifyd-etl.s3")) throws {
+        self.ledger = ledger
+        self.logger = logger
         self.settings = settings
         self.endpoint = try S3Endpoint(settings: settings)
         self.builder = S3RequestBuilder(endpoint: endpoint, region: settings.region)
@@ -68,10 +73,11 @@ public final class S3Client: Sendable {
     /// Retryable failures back off with jitter; credential rejections get exactly one retry
     /// with fresh credentials (if they changed); everything else becomes `.needsOperator`.
     /// A request with an object body (`objectChecksum`: PutObject, UploadPart) runs under
-    /// `S3UploadPolicy` instead of a total timeout.
+    /// `S3UploadPolicy` instead of a total timeout. A response body longer than `maxBody`
+    /// (S3's XML answers: `BodyLimit.s3XML`) is not retried: it fails as `BodyTooLarge`.
     func execute(method: String, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
                  body: Data? = nil, file: FileBody? = nil, digests: BodyDigests? = nil, objectChecksum: Bool = false,
-                 allow: Set<Int> = []) throws -> HTTPResponse {
+                 allow: Set<Int> = [], maxBody: Int = BodyLimit.s3XML) throws -> HTTPResponse {
         var attempt = 0
         var refreshed = false
         // A file body is hashed once, before the first attempt; retries re-read the range.
@@ -80,7 +86,9 @@ public final class S3Client: Sendable {
         while true {
             let creds: AWSCredentials
             do { creds = try credentials.credentials() } catch {
-                throw SinkError(kind: .needsOperator, code: "NoCredentials", message: "\(error)")
+                // An unreachable IMDS passes; a chain with no source configured needs an operator.
+                let transient = (error as? CredentialsError)?.isTransient ?? false
+                throw SinkError(kind: transient ? .transient : .needsOperator, code: "NoCredentials", message: "\(error)")
             }
             var req: HTTPRequest
             if let file, let fileDigests {
@@ -91,6 +99,7 @@ public final class S3Client: Sendable {
                                     objectChecksum: objectChecksum, credentials: creds, date: clock.now())
             }
             req.progress = progress
+            req.maxBodyBytes = maxBody
             if objectChecksum {
                 req.timeout = S3UploadPolicy.timeout
                 req.lowSpeed = S3UploadPolicy.lowSpeed
@@ -99,6 +108,10 @@ public final class S3Client: Sendable {
             do {
                 resp = try transport.send(req)
             } catch let e as HTTPTransportError {
+                if case .bodyTooLarge = e.kind {
+                    throw SinkError(kind: .transient, code: "BodyTooLarge",
+                                    message: Redaction.redact("\(method) \(describe(key)): \(e.message)", secrets: creds.secrets))
+                }
                 if attempt + 1 < retry.maxAttempts { retry.sleeper(retry.delay(afterAttempt: attempt)); attempt += 1; continue }
                 throw SinkError(kind: .transient, code: e.isTimeout ? "Timeout" : "TransportError",
                                 message: Redaction.redact("\(method) \(describe(key)): \(e.description)", secrets: creds.secrets))
@@ -245,7 +258,9 @@ public final class S3Client: Sendable {
     /// Uploads a file: one PutObject below the multipart threshold, otherwise multipart with
     /// `settings.partSize` parts. Every body is streamed from the file (hashed in a 64 KiB
     /// pass, then read in 64 KiB chunks as curl sends it), so no part is ever in memory. Any
-    /// failure after CreateMultipartUpload aborts the upload so no orphan parts remain.
+    /// failure after CreateMultipartUpload aborts the upload so no orphan parts remain; the
+    /// upload id is in the `ledger` from before the first part until S3 confirmed the
+    /// completion or the abort, so an abort that fails (or a crash) is retried later.
     public func uploadFile(key: String, fileURL: URL, byteCount: Int, contentType: String?, contentEncoding: String?) throws -> String {
         let actual: Int
         do {
@@ -265,6 +280,14 @@ public final class S3Client: Sendable {
         }
         let uploadID = try createMultipartUpload(key: key, contentType: contentType, contentEncoding: contentEncoding)
         do {
+            try ledger?.started(bucket: settings.bucket, key: key, uploadID: uploadID)
+        } catch {
+            // Without a record a later failure could leave parts nobody aborts: stop now.
+            try? abortMultipartUpload(key: key, uploadID: uploadID)
+            throw SinkError(kind: .transient, code: "UploadNotRecorded",
+                            message: "CreateMultipartUpload \(describe(key)): cannot record the upload id: \(error)")
+        }
+        do {
             var parts: [S3CompletedPart] = []
             var offset = 0
             var number = 1
@@ -275,11 +298,46 @@ public final class S3Client: Sendable {
                 offset += n
                 number += 1
             }
-            return try completeMultipartUpload(key: key, uploadID: uploadID, parts: parts)
+            let etag = try completeMultipartUpload(key: key, uploadID: uploadID, parts: parts)
+            try? ledger?.finished(bucket: settings.bucket, key: key, uploadID: uploadID)
+            return etag
         } catch {
-            try? abortMultipartUpload(key: key, uploadID: uploadID)
+            abortRecorded(key: key, uploadID: uploadID)
             throw error
         }
+    }
+
+    /// Aborts an upload and forgets its id once S3 confirmed (204, or 404 NoSuchUpload: it is
+    /// gone either way). A failure stays in the ledger; returns whether the abort landed.
+    @discardableResult
+    func abortRecorded(key: String, uploadID: String) -> Bool {
+        do {
+            try abortMultipartUpload(key: key, uploadID: uploadID)
+        } catch {
+            logger.warning("multipart upload abort failed, kept for a later retry: \(LogText.escaped(describe(key))): \(LogText.escaped("\(error)"))",
+                           metadata: ["s3_key": "\(key)", "error_code": "\((error as? SinkError)?.code ?? "abort_failed")"])
+            try? ledger?.abortFailed(bucket: settings.bucket, key: key, uploadID: uploadID, error: "\(error)")
+            return false
+        }
+        try? ledger?.finished(bucket: settings.bucket, key: key, uploadID: uploadID)
+        return true
+    }
+
+    /// Aborts every upload the ledger holds for this bucket (earlier aborts that failed, uploads
+    /// cut short by a crash). Returns how many are still open afterwards.
+    public func abortOpenUploads() -> Int {
+        guard let ledger else { return 0 }
+        let open: [OpenMultipartUpload]
+        do { open = try ledger.open(bucket: settings.bucket) } catch { return 0 }
+        var left = 0
+        for u in open {
+            if abortRecorded(key: u.key, uploadID: u.uploadID) {
+                logger.notice("aborted a multipart upload left open: \(LogText.escaped(describe(u.key)))", metadata: ["s3_key": "\(u.key)"])
+            } else {
+                left += 1
+            }
+        }
+        return left
     }
 
     /// Reads one part straight into its own buffer with read(2): FileHandle.read(upToCount:)
@@ -310,7 +368,7 @@ public final class S3Client: Sendable {
 
     /// The stored bytes, exactly (a gzip object is not inflated on the way).
     public func getObject(key: String) throws -> Data {
-        try execute(method: "GET", key: key, headers: [("Accept-Encoding", "identity")]).body
+        try execute(method: "GET", key: key, headers: [("Accept-Encoding", "identity")], maxBody: BodyLimit.s3Object).body
     }
 
     public func deleteObject(key: String) throws {
