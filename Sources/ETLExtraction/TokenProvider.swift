@@ -36,7 +36,16 @@ public final class TokenProvider: Sendable {
         var cached: Cached?
         var refreshToken: String?
         var requests = 0
+        /// The refresh token the accounts service last refused (`invalid_grant`) and when.
+        var rejected: (token: String, at: Date)?
     }
+
+    /// How long a refused refresh token is not offered again. `invalid_grant` is final for
+    /// that token in practice (expired after six months, or revoked), and without this every
+    /// poll would send the accounts service one futile request per playlist (hundreds per
+    /// interval); it is still re-tried this often, so a token restored on Spotify's side (or a
+    /// refusal by mistake) heals by itself within seconds.
+    public static let rejectedRefreshTokenQuiet: TimeInterval = 15
 
     private let clientID: String
     private let clientSecret: String
@@ -132,6 +141,11 @@ public final class TokenProvider: Sendable {
                 throw SpotifyError.authFailed(
                     "auth mode refresh_token needs SPOTIFY_REFRESH_TOKEN; run `spotifyd-etl login` to obtain one")
             }
+            let now = clock.now()
+            if let r = state.withLock({ $0.rejected }), r.token == rt,
+               now.timeIntervalSince(r.at) < Self.rejectedRefreshTokenQuiet {
+                throw SpotifyError.refreshTokenExpired
+            }
             form.append(("refresh_token", rt))
         }
         let request = HTTPRequest(method: "POST", url: tokenURL, headers: [
@@ -183,6 +197,8 @@ public final class TokenProvider: Sendable {
                 throw SpotifyError.deferred(until: d.until, reason: d.reason, cause: d.cause)
             }
             if api.code == "invalid_grant" && grant == .refreshToken {
+                let now = clock.now()
+                state.withLock { s in s.rejected = s.refreshToken.map { ($0, now) } }
                 logger.error("refresh token rejected", metadata: ["http_status": "\(response.status)",
                                                                    "error_code": "invalid_grant"])
                 throw SpotifyError.refreshTokenExpired

@@ -148,6 +148,10 @@ final class SpotifyClientEmulatorTests: XCTestCase {
         let t = tokens(grant: .refreshToken, credentials: credentials(refreshToken: "revoked-refresh-token"))
         let e = spotifyError { try t.accessToken() }
         XCTAssertEqual(e, .refreshTokenExpired)
+        // A refused refresh token is not offered again at once: every later poll would send
+        // one futile request per playlist.
+        for _ in 0..<5 { XCTAssertEqual(spotifyError { try t.accessToken() }, .refreshTokenExpired) }
+        XCTAssertEqual(t.requestCount, 1, "one token request for a refused refresh token, not one per poll")
         XCTAssertEqual(e?.description, "Spotify refresh token expired or revoked; re-run `spotifyd-etl login`")
         XCTAssertFalse(e!.description.contains("revoked-refresh-token"))
     }
