@@ -6,11 +6,14 @@
 #      itself on loopback, then the daemon, health and state tests again under
 #      ThreadSanitizer (.build-tsan/; fails on any report, from the tests or the daemon),
 #   4. the chaos suite's ci profile (kill -9, S3 outage, 429 storms, 5xx, token expiry,
-#      slow API, full disk, read-only state, garbage config; see docs/chaos.md),
+#      slow API, full disk, read-only state, garbage config, hostile answers, a slow S3
+#      link, an IMDS outage, a poisoned outbox row, a corrupt state file, token rotation;
+#      see docs/chaos.md), with 5 and 6 running alongside it,
 #   5. the unit file checks (systemd-analyze security <= 1.5, verify) and the real-systemd
 #      test: the daemon as a service in a booted bookworm container (systemd-nspawn),
 #   6. the Debian package: scripts/package-deb.sh (lintian must report no errors), then
 #      apt install/run/purge of it in the same container (scripts/systemd-test/deb-install.sh).
+# The release and ThreadSanitizer builds run in the background from the start of 3 (see below).
 # Exits non-zero if any part fails; every part runs regardless.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -101,35 +104,45 @@ else
   failed+=("swift build (tsan)")
 fi
 
-stage "chaos suite (ci profile): the real daemon under injected faults"
+# The package, the unit checks, the real-systemd test and the apt install test need the release
+# build and nothing from the chaos suite, and mostly wait on a booting container; so they run in
+# the background while the chaos suite runs (each has its own peers on ephemeral ports, and the
+# containers their own rootfs), and their output is printed whole after it.
+package_and_systemd() {
+  local out="$bg_logs/late-failed" deb="" release_bin=".build-deb/release/spotifyd-etl"
+  : >"$out"
+  echo "== Debian package: release build (.build-deb/, in the background), lintian (fails on errors)"
+  # One release build serves both the package and the real-systemd test: it built
+  # .build-deb/release/spotifyd-etl (Swift runtime static); the package holds a stripped copy.
+  if wait_for release-build; then
+    deb="$(scripts/package-deb.sh --skip-build)" || { echo "package-deb (lintian)" >>"$out"; deb=""; }
+  else
+    echo "package-deb (release build)" >>"$out"
+  fi
+  echo "== systemd: unit checks and the daemon under a real systemd"
+  scripts/systemd-test/check-unit.sh || echo "check-unit" >>"$out"
+  if [ -x "$release_bin" ]; then
+    scripts/systemd-test/run.sh --binary "$release_bin" || echo "systemd-test" >>"$out"
+  else
+    scripts/systemd-test/run.sh || echo "systemd-test" >>"$out"
+  fi
+  echo "== Debian package: apt install into a bookworm without Swift, run, group access, purge"
+  if [ -n "$deb" ]; then
+    scripts/systemd-test/deb-install.sh --deb "$deb" || echo "deb-install" >>"$out"
+  else
+    echo "deb-install (no package)" >>"$out"
+  fi
+}
+
+stage "chaos suite (ci profile), with the package and systemd tests in the background"
+package_and_systemd >"$bg_logs/late.log" 2>&1 &
+late_pid=$!
 scripts/chaos --profile ci || failed+=("scripts/chaos")
 
-stage "Debian package: release build (.build-deb/, in the background), lintian (fails on errors)"
-# One release build serves both the package and the real-systemd test below: package-deb.sh
-# built .build-deb/release/spotifyd-etl (Swift runtime static) in the background; the package
-# holds a stripped copy.
-deb=""
-if wait_for release-build; then
-  deb="$(scripts/package-deb.sh --skip-build)" || { failed+=("package-deb (lintian)"); deb=""; }
-else
-  failed+=("package-deb (release build)")
-fi
-release_bin=".build-deb/release/spotifyd-etl"
-
-stage "systemd: unit checks and the daemon under a real systemd"
-scripts/systemd-test/check-unit.sh || failed+=("check-unit")
-if [ -x "$release_bin" ]; then
-  scripts/systemd-test/run.sh --binary "$release_bin" || failed+=("systemd-test")
-else
-  scripts/systemd-test/run.sh || failed+=("systemd-test")
-fi
-
-stage "Debian package: apt install into a bookworm without Swift, run, group access, purge"
-if [ -n "$deb" ]; then
-  scripts/systemd-test/deb-install.sh --deb "$deb" || failed+=("deb-install")
-else
-  failed+=("deb-install (no package)")
-fi
+stage "Debian package, unit checks, real systemd, apt install (ran alongside the chaos suite)"
+wait "$late_pid"
+cat "$bg_logs/late.log"
+while IFS= read -r f; do [ -n "$f" ] && failed+=("$f"); done <"$bg_logs/late-failed"
 
 stage "done"
 rm -rf "$bg_logs"

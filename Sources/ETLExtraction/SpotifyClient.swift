@@ -391,22 +391,14 @@ public final class SpotifyClient: Sendable {
             let response: HTTPResponse
             do {
                 response = try transport.send(request)
-            } catch let e as HTTPTransportError {
-                if case .bodyTooLarge(let limit) = e.kind {
+            } catch {
+                if let e = error as? HTTPTransportError, case .bodyTooLarge(let limit) = e.kind {
                     // Unusable like a malformed body; the same bytes would come again at once.
                     let what = "response body exceeded \(BodyLimit.describe(limit)) limit (GET \(HTTPRequestLogEntry.safePath(url)))"
                     logger.warning("\(LogText.escaped(what))", metadata: [
                         "playlist_id": "\(playlistID ?? "-")", "error_code": "body_too_large"])
                     throw SpotifyError.malformed(what)
                 }
-                failedAttempts += 1
-                let failure = RequestFailure.transport(e, redact: redact)
-                logger.warning("Spotify request failed in transport", metadata: [
-                    "playlist_id": "\(playlistID ?? "-")", "error_code": "transport", "attempt": "\(failedAttempts)",
-                    "path": "\(path)"])
-                try backoff(failedAttempts, last: failure, path: path)
-                continue
-            } catch {
                 failedAttempts += 1
                 let failure = RequestFailure.transport(error, redact: redact)
                 logger.warning("Spotify request failed in transport", metadata: [
