@@ -50,7 +50,19 @@ def wait_port_file(path, proc, timeout, what):
     raise RuntimeError(f"{what} did not start (exit {proc.poll()})")
 
 
-class Emulator:
+class ChildPeer:
+    """A peer run as a child process (`self.proc`): stopping it is SIGTERM, then SIGKILL after 10 s."""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Emulator(ChildPeer):
     """scripts/emulator/spotify_emulator.py, the project's Spotify Web API emulator."""
 
     def __init__(self, workdir, playlists, items, seed, token_ttl=3600):
@@ -110,16 +122,8 @@ class Emulator:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())["refresh_token"]
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
-
-class Moto:
+class Moto(ChildPeer):
     """scripts/testsupport/moto_server.py: moto S3 + IAM, signature checking on."""
 
     def __init__(self, workdir, buckets=(BUCKET,)):
@@ -141,14 +145,6 @@ class Moto:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
                             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def bucket_objects(s3, prefix=PREFIX, bucket=BUCKET):
@@ -255,7 +251,7 @@ class TCPProxy:
                     pass
 
 
-class ThrottleProxy:
+class ThrottleProxy(ChildPeer):
     """scripts/testsupport/throttle_proxy.py: a bandwidth-limited TCP proxy to `target_port`
     (one shared link per direction, `rate` bytes/s each)."""
 
@@ -277,16 +273,8 @@ class ThrottleProxy:
         except FileNotFoundError:
             return []
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
-
-class IMDS:
+class IMDS(ChildPeer):
     """scripts/testsupport/imds_emulator.py (IMDSv2), handing out the given key pair."""
 
     def __init__(self, workdir, access_key, secret_key, expiration=None):
@@ -305,14 +293,6 @@ class IMDS:
 
     def stats(self):
         return http_json("GET", self.base + "/_control/stats")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class NotifyListener:
