@@ -216,6 +216,74 @@ final class WatchdogTickTests: XCTestCase {
     }
 }
 
+/// What the watchdog tells its observer (the daemon logs it): once per episode, not per tick.
+final class WatchdogEventTests: XCTestCase {
+    final class Events: Sendable {
+        let list = Guarded<[WatchdogEvent]>([])
+        var observer: VerdictObserver { { e in self.list.withLock { $0.append(e) } } }
+        var all: [WatchdogEvent] { list.withLock { $0 } }
+    }
+
+    func testWithheldOncePerEpisodeThenResumed() throws {
+        let rx = try NotifyReceiver()
+        defer { withExtendedLifetime(rx) {} }
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let w = ProgressWatchdog(interval: .seconds(60), notifier: SystemdNotifier(), clock: clock)
+        let events = Events()
+        w.observe(events.observer)
+        let flusher = LivenessBox(.busy(secondsSinceProgress: 1, deadline: 75, doing: "flushing batches"))
+        w.register("flusher", probe: flusher.probe)
+        XCTAssertEqual(w.tick(), .healthy)
+        XCTAssertEqual(events.all, [], "a healthy, delivered ping is not an event")
+
+        flusher.liveness = .busy(secondsSinceProgress: 80, deadline: 75, doing: "flushing batches")
+        let v1 = w.tick()
+        flusher.liveness = .busy(secondsSinceProgress: 85, deadline: 75, doing: "flushing batch 9")
+        _ = w.tick()
+        XCTAssertEqual(events.all, [.withheld(v1)], "the same component stalled again is the same episode")
+
+        let queue = DispatchQueue(label: "test.scheduler")
+        w.register("a-scheduler", queue: queue) { .busy(secondsSinceProgress: 30, deadline: 20, doing: "polling 1 playlist(s)") }
+        let v2 = w.tick()
+        XCTAssertEqual(events.all.last, .withheld(v2), "another component now holds the pings: reported")
+        w.unregister("a-scheduler")
+        flusher.liveness = .idle
+        XCTAssertEqual(w.tick(), .healthy)
+        XCTAssertEqual(events.all.count, 3, "\(events.all)")
+        XCTAssertEqual(events.all[2], .resumed(after: .stalled(component: "a-scheduler")), "\(events.all)")
+    }
+
+    func testUndeliverablePingIsReportedOnce() {
+        setenv("NOTIFY_SOCKET", "/nonexistent/notify.sock", 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+        let w = ProgressWatchdog(interval: .seconds(60), notifier: SystemdNotifier())
+        let events = Events()
+        w.observe(events.observer)
+        w.register("flusher") { .idle }
+        _ = w.tick()
+        _ = w.tick()
+        XCTAssertEqual(events.all, [.undeliverable])
+    }
+
+    /// Two pings further apart than 3/4 of the interval: systemd would kill at the full
+    /// interval, so the daemon says its ping ran late.
+    func testLatePingIsReported() throws {
+        let rx = try NotifyReceiver()
+        defer { withExtendedLifetime(rx) {} }
+        let w = ProgressWatchdog(interval: .milliseconds(200), notifier: SystemdNotifier())
+        let events = Events()
+        w.observe(events.observer)
+        w.register("flusher") { .idle }
+        _ = w.tick()
+        XCTAssertEqual(events.all, [])
+        Thread.sleep(forTimeInterval: 0.25)
+        _ = w.tick()
+        guard case .late(let gap, let interval)? = events.all.last else { return XCTFail("\(events.all)") }
+        XCTAssertGreaterThanOrEqual(gap, 0.25)
+        XCTAssertEqual(interval, 0.2, accuracy: 1e-9)
+    }
+}
+
 /// Real WATCHDOG=1 datagrams from the running timer through the real notifier.
 final class ProgressWatchdogPingTests: XCTestCase {
     func testPingsEveryHalfIntervalWhileHealthy() throws {

@@ -14,6 +14,7 @@ import secrets
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -296,7 +297,10 @@ class IMDS(ChildPeer):
 
 
 class NotifyListener:
-    """The NOTIFY_SOCKET a systemd service manager would bind: every datagram, timestamped."""
+    """The NOTIFY_SOCKET a systemd service manager would bind: every datagram, timestamped by the
+    kernel on arrival (SO_TIMESTAMPNS), so a busy harness cannot make pings look late."""
+
+    SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
     def __init__(self, path):
         self.path = path
@@ -304,6 +308,7 @@ class NotifyListener:
             os.unlink(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, self.SO_TIMESTAMPNS, 1)
         self.messages = []
         self.lock = threading.Lock()
         threading.Thread(target=self._run, daemon=True).start()
@@ -311,11 +316,16 @@ class NotifyListener:
     def _run(self):
         while True:
             try:
-                data = self.sock.recv(65536)
+                data, anc, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
             except OSError:
                 return
+            ts = time.time()
+            for level, kind, raw in anc:
+                if level == socket.SOL_SOCKET and kind == self.SO_TIMESTAMPNS and len(raw) >= 16:
+                    sec, nsec = struct.unpack("qq", raw[:16])
+                    ts = sec + nsec / 1e9
             with self.lock:
-                self.messages.append((time.time(), data.decode("utf-8", "replace")))
+                self.messages.append((ts, data.decode("utf-8", "replace")))
 
     def since(self, t):
         with self.lock:

@@ -30,6 +30,7 @@ public enum DaemonApp {
         let store = ConfigStore(config)
         let notifier = SystemdNotifier()
         let watchdog = ProgressWatchdog(notifier: notifier)
+        watchdog.observe { [logger] in WatchdogEventLog.log($0, to: logger) }
         let startedAt = Date()
         let board = StatusBoard(components: components, playlists: config.playlists.map(\.id))
         let storage = components.storage

@@ -82,6 +82,39 @@ public struct WatchdogStats: Sendable, Equatable {
     }
 }
 
+/// What the watchdog tells its observer (see `ProgressWatchdog.observe`).
+public enum WatchdogEvent: Sendable, Equatable {
+    /// Pings stop (or now stop for another component): systemd restarts the service once
+    /// WATCHDOG_USEC passes without one.
+    case withheld(WatchdogVerdict)
+    /// Pings resume after being withheld for `after`.
+    case resumed(after: WatchdogCondition)
+    /// A healthy tick's ping could not be sent to NOTIFY_SOCKET.
+    case undeliverable
+    /// Pings reach NOTIFY_SOCKET again.
+    case deliveryRestored
+    /// A ping went out `gapS` seconds after the previous one, more than 3/4 of `intervalS`.
+    case late(gapS: Double, intervalS: Double)
+}
+
+public typealias VerdictObserver = @Sendable (WatchdogEvent) -> Void
+
+/// A verdict without its times and details: what changes when the reason for withholding
+/// pings changes, so the observer hears once per episode, not once per tick.
+public enum WatchdogCondition: Sendable, Equatable {
+    case healthy
+    case stalled(component: String)
+    case unresponsive(component: String)
+
+    init(_ v: WatchdogVerdict) {
+        switch v {
+        case .healthy, .disabled: self = .healthy
+        case .stalled(let c, _, _): self = .stalled(component: c)
+        case .unresponsive(let c, _): self = .unresponsive(component: c)
+        }
+    }
+}
+
 /// Pings systemd's watchdog only while no registered component is stuck.
 ///
 /// WHY: a timer that pings unconditionally proves only that one timer thread is alive, while
@@ -147,6 +180,11 @@ public final class ProgressWatchdog: Sendable {
         /// CLOCK_MONOTONIC µs of the last delivered ping, or of `start()` before the first.
         var lastPingMono: UInt64?
         var maxGapS: Double = 0
+        var observer: VerdictObserver?
+        /// The condition last reported to the observer (healthy until told otherwise).
+        var reported: WatchdogCondition = .healthy
+        /// Whether the last healthy tick failed to deliver its ping.
+        var undelivered = false
     }
 
     private let state: Guarded<State>
@@ -188,6 +226,15 @@ public final class ProgressWatchdog: Sendable {
     /// Registering a name again replaces the earlier registration.
     public func register(_ name: String, queue: DispatchQueue? = nil, probe: @escaping @Sendable () -> Liveness) {
         state.withLock { $0.components[name] = Component(queue: queue, probe: probe) }
+    }
+
+    /// Told on the watchdog's queue whenever a ping is withheld for a new reason, pings resume,
+    /// a ping could not be delivered, or a ping went out later than 3/4 of the interval after
+    /// the previous one (the process was starved or the timer delayed: systemd kills at the full
+    /// interval). WHY: systemd only logs "Watchdog timeout"; this is the daemon's own account of
+    /// which component held the pings back, for `journalctl`. Must not block.
+    public func observe(_ observer: @escaping VerdictObserver) {
+        state.withLock { $0.observer = observer }
     }
 
     public func unregister(_ name: String) {
@@ -244,13 +291,28 @@ public final class ProgressWatchdog: Sendable {
         let verdict = Self.decide(readings, now: now, queueDeadline: queueDeadline, parkSlack: parkSlack)
         let delivered = verdict == .healthy && notifier.watchdogPing()
         let mono = SystemdNotifier.monotonicMicroseconds()
-        let heartbeats: [(DispatchQueue, String, UInt64)] = state.withLock { s in
+        let limit = interval.map(\.seconds) ?? 0
+        var events: [WatchdogEvent] = []
+        let (heartbeats, observer): ([(DispatchQueue, String, UInt64)], VerdictObserver?) = state.withLock { s in
             s.verdict = verdict
+            let condition = WatchdogCondition(verdict)
+            if condition != s.reported {
+                events.append(condition == .healthy ? .resumed(after: s.reported) : .withheld(verdict))
+                s.reported = condition
+            }
+            if verdict == .healthy, delivered == s.undelivered {
+                s.undelivered = !delivered
+                events.append(delivered ? .deliveryRestored : .undeliverable)
+            }
             if delivered {
                 s.pings += 1
                 s.lastPingAt = now
                 // Two ticks racing (the timer and a direct call) may record out of order.
-                if let last = s.lastPingMono, mono > last { s.maxGapS = max(s.maxGapS, Double(mono - last) / 1e6) }
+                if let last = s.lastPingMono, mono > last {
+                    let gap = Double(mono - last) / 1e6
+                    s.maxGapS = max(s.maxGapS, gap)
+                    if gap > limit * 0.75 { events.append(.late(gapS: gap, intervalS: limit)) }
+                }
                 s.lastPingMono = max(mono, s.lastPingMono ?? 0)
             }
             var out: [(DispatchQueue, String, UInt64)] = []
@@ -262,8 +324,9 @@ public final class ProgressWatchdog: Sendable {
                 s.components[name] = c
                 out.append((q, name, s.nextToken))
             }
-            return out
+            return (out, s.observer)
         }
+        if let observer { for e in events { observer(e) } }
         for (queue, name, token) in heartbeats {
             queue.async { [weak self] in self?.heartbeatRan(name, token: token) }
         }
