@@ -17,6 +17,9 @@ final class StatusBoard: Sendable {
         var authExpired: String?
         var storageProblem: String?
         var lastUploadFailure: StatusReport.UploadError?
+        /// The newest delivered batch: read from the state database at start and after a flush
+        /// that delivered something, never per STATUS= line (that runs every second).
+        var lastUpload: (key: String, at: Date)?
         var stopping = false
         /// Playlists without a watermark at start, until their first poll lands.
         var initialPending: Set<String> = []
@@ -31,7 +34,8 @@ final class StatusBoard: Sendable {
         let known = Set(((try? components.state.allWatermarks()) ?? []).compactMap { $0.snapshotID == nil ? nil : $0.playlistID })
         let pending = Set(playlists).subtracting(known)
         board = Guarded(Board(playlistIDs: playlists, outboxRows: Self.countOutbox(components.state),
-                            initialPending: pending, initialTotal: pending.count))
+                              lastUpload: (try? components.state.lastUpload()) ?? nil,
+                              initialPending: pending, initialTotal: pending.count))
     }
 
     func setPlaylists(_ ids: [String]) {
@@ -83,8 +87,10 @@ final class StatusBoard: Sendable {
 
     func flushed(_ r: Flusher.Result) {
         let now = Timestamp.iso(Date())
+        let delivered = r.uploaded > 0 ? (try? components.state.lastUpload()) ?? nil : nil
         board.withLock { b in
             b.lastUploadFailure = r.failure.map { StatusReport.UploadError(at: now, key: r.failedKey, error: $0.description) }
+            if let delivered { b.lastUpload = delivered }
         }
         refreshOutbox()
     }
@@ -105,7 +111,6 @@ final class StatusBoard: Sendable {
     func line(gate: RateGate) -> String {
         let now = Date()
         let gateState = gate.state(now: now)
-        let lastUpload = (try? components.state.lastUpload()) ?? nil
         return board.withLock { b in
             if b.stopping { return "stopping: draining in-flight polls, then a final flush" }
             if let authExpired = b.authExpired { return "error: \(authExpired)" }
@@ -120,7 +125,7 @@ final class StatusBoard: Sendable {
             }
             b.changedAt.removeAll { now.timeIntervalSince($0) > 3600 }
             var s = "\(b.playlistIDs.count) playlists, \(b.changedAt.count) changed last hour, outbox \(b.outboxRows)"
-            if let last = lastUpload {
+            if let last = b.lastUpload {
                 s += ", last upload \(Self.hms(last.at))Z"
             }
             if let f = b.lastUploadFailure { s += ", upload failing: \(f.error)" }
@@ -167,7 +172,7 @@ final class StatusBoard: Sendable {
             let oldest = [u?.oldest, p?.oldestSealedAt].compactMap { $0 }.min()
             outbox.append(StatusReport.Outbox(table: t.rawValue, rows: rows, oldestAgeS: oldest.map { now.timeIntervalSince($0) }))
         }
-        let upload = (try? components.state.lastUpload()).flatMap { $0 }.map { StatusReport.Upload(key: $0.key, at: Timestamp.iso($0.at)) }
+        let upload = board.withLock { $0.lastUpload }.map { StatusReport.Upload(key: $0.key, at: Timestamp.iso($0.at)) }
         let uploadError = board.withLock { $0.lastUploadFailure }
         var health = HealthInputs(maxAge: components.config.sink.maxAge, retryCadence: retryCadence)
         health.uploadError = uploadError

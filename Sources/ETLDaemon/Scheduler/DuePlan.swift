@@ -21,6 +21,25 @@ public struct DuePlan: Sendable {
     public private(set) var entries: [String: Entry] = [:]
     public var jitter: Double
     private var rng: SplitMix64
+    /// Entries waiting for their time, by (eligible at, next due, id). Lazy: a change pushes a
+    /// new key and leaves the old one, which `takeDue` drops when it no longer matches the entry.
+    private var waiting = MinHeap<DueKey>()
+    /// Forced entries not in flight, by (next due, id); also lazy.
+    private var forcedQueue = MinHeap<DueKey>()
+
+    /// A queue position. `at` is when the entry may start: its due time, or the end of its park.
+    struct DueKey: Comparable, Sendable {
+        var at: Date
+        var nextDue: Date
+        var id: String
+        static func < (a: DueKey, b: DueKey) -> Bool { (a.at, a.nextDue, a.id) < (b.at, b.nextDue, b.id) }
+    }
+
+    private static func waitingKey(_ e: Entry) -> DueKey {
+        DueKey(at: max(e.nextDue, e.parkedUntil ?? .distantPast), nextDue: e.nextDue, id: e.id)
+    }
+
+    private static func forcedKey(_ e: Entry) -> DueKey { DueKey(at: e.nextDue, nextDue: e.nextDue, id: e.id) }
 
     public init(jitter: Double, seed: UInt64 = UInt64(UInt32.random(in: 0...UInt32.max))) {
         self.jitter = jitter
@@ -36,30 +55,58 @@ public struct DuePlan: Sendable {
                 if e.interval != p.interval {
                     e.nextDue = min(e.nextDue, now.addingTimeInterval(jittered(p.interval)))
                     e.interval = p.interval
+                    if !e.inFlight {
+                        waiting.push(Self.waitingKey(e))
+                        if e.forced { forcedQueue.push(Self.forcedKey(e)) }
+                    }
                 }
                 next[p.id] = e
             } else {
                 let spread = min(p.interval * jitter, 5.0) * Double(i % 50) / 50.0
-                next[p.id] = Entry(id: p.id, interval: p.interval, nextDue: now.addingTimeInterval(spread))
+                let e = Entry(id: p.id, interval: p.interval, nextDue: now.addingTimeInterval(spread))
+                next[p.id] = e
+                waiting.push(Self.waitingKey(e))
             }
         }
         entries = next
+        compactIfSparse()
     }
 
-    /// Playlists to start now, at most `capacity`: forced ones first, then the rest; within
-    /// each group oldest due first. Marks them in flight.
+    /// Rebuilds the queues when stale keys outnumber live entries (removed playlists, or many
+    /// changes before their old keys came due), so memory stays proportional to the playlists.
+    private mutating func compactIfSparse() {
+        guard waiting.count + forcedQueue.count > 4 * entries.count + 64 else { return }
+        waiting = MinHeap(entries.values.filter { !$0.inFlight }.map(Self.waitingKey))
+        forcedQueue = MinHeap(entries.values.filter { !$0.inFlight && $0.forced }.map(Self.forcedKey))
+    }
+
+    /// Playlists to start now, at most `capacity`: forced ones first, oldest due first; then the
+    /// rest in the order they became startable (their due time, or the end of their park).
+    /// Marks them in flight. O(k log n) for k started (plus stale keys dropped on the way).
     ///
     /// Forced entries are ordered by their own due time too, not by id: `spotifyd-etl poll`
     /// repeated faster than a full round completes must not keep re-running the same
     /// low-id playlists while the others starve (found by scripts/chaos).
     public mutating func takeDue(now: Date, capacity: Int) -> [String] {
         guard capacity > 0 else { return [] }
-        let due = entries.values
-            .filter { !$0.inFlight && ($0.forced || ($0.nextDue <= now && ($0.parkedUntil ?? .distantPast) <= now)) }
-            .sorted { ($0.forced ? 0 : 1, $0.nextDue, $0.id) < ($1.forced ? 0 : 1, $1.nextDue, $1.id) }
-            .prefix(capacity)
-        for e in due { entries[e.id]?.inFlight = true; entries[e.id]?.forced = false }
-        return due.map(\.id)
+        var out: [String] = []
+        while out.count < capacity, let k = forcedQueue.min {
+            forcedQueue.pop()
+            guard let e = entries[k.id], e.forced, !e.inFlight, k.nextDue == e.nextDue else { continue }
+            start(k.id, into: &out)
+        }
+        while out.count < capacity, let k = waiting.min, k.at <= now {
+            waiting.pop()
+            guard let e = entries[k.id], !e.inFlight, !e.forced, Self.waitingKey(e) == k else { continue }
+            start(k.id, into: &out)
+        }
+        return out
+    }
+
+    private mutating func start(_ id: String, into out: inout [String]) {
+        entries[id]?.inFlight = true
+        entries[id]?.forced = false
+        out.append(id)
     }
 
     /// A run finished. `startedAt` anchors the cadence; `retryAt` (a deferral) overrides it.
@@ -74,6 +121,9 @@ public struct DuePlan: Sendable {
             e.parkedUntil = nil
         }
         entries[id] = e
+        waiting.push(Self.waitingKey(e))
+        if e.forced { forcedQueue.push(Self.forcedKey(e)) }
+        compactIfSparse()
     }
 
     /// `spotifyd-etl poll`: due now, ignoring cadence but not a rate-limit park (the gate
@@ -81,7 +131,14 @@ public struct DuePlan: Sendable {
     public mutating func force(_ ids: [String]?) -> [String] {
         let targets = ids ?? Array(entries.keys)
         var hit: [String] = []
-        for id in targets where entries[id] != nil { entries[id]!.forced = true; hit.append(id) }
+        for id in targets {
+            guard var e = entries[id] else { continue }
+            hit.append(id)
+            guard !e.forced else { continue }  // already queued
+            e.forced = true
+            entries[id] = e
+            if !e.inFlight { forcedQueue.push(Self.forcedKey(e)) }
+        }
         return hit
     }
 
