@@ -86,7 +86,19 @@ public struct AppConfig: Sendable, Equatable {
         public init() {}
     }
 
+    /// `[instance]`: how this instance is told apart from others writing to the same sink.
+    public struct Instance: Sendable, Equatable {
+        /// `id`: 1–32 of `[a-z0-9-]`, put into every object name (`ObjectNaming`); nil keeps the
+        /// names without an id.
+        public var id: String? = nil
+        /// `shard_index` / `shard_count`: this instance polls only the playlists of its shard
+        /// (`Shard`); nil polls every listed playlist. Set only together with `id`.
+        public var shard: Shard? = nil
+        public init() {}
+    }
+
     public var spotify = Spotify()
+    public var instance = Instance()
     public var playlists: [Playlist] = []
     public var schedule = Schedule()
     public var state = State()
@@ -97,6 +109,13 @@ public struct AppConfig: Sendable, Equatable {
     public var sourcePath = ""
 
     public init() {}
+
+    /// The playlists this instance polls: its shard's share of `playlists` (in list order), or
+    /// all of them without `[instance] shard_count`.
+    public var ownPlaylists: [Playlist] {
+        guard let shard = instance.shard else { return playlists }
+        return shard.select(playlists, id: \.id)
+    }
 
     public static let defaultPath = "/etc/spotifyd-etl/spotifyd-etl.toml"
 }

@@ -1,3 +1,5 @@
+import ETLCore
+
 /// The documented bounds of config values, in one place so the loader, `docs/configuration.md`
 /// and the tests agree. A value outside them is refused with `ConfigError.violation` set.
 public enum ConfigBounds {
@@ -36,6 +38,14 @@ public enum ConfigBounds {
     public static let multipartThresholdMinimum = 5 << 20
     /// S3's PutObject maximum; see `multipartThresholdMinimum`.
     public static let multipartThresholdMaximum = 5 << 30
+
+    // MARK: Instances
+
+    /// `instance.id`: at most this many characters of `[a-z0-9-]`. It is part of every object
+    /// name, so it stays short.
+    public static let instanceIDMaximumLength = 32
+    /// `instance.shard_count`: 1 … this (`Shard.maximumCount`).
+    public static let shardCountMaximum = Shard.maximumCount
 }
 
 /// Which documented bound a rejected value broke, so callers and tests can tell the kind of
@@ -50,4 +60,7 @@ public enum ConfigViolation: Sendable, Equatable {
     case prefixSegment
     /// A size outside its documented range, in bytes.
     case sizeOutOfRange(ClosedRange<Int>)
+    /// `instance.shard_count` outside 1 … `ConfigBounds.shardCountMaximum`, or
+    /// `instance.shard_index` outside 0 … shard_count − 1: the accepted range.
+    case shardOutOfRange(ClosedRange<Int>)
 }

@@ -65,8 +65,9 @@ public enum ConfigLoader {
         var config = AppConfig()
         config.sourcePath = sourcePath
         let top = try TableReader(root, path: "", file: sourcePath,
-                                  allowed: ["spotify", "playlists", "schedule", "state", "sink", "metrics", "control"])
+                                  allowed: ["spotify", "instance", "playlists", "schedule", "state", "sink", "metrics", "control"])
         if let t = try top.table("spotify") { config.spotify = try spotify(TableReader(t, path: "spotify", file: sourcePath, allowed: spotifyKeys)) }
+        if let t = try top.table("instance") { config.instance = try instance(TableReader(t, path: "instance", file: sourcePath, allowed: instanceKeys)) }
         if let t = try top.table("schedule") { config.schedule = try schedule(TableReader(t, path: "schedule", file: sourcePath, allowed: scheduleKeys)) }
         config.playlists = try playlists(top)
         if let t = try top.table("state") { config.state = try state(TableReader(t, path: "state", file: sourcePath, allowed: ["path"])) }
@@ -77,6 +78,7 @@ public enum ConfigLoader {
     }
 
     static let spotifyKeys = ["api_url", "accounts_url", "auth", "market", "additional_types", "request_timeout"]
+    static let instanceKeys = ["id", "shard_index", "shard_count"]
     static let scheduleKeys = ["interval", "jitter", "concurrency"]
     static let playlistKeys = ["id", "interval"]
     static let sinkKeys = ["kind", "path", "format", "compression", "max_rows", "max_bytes", "max_age",
@@ -113,6 +115,42 @@ public enum ConfigLoader {
         }
         if let v = try r.duration("request_timeout", minimum: ConfigBounds.requestTimeoutMinimum) { s.requestTimeout = v }
         return s
+    }
+
+    /// `[instance]`: `id` alone renames objects; `shard_index` and `shard_count` come as a pair
+    /// and need `id`, because instances that split one playlist list write to one sink and
+    /// would otherwise name their objects alike.
+    private static func instance(_ r: TableReader) throws(ConfigError) -> AppConfig.Instance {
+        var i = AppConfig.Instance()
+        if let v = try r.string("id") {
+            if let problem = ConfigRules.instanceIDProblem(v) { throw r.error("id", "\(problem), got \(ConfigText.quote(v, limit: 40))") }
+            i.id = v
+        }
+        let countRange = 1...ConfigBounds.shardCountMaximum
+        let count = try r.int("shard_count")
+        if let count, !countRange.contains(count) {
+            throw r.error("shard_count", "must be between 1 and \(countRange.upperBound), got \(count)",
+                          violation: .shardOutOfRange(countRange))
+        }
+        let index = try r.int("shard_index")
+        switch (index, count) {
+        case (nil, nil):
+            break
+        case (nil, .some):
+            throw r.error("shard_index", "missing: shard_count needs a shard_index (this instance's shard, 0 to shard_count - 1)")
+        case (.some, nil):
+            throw r.error("shard_count", "missing: shard_index needs a shard_count (how many shards the playlists are split into)")
+        case let (index?, count?):
+            guard let shard = Shard(index: index, count: count) else {
+                throw r.error("shard_index", "must be between 0 and \(count - 1) (shards are numbered from 0 below shard_count = \(count)), got \(index)",
+                              violation: .shardOutOfRange(0...(count - 1)))
+            }
+            guard i.id != nil else {
+                throw r.error("id", "missing: shard_index and shard_count need an id, so that the object names of the instances sharing a sink differ")
+            }
+            i.shard = shard
+        }
+        return i
     }
 
     private static func schedule(_ r: TableReader) throws(ConfigError) -> AppConfig.Schedule {

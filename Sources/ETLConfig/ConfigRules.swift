@@ -85,6 +85,18 @@ enum ConfigRules {
         return nil
     }
 
+    /// `[instance] id`: 1–32 of lowercase ASCII letters, digits and `-`. It goes into object
+    /// names verbatim, so nothing that S3, a shell or a Snowflake PATTERN treats specially.
+    static func instanceIDProblem(_ s: String) -> String? {
+        guard (1...ConfigBounds.instanceIDMaximumLength).contains(s.utf8.count) else {
+            return "must be 1 to \(ConfigBounds.instanceIDMaximumLength) characters"
+        }
+        guard s.utf8.allSatisfy({ (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }) else {
+            return "may contain only lowercase letters a-z, digits and '-'"
+        }
+        return nil
+    }
+
     static let storageClasses = ["STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                                  "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "OUTPOSTS", "EXPRESS_ONEZONE", "SNOW"]
 

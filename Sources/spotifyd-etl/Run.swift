@@ -82,7 +82,8 @@ struct Run: AsyncParsableCommand {
             let runner = OnceRunner(poller: components.poller, flusher: components.flusher,
                                     concurrency: config.schedule.concurrency, maxWait: maxWait, logger: logger,
                                     sweep: { components.enrichment.run() }, onProgress: progress)
-            let playlists = config.playlists.map(\.id)
+            // This instance's own playlists: its shard's, when `[instance]` splits the list.
+            let playlists = config.ownPlaylists.map(\.id)
             // The round blocks in curl and SQLite: on a Dispatch thread, not the cooperative pool.
             let summary = await withCheckedContinuation { c in
                 DispatchQueue.global().async { c.resume(returning: runner.run(playlists: playlists)) }

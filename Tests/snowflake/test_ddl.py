@@ -136,6 +136,13 @@ def copy_source(copy: exp.Copy) -> str:
     return src.this.name if isinstance(src.this, exp.Var) else src.name
 
 
+def object_pattern(table: str, fmt: str) -> str:
+    """The PATTERN every pipe of `table` carries: both ObjectNaming forms (with and without an
+    [instance] id of 1-32 of a-z, 0-9, '-'), gzip only (the file formats are COMPRESSION = GZIP)."""
+    return (rf"^(.*/)?{table}/dt=[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}/{table}-([a-z0-9-]{{1,32}}-)?[0-9]{{12}}"
+            rf"[.]{fmt}[.]gz$")
+
+
 def split_sql(sql: str) -> list[str]:
     """Statements with comments stripped (no ';' appears inside literals in this template)."""
     body = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
@@ -224,7 +231,7 @@ def test_every_contract_table_has_table_and_pipe(rendered):
         copy = p[f"{t}_pipe"]
         assert copy_target(copy) == t
         assert copy_source(copy) == f"@spotifyd_etl_stage/{t}/"
-        assert copy_options(copy) == {"FORMAT_NAME": "spotifyd_etl_ndjson_gz",
+        assert copy_options(copy) == {"FORMAT_NAME": "spotifyd_etl_ndjson_gz", "PATTERN": object_pattern(t, "ndjson"),
                                       "MATCH_BY_COLUMN_NAME": "CASE_INSENSITIVE", "ON_ERROR": "SKIP_FILE"}
 
 
@@ -242,7 +249,8 @@ def test_commented_examples_parse(rendered):
         copy = p[f"{t}_csv_pipe"]
         text = copy.sql(dialect="snowflake")
         assert copy_target(copy) == t and copy_source(copy) == f"@spotifyd_etl_stage/{t}/"
-        assert copy_options(copy) == {"FORMAT_NAME": "spotifyd_etl_csv_gz", "ON_ERROR": "SKIP_FILE"}
+        assert copy_options(copy) == {"FORMAT_NAME": "spotifyd_etl_csv_gz", "PATTERN": object_pattern(t, "csv"),
+                                      "ON_ERROR": "SKIP_FILE"}
         arrays = [c for (tt, c) in ARRAY_COLUMNS if tt == t]
         for c in arrays:  # positional $n of each array column goes through PARSE_JSON
             n = sf.output_columns(t).index(c) + 1
@@ -395,6 +403,62 @@ def test_object_keys_follow_object_naming():
         "playlist_items/dt=2026-11-24/playlist_items-000000000008.ndjson.gz"
     assert sf.object_key("tracks", 123456789012, "2026-11-23", "csv", False) == \
         "tracks/dt=2026-11-23/tracks-123456789012.csv"
+    # With [instance] id (Sources/ETLCore/ObjectNaming.swift).
+    assert sf.object_key("playlist_items", 8, "2026-11-24", "ndjson", True, instance="eu-2") == \
+        "playlist_items/dt=2026-11-24/playlist_items-eu-2-000000000008.ndjson.gz"
+
+
+def _pipe_patterns(rendered: str) -> dict[tuple[str, str], re.Pattern]:
+    """(table, format) → the compiled PATTERN of its NDJSON pipe and of its commented CSV pipe."""
+    out = {}
+    for fmt, sql, suffix in (("ndjson", rendered, "_pipe"),
+                             ("csv", commented_block(rendered, "BEGIN CSV PIPES", "END CSV PIPES"), "_csv_pipe")):
+        for name, copy in pipes(sql).items():
+            table = name[: -len(suffix)]
+            out[(table, fmt)] = re.compile(copy_options(copy)["PATTERN"])
+    assert set(out) == {(t, f) for t in sf.TABLES for f in ("ndjson", "csv")}
+    return out
+
+
+def test_pipe_patterns_take_both_name_forms_and_no_foreign_names(rendered):
+    """The patterns carry ^…$ themselves, so they hold whether Snowflake matches the whole path
+    or searches in it; here they are applied with search(), the looser reading, to the path
+    Snowpipe sees (relative to the stage) and to the full path a bulk COPY sees."""
+    patterns = _pipe_patterns(rendered)
+    day = "2026-11-24"
+    for (table, fmt), pat in patterns.items():
+        good = [sf.object_key(table, 1, day, fmt, True),
+                sf.object_key(table, 123456789012, day, fmt, True),
+                sf.object_key(table, 7, day, fmt, True, instance="a"),
+                sf.object_key(table, 7, day, fmt, True, instance="shard-0"),
+                sf.object_key(table, 7, day, fmt, True, instance="0"),
+                sf.object_key(table, 7, day, fmt, True, instance="z" * 32)]
+        for key in good:
+            for path in (key, f"s3://example-bucket/spotifyd-etl/{key}", f"spotifyd-etl/{key}"):
+                assert pat.search(path), (table, fmt, path)
+        other_table = "tracks" if table != "tracks" else "albums"
+        other_fmt = "csv" if fmt == "ndjson" else "ndjson"
+        foreign = [
+            sf.object_key(table, 1, day, fmt, False),                      # not gzip: the format would fail
+            sf.object_key(table, 1, day, other_fmt, True),                 # the other format's pipe
+            sf.object_key(other_table, 1, day, fmt, True),                 # another table
+            f"{table}/dt={day}/{other_table}-000000000001.{fmt}.gz",      # another table's name in this prefix
+            f"{table}/dt={day}/{table}-00000000001.{fmt}.gz",             # 11 digits
+            f"{table}/dt={day}/{table}-x{'0' * 12}.{fmt}.gz",               # id without its '-'
+            f"{table}/dt={day}/{table}-0000000000001.{fmt}.gz",           # 13 digits
+            f"{table}/dt={day}/{table}-Upper-000000000001.{fmt}.gz",      # ids are lowercase
+            f"{table}/dt={day}/{table}-a_b-000000000001.{fmt}.gz",        # '_' is not in an id
+            f"{table}/dt={day}/{table}-{'a' * 33}-000000000001.{fmt}.gz",  # id longer than 32
+            f"{table}/dt={day}/{table}--000000000001.{fmt}.gz",           # empty id
+            f"{table}/dt={day}/{table}-000000000001.{fmt}.gz.tmp-4242",    # a temp file
+            f"{table}/dt={day}/{table}-000000000001.{fmt}.gz.bak",
+            f"{table}/dt={day}/sub/{table}-000000000001.{fmt}.gz",         # a deeper directory
+            f"{table}/{table}-000000000001.{fmt}.gz",                      # no dt= partition
+            f"{table}/dt=2026-1-24/{table}-000000000001.{fmt}.gz",
+            f"{table}/dt={day}/notes.txt",
+        ]
+        for path in foreign:
+            assert not pat.search(path), (table, fmt, path)
 
 
 # --- loading into DuckDB with the DDL's types -------------------------------------------------

@@ -13,7 +13,9 @@
 -- pipe would lose its load history and could load files twice); only views are replaced.
 --
 -- Objects the daemon writes: <table>/dt=<YYYY-MM-DD>/<table>-<batch_id, 12 digits>.ndjson.gz
--- (or .csv.gz). Every row carries the contract columns followed by batch_id.
+-- (or .csv.gz), or <table>/dt=<YYYY-MM-DD>/<table>-<instance id>-<batch_id, 12 digits>.ndjson.gz
+-- when the daemon's config sets [instance] id (several instances sharing one bucket and
+-- prefix). Every row carries the contract columns followed by batch_id.
 
 -- BEGIN STORAGE INTEGRATION EXAMPLE (run once as ACCOUNTADMIN; needs your AWS role ARN)
 -- CREATE STORAGE INTEGRATION IF NOT EXISTS {{integration}}
@@ -61,7 +63,7 @@ CREATE FILE FORMAT IF NOT EXISTS spotifyd_etl_csv_gz
 CREATE STAGE IF NOT EXISTS spotifyd_etl_stage
   URL = 's3://{{bucket}}/{{prefix}}'
   STORAGE_INTEGRATION = {{integration}}
-  COMMENT = 'spotifyd-etl objects: <table>/dt=<day>/<table>-<batch_id>.<ext>';
+  COMMENT = 'spotifyd-etl objects: <table>/dt=<day>/<table>-[<instance id>-]<batch_id>.<ext>';
 
 -- Tables (contract columns in file order, then batch_id) -----------------------------------
 
@@ -170,11 +172,16 @@ CREATE TABLE IF NOT EXISTS polls (
 
 -- Pipes (NDJSON). One per table, each watching its own table prefix. Snowpipe skips a file
 -- that fails to load (ON_ERROR = SKIP_FILE) and records why: see docs/snowflake.md.
+-- PATTERN takes both object name forms (with and without an instance id, which is 1-32 of
+-- a-z, 0-9 and '-') and nothing else under the prefix. `(.*/)?` lets the same pattern match
+-- the path Snowpipe sees (relative to the stage) and the full path a manual COPY sees; the
+-- pattern is anchored at both ends.
 -- If the daemon writes CSV instead, use the commented CSV variants further down.
 
 CREATE PIPE IF NOT EXISTS playlists_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: playlists NDJSON'
   AS COPY INTO playlists FROM @spotifyd_etl_stage/playlists/
+  PATTERN = '^(.*/)?playlists/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/playlists-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -182,6 +189,7 @@ CREATE PIPE IF NOT EXISTS playlists_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS playlist_items_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: playlist_items NDJSON'
   AS COPY INTO playlist_items FROM @spotifyd_etl_stage/playlist_items/
+  PATTERN = '^(.*/)?playlist_items/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/playlist_items-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -189,6 +197,7 @@ CREATE PIPE IF NOT EXISTS playlist_items_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS tracks_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: tracks NDJSON'
   AS COPY INTO tracks FROM @spotifyd_etl_stage/tracks/
+  PATTERN = '^(.*/)?tracks/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/tracks-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -196,6 +205,7 @@ CREATE PIPE IF NOT EXISTS tracks_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS albums_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: albums NDJSON'
   AS COPY INTO albums FROM @spotifyd_etl_stage/albums/
+  PATTERN = '^(.*/)?albums/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/albums-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -203,6 +213,7 @@ CREATE PIPE IF NOT EXISTS albums_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS artists_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: artists NDJSON'
   AS COPY INTO artists FROM @spotifyd_etl_stage/artists/
+  PATTERN = '^(.*/)?artists/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/artists-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -210,6 +221,7 @@ CREATE PIPE IF NOT EXISTS artists_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS episodes_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: episodes NDJSON'
   AS COPY INTO episodes FROM @spotifyd_etl_stage/episodes/
+  PATTERN = '^(.*/)?episodes/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/episodes-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -217,6 +229,7 @@ CREATE PIPE IF NOT EXISTS episodes_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS rejects_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: rejects NDJSON'
   AS COPY INTO rejects FROM @spotifyd_etl_stage/rejects/
+  PATTERN = '^(.*/)?rejects/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/rejects-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -224,6 +237,7 @@ CREATE PIPE IF NOT EXISTS rejects_pipe AUTO_INGEST = TRUE
 CREATE PIPE IF NOT EXISTS polls_pipe AUTO_INGEST = TRUE
   COMMENT = 'spotifyd-etl: polls NDJSON'
   AS COPY INTO polls FROM @spotifyd_etl_stage/polls/
+  PATTERN = '^(.*/)?polls/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/polls-([a-z0-9-]{1,32}-)?[0-9]{12}[.]ndjson[.]gz$'
   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_ndjson_gz')
   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
   ON_ERROR = SKIP_FILE;
@@ -234,37 +248,45 @@ CREATE PIPE IF NOT EXISTS polls_pipe AUTO_INGEST = TRUE
 -- BEGIN CSV PIPES
 -- CREATE PIPE IF NOT EXISTS playlists_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO playlists FROM @spotifyd_etl_stage/playlists/
+--   PATTERN = '^(.*/)?playlists/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/playlists-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS playlist_items_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO playlist_items FROM @spotifyd_etl_stage/playlist_items/
+--   PATTERN = '^(.*/)?playlist_items/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/playlist_items-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS tracks_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO tracks (track_id, name, duration_ms, explicit, disc_number, track_number, isrc, popularity, album_id, artist_ids, uri, observed_at, batch_id)
 --   FROM (SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, PARSE_JSON($10), $11, $12, $13 FROM @spotifyd_etl_stage/tracks/)
+--   PATTERN = '^(.*/)?tracks/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/tracks-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS albums_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO albums (album_id, name, album_type, release_date, release_date_precision, release_year, total_tracks, artist_ids, observed_at, batch_id)
 --   FROM (SELECT $1, $2, $3, $4, $5, $6, $7, PARSE_JSON($8), $9, $10 FROM @spotifyd_etl_stage/albums/)
+--   PATTERN = '^(.*/)?albums/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/albums-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS artists_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO artists (artist_id, name, genres, followers, popularity, observed_at, batch_id)
 --   FROM (SELECT $1, $2, PARSE_JSON($3), $4, $5, $6, $7 FROM @spotifyd_etl_stage/artists/)
+--   PATTERN = '^(.*/)?artists/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/artists-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS episodes_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO episodes FROM @spotifyd_etl_stage/episodes/
+--   PATTERN = '^(.*/)?episodes/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/episodes-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS rejects_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO rejects FROM @spotifyd_etl_stage/rejects/
+--   PATTERN = '^(.*/)?rejects/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/rejects-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- CREATE PIPE IF NOT EXISTS polls_csv_pipe AUTO_INGEST = TRUE
 --   AS COPY INTO polls FROM @spotifyd_etl_stage/polls/
+--   PATTERN = '^(.*/)?polls/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/polls-([a-z0-9-]{1,32}-)?[0-9]{12}[.]csv[.]gz$'
 --   FILE_FORMAT = (FORMAT_NAME = 'spotifyd_etl_csv_gz')
 --   ON_ERROR = SKIP_FILE;
 -- END CSV PIPES

@@ -7,7 +7,7 @@ are line-for-line ports of Sources/ETLSink/Encoding/{NDJSONEncoder,CSVEncoder}.s
 Sources/ETLCore/JSONText.swift; Tests/snowflake/golden/ pins their output so the Swift side can
 assert the same bytes.
 
-Object keys follow ObjectNaming: <table>/dt=<YYYY-MM-DD>/<table>-<batch_id %012d>.<ext>.
+Object keys follow ObjectNaming: <table>/dt=<YYYY-MM-DD>/<table>-[<instance id>-]<batch_id %012d>.<ext>.
 Gzip matches GzipWriter: level 6, windowBits 31, memLevel 8, header mtime 0, no name, OS 255.
 
 Usage: scripts/snowflake/sample_files.py OUTDIR [--format ndjson|csv|both] [--no-gzip]
@@ -154,8 +154,10 @@ def gzip_bytes(data: bytes) -> bytes:
     return bytes(out)
 
 
-def object_key(table: str, batch_id: int, day: str, fmt: str, gzip: bool) -> str:
-    return f"{table}/dt={day}/{table}-{batch_id:012d}.{fmt}{'.gz' if gzip else ''}"
+def object_key(table: str, batch_id: int, day: str, fmt: str, gzip: bool, instance: str | None = None) -> str:
+    """ObjectNaming.key: `instance` is the daemon's [instance] id (None: names without one)."""
+    middle = f"{instance}-" if instance else ""
+    return f"{table}/dt={day}/{table}-{middle}{batch_id:012d}.{fmt}{'.gz' if gzip else ''}"
 
 
 # --- the scenario -----------------------------------------------------------------------------

@@ -85,7 +85,8 @@ public final class Components: Sendable {
                                                    ledger: StateMultipartLedger(state: state))
         let spool = stateDir.appendingPathComponent("spool", isDirectory: true)
         try Self.makeDirectory(spool, key: "state.path", config: config)
-        let naming = ObjectNaming(format: config.sink.format == .csv ? .csv : .ndjson, gzip: config.sink.compression == .gzip)
+        let naming = ObjectNaming(format: config.sink.format == .csv ? .csv : .ndjson, gzip: config.sink.compression == .gzip,
+                                  instanceID: config.instance.id)
         flusher = Flusher(state: state, sink: objectSink, spoolDirectory: spool, naming: naming,
                           limits: .init(maxRows: config.sink.maxRows, maxBytes: config.sink.maxBytes, maxAge: config.sink.maxAge),
                           clock: clock, logger: logger, metrics: metrics)

@@ -1,3 +1,4 @@
+import ETLConfig
 import ETLCore
 import ETLHealth
 import ETLSink
@@ -33,7 +34,9 @@ struct ControlHandler: Sendable {
             let hit = scheduler.pollNow(req.playlists)
             if let asked = req.playlists, hit.count != asked.count {
                 let unknown = Set(asked).subtracting(hit).sorted()
-                return .failure("not configured: \(unknown.joined(separator: ", "))")
+                let which = components.config.instance.shard.map { "not configured or not in this instance's shard \($0.description)" }
+                    ?? "not configured"
+                return .failure("\(which): \(unknown.joined(separator: ", "))")
             }
             return ControlResponse(ok: true, message: "\(hit.count) playlist(s) due now")
         case .flush:

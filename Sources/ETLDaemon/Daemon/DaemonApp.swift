@@ -32,7 +32,8 @@ public enum DaemonApp {
         let watchdog = ProgressWatchdog(notifier: notifier)
         watchdog.observe { [logger] in WatchdogEventLog.log($0, to: logger) }
         let startedAt = Date()
-        let board = StatusBoard(components: components, playlists: config.playlists.map(\.id))
+        let board = StatusBoard(components: components, playlists: config.ownPlaylists.map(\.id),
+                                listed: config.playlists.count)
         let storage = components.storage
         storage.setOnCleared { [logger] in
             board.storageCleared()
@@ -79,15 +80,24 @@ public enum DaemonApp {
         try control.start()
         let metricsEndpoint = try PrometheusService(listen: config.metrics.listen, metrics: prometheus, logger: logger)
         let reloader = Reloader(path: configPath, store: store, scheduler: scheduler, notifier: notifier,
-                                logger: logger) { board.setPlaylists($0.playlists.map(\.id)) }
+                                logger: logger) { board.setPlaylists($0.ownPlaylists.map(\.id), listed: $0.playlists.count) }
 
         let services: [any Service] = [
             SystemdService(notifier: notifier, watchdog: watchdog,
                            statusLine: { board.line(gate: components.gate) },
                            startedMessage: {
-                               logger.info("spotifyd-etl started", metadata: [
-                                   "playlists": "\(config.playlists.count)", "sink": "\(config.sink.kind.rawValue)",
-                                   "watchdog": "\(watchdog.stateDescription)"])
+                               var metadata: Logger.Metadata = [
+                                   "playlists": "\(config.ownPlaylists.count)", "sink": "\(config.sink.kind.rawValue)",
+                                   "watchdog": "\(watchdog.stateDescription)"]
+                               if let id = config.instance.id { metadata["instance"] = "\(id)" }
+                               if let shard = config.instance.shard {
+                                   metadata["shard"] = "\(shard.description)"
+                                   metadata["playlists_listed"] = "\(config.playlists.count)"
+                               }
+                               logger.info("spotifyd-etl started", metadata: metadata)
+                               if config.instance.shard != nil, config.ownPlaylists.isEmpty {
+                                   logger.warning("no listed playlist falls into this instance's shard; it polls nothing until the list grows")
+                               }
                            }),
             ControlService(server: control),
             metricsEndpoint,
@@ -107,7 +117,8 @@ public enum DaemonApp {
         logger.info("stopped")
     }
 
+    /// What the scheduler polls: this instance's own playlists (its shard's, when sharded).
     static func schedule(_ c: AppConfig) -> [(id: String, interval: Double)] {
-        c.playlists.map { ($0.id, $0.interval ?? c.schedule.interval) }
+        c.ownPlaylists.map { ($0.id, $0.interval ?? c.schedule.interval) }
     }
 }

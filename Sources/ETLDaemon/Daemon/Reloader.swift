@@ -4,9 +4,10 @@ import Logging
 
 /// SIGHUP: re-reads the config file. An invalid file keeps the running config and says which
 /// key; a valid one becomes the next `ConfigStore` snapshot in one swap. Only `[[playlists]]`
-/// and `[schedule]` apply while running; sections whose objects are built once at start
-/// (`[state]`, `[sink]`, `[spotify]`, `[control]`, `[metrics]`) keep their running values in
-/// the new snapshot, with a warning that they take effect after a restart.
+/// and `[schedule]` apply while running (a sharded instance then polls its shard of the new
+/// list); sections whose objects are built once at start (`[instance]`, `[state]`, `[sink]`,
+/// `[spotify]`, `[control]`, `[metrics]`) keep their running values in the new snapshot, with
+/// a warning that they take effect after a restart.
 final class Reloader: Sendable {
     private let path: String
     private let store: ConfigStore
@@ -42,6 +43,7 @@ final class Reloader: Sendable {
         }
         let old = running.config
         var restartNeeded: [String] = []
+        if loaded.instance != old.instance { restartNeeded.append("[instance]") }
         if loaded.state != old.state { restartNeeded.append("[state]") }
         if loaded.sink != old.sink { restartNeeded.append("[sink]") }
         if loaded.spotify != old.spotify { restartNeeded.append("[spotify]") }
@@ -57,7 +59,7 @@ final class Reloader: Sendable {
         scheduler.reconfigure(playlists: DaemonApp.schedule(next), jitter: next.schedule.jitter,
                               concurrency: next.schedule.concurrency, generation: snapshot.generation)
         onReload(next)
-        logger.info("config reloaded", metadata: ["playlists": "\(next.playlists.count)",
+        logger.info("config reloaded", metadata: ["playlists": "\(next.ownPlaylists.count)",
                                                    "generation": "\(snapshot.generation)"])
         return snapshot.generation
     }

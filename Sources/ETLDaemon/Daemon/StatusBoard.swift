@@ -11,7 +11,10 @@ import Synchronization
 /// from the scheduler and flusher queues; read from the control socket's.
 final class StatusBoard: Sendable {
     private struct Board {
+        /// The playlists this instance polls (its shard's, when sharded).
         var playlistIDs: [String]
+        /// How many playlists the config lists (all shards).
+        var listed: Int
         var changedAt: [Date] = []
         var outboxRows = 0
         var authExpired: String?
@@ -29,18 +32,22 @@ final class StatusBoard: Sendable {
     private let components: Components
     private let board: Guarded<Board>
 
-    init(components: Components, playlists: [String]) {
+    /// - Parameters:
+    ///   - playlists: the playlists this instance polls (`AppConfig.ownPlaylists`).
+    ///   - listed: how many the config lists, all shards together.
+    init(components: Components, playlists: [String], listed: Int) {
         self.components = components
         let known = Set(((try? components.state.allWatermarks()) ?? []).compactMap { $0.snapshotID == nil ? nil : $0.playlistID })
         let pending = Set(playlists).subtracting(known)
-        board = Guarded(Board(playlistIDs: playlists, outboxRows: Self.countOutbox(components.state),
+        board = Guarded(Board(playlistIDs: playlists, listed: listed, outboxRows: Self.countOutbox(components.state),
                               lastUpload: (try? components.state.lastUpload()) ?? nil,
                               initialPending: pending, initialTotal: pending.count))
     }
 
-    func setPlaylists(_ ids: [String]) {
+    func setPlaylists(_ ids: [String], listed: Int) {
         board.withLock { b in
             b.playlistIDs = ids
+            b.listed = listed
             // A playlist dropped by a reload no longer holds the initial load open.
             let gone = b.initialPending.subtracting(ids)
             b.initialPending.subtract(gone)
@@ -139,7 +146,7 @@ final class StatusBoard: Sendable {
                 watchdogHealthy: Bool, retryCadence: Double) -> StatusReport {
         let now = Date()
         let plan = scheduler.snapshot().plan
-        let ids = board.withLock { $0.playlistIDs }
+        let (ids, listed) = board.withLock { ($0.playlistIDs, $0.listed) }
         let marks = Dictionary(((try? components.state.allWatermarks()) ?? []).map { ($0.playlistID, $0) },
                                uniquingKeysWith: { a, _ in a })
         let playlists = ids.map { id -> StatusReport.Playlist in
@@ -198,7 +205,16 @@ final class StatusBoard: Sendable {
         report.health = StatusReport.Health(reasons: HealthVerdict.reasons(health))
         report.initialLoad = initialLoad
         report.deadLetters = deadLetters
+        report.instance = Self.describeInstance(components.config.instance, own: ids.count, listed: listed)
         return report
+    }
+
+    /// The `[instance]` section and this instance's share of the playlist list; nil without an id.
+    static func describeInstance(_ instance: AppConfig.Instance, own: Int, listed: Int) -> StatusReport.Instance? {
+        guard let id = instance.id else { return nil }
+        return StatusReport.Instance(id: id, shard: instance.shard.map {
+            StatusReport.ShardShare(index: $0.index, count: $0.count, playlists: own, listed: listed)
+        })
     }
 
     /// "local /var/lib/spotifyd-etl/out" or "s3://bucket/prefix".

@@ -169,6 +169,29 @@ public struct StatusReport: Codable, Sendable, Equatable {
         }
     }
 
+    /// `[instance]` of the daemon: its id, and its shard's share of the playlist list.
+    public struct Instance: Codable, Sendable, Equatable {
+        public var id: String
+        public var shard: ShardShare?
+        public init(id: String, shard: ShardShare? = nil) { self.id = id; self.shard = shard }
+        /// "a" or "b, shard 2/5: 41 of 200 playlists".
+        public var line: String { id + (shard.map { ", " + $0.line } ?? "") }
+    }
+
+    /// One shard's share: `index` and `count` exactly as configured (`index` is 0-based),
+    /// `playlists` polled here of `listed` in the config.
+    public struct ShardShare: Codable, Sendable, Equatable {
+        public var index: Int
+        public var count: Int
+        public var playlists: Int
+        public var listed: Int
+        public init(index: Int, count: Int, playlists: Int, listed: Int) {
+            self.index = index; self.count = count; self.playlists = playlists; self.listed = listed
+        }
+        /// "shard 2/5: 41 of 200 playlists".
+        public var line: String { "shard \(index)/\(count): \(playlists) of \(listed) playlists" }
+    }
+
     public struct Disk: Codable, Sendable, Equatable {
         /// e.g. "ok", "low: 120MiB free", "full"
         public var state: String
@@ -193,6 +216,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var initialLoad: InitialLoad?
     /// Present while dead letters exist.
     public var deadLetters: DeadLetters?
+    /// Present when `[instance] id` is set.
+    public var instance: Instance?
 
     public init(version: String, uptimeS: Double, startedAt: String, playlists: [Playlist], rateGate: RateGate, token: Token,
                 outbox: [Outbox], pendingBatches: Int, lastUpload: Upload? = nil, watchdog: Watchdog, disk: Disk? = nil) {
@@ -205,7 +230,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var effectiveHealth: Health { health ?? Health(reasons: []) }
 
     enum CodingKeys: String, CodingKey {
-        case version, playlists, token, outbox, watchdog, disk, sink, health
+        case version, playlists, token, outbox, watchdog, disk, sink, health, instance
         case uptimeS = "uptime_s", startedAt = "started_at", rateGate = "rate_gate",
              pendingBatches = "pending_batches", lastUpload = "last_upload", lastUploadError = "last_upload_error",
              initialLoad = "initial_load", deadLetters = "dead_letters"
@@ -227,6 +252,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         kv("version", version)
         if let l = initialLoad { kv("progress", l.line) }
         if let sink { kv("sink", sink) }
+        if let instance { kv("instance", instance.line) }
         kv("started", "\(startedAt) (up \(Self.human(uptimeS)))")
         var gate = rateGate.state
         if let u = rateGate.until { gate += " until \(u)" }
