@@ -34,6 +34,20 @@ public enum ItemFields {
     /// API has been seen not to honour `item(...)`.
     public static let tracks = filter(itemKey: "track")
 
+    /// Keys of the playlist object the `playlists` table reads.
+    public static let playlistKeys =
+        "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers(total)"
+
+    /// The filter for `GET /playlists/{id}` with the first page of items: the playlist keys,
+    /// and the embedded paging object under `container` filtered as an `/items` page with the
+    /// item object under `itemKey` — `items(items(added_at,…,item(…)),limit,next,offset,total)`.
+    /// The other container (`tracks` beside `items`, and the reverse) is asked for its `total`
+    /// only, so an API that names the paging object the other way still gives the count.
+    public static func playlist(container: String, itemKey: String) -> String {
+        let other = container == "items" ? "tracks" : "items"
+        return playlistKeys + ",\(container)(\(filter(itemKey: itemKey))),\(other)(total)"
+    }
+
     /// `url` with its `fields` query parameter set to `filter` (percent-encoded), replacing any
     /// other value. Unchanged when it already carries `filter` (in whatever encoding).
     static func url(_ url: String, withFields filter: String) -> String {
@@ -91,9 +105,12 @@ public enum ItemFields {
     }
 
     /// True when the page's `items` array holds at least one JSON object (an entry that could
-    /// have carried `item`). False for an empty page and for a body that is not a page.
-    static func hasObjectEntries(_ body: Data) -> Bool {
-        guard let v = try? JSONParser.parse(Array(body)), let list = v["items"]?.arrayValue else { return false }
+    /// have carried `item`). False for an empty page and for a body that is not a page. With
+    /// `embeddedIn`, the page is the one a playlist object holds under that key.
+    static func hasObjectEntries(_ body: Data, embeddedIn container: String? = nil) -> Bool {
+        guard let v = try? JSONParser.parse(Array(body)) else { return false }
+        let page = container.map { v[$0] } ?? v
+        guard let list = page?["items"]?.arrayValue else { return false }
         return list.contains { $0.objectValue != nil }
     }
 }

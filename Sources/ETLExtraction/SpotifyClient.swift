@@ -45,9 +45,10 @@ public final class SpotifyClient: Sendable {
     public static let pageLimit = 50
     /// Maximum ids per GET /artists?ids=.
     public static let artistBatchLimit = 50
-    /// Metadata fields requested: enough for the `playlists` table, no items.
-    public static let playlistFields =
-        "id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers(total),items(total),tracks(total)"
+    /// Metadata fields without items: enough for the `playlists` table and the item count.
+    public static let playlistFields = ItemFields.playlistKeys + ",items(total),tracks(total)"
+    /// The field a snapshot-only request asks for.
+    public static let snapshotFields = "snapshot_id"
 
     public let settings: SpotifyClientSettings
     private let tokens: TokenProvider
@@ -120,6 +121,31 @@ public final class SpotifyClient: Sendable {
         return try playlistBody(response, playlistID: id)
     }
 
+    /// GET /playlists/{id} with the metadata and the first page of items the playlist object
+    /// embeds (up to 100), under one `fields` filter (`ItemFields.playlist`): one answer, one
+    /// snapshot. The page is asked under `items` with each entry's `item`; under `tracks` with
+    /// `track` once this app is known to need the legacy endpoint; with `track` under `items`
+    /// after the `item(...)` fallback (`honouringItem`, which applies to the embedded entries
+    /// as to an `/items` page). Without item filtering, the whole playlist object.
+    public func playlist(_ id: String) throws -> Data {
+        let legacy = capabilities.get(Capability.itemsEndpoint) == Capability.itemsLegacy
+        guard let fields = itemFields(legacy: legacy) else {
+            return try playlistBody(get(playlistURL(id, fields: nil), playlistID: id), playlistID: id)
+        }
+        let container = legacy ? "tracks" : "items"
+        let itemKey = fields == ItemFields.items ? "item" : "track"
+        let url = playlistURL(id, fields: ItemFields.playlist(container: container, itemKey: itemKey))
+        let body = try playlistBody(get(url, playlistID: id), playlistID: id)
+        return try honouringItem(body, url: url, playlistID: id,
+                                 asked: ItemFields.playlist(container: "items", itemKey: "item"),
+                                 fallback: ItemFields.playlist(container: "items", itemKey: "track"), embeddedIn: "items")
+    }
+
+    /// GET /playlists/{id}?fields=snapshot_id: whether the playlist moved, for one small answer.
+    public func playlistSnapshot(_ id: String) throws -> Data {
+        try playlistBody(get(playlistURL(id, fields: SpotifyClient.snapshotFields), playlistID: id), playlistID: id)
+    }
+
     /// True once the /items field list is sent under `track(...)` (see `honouringItem`).
     public var itemFieldsFallBackToTrack: Bool {
         state.withLock { $0.itemFieldsUnderTrack }
@@ -173,17 +199,19 @@ public final class SpotifyClient: Sendable {
         }
     }
 
-    /// A 2xx /items body requested with `url`. If that asked for `item(...)` and the page has
-    /// entries but not one `item` key — absent, not null: a null `item` is an unavailable
-    /// track, and stays a reject — the API did not honour `item(...)`. The page is then
-    /// requested once more with the field list under `track(...)`; if that one carries
-    /// `track`, it is used and `track(...)` is remembered for the rest of the process (one
-    /// warning). If it carries no `track` either, the entries really lack both keys: the first
-    /// body is returned and they become `malformed_entry` rejects as before.
-    private func honouringItem(_ body: Data, url: String, playlistID: String) throws -> Data {
-        guard ItemFields.fields(in: url) == ItemFields.items, !ItemFields.containsKey("item", in: body),
-              ItemFields.hasObjectEntries(body) else { return body }
-        let retried = try playlistBody(get(ItemFields.url(url, withFields: ItemFields.tracks), playlistID: playlistID),
+    /// A 2xx /items body requested with `url` (or a playlist body, whose page is the one
+    /// embedded under `embeddedIn`). If that asked for `item(...)` (the filter `asked`) and the
+    /// page has entries but not one `item` key — absent, not null: a null `item` is an
+    /// unavailable track, and stays a reject — the API did not honour `item(...)`. The answer
+    /// is then requested once more with `fallback`, the field list under `track(...)`; if that
+    /// one carries `track`, it is used and `track(...)` is remembered for the rest of the
+    /// process (one warning). If it carries no `track` either, the entries really lack both
+    /// keys: the first body is returned and they become `malformed_entry` rejects as before.
+    private func honouringItem(_ body: Data, url: String, playlistID: String, asked: String = ItemFields.items,
+                               fallback: String = ItemFields.tracks, embeddedIn: String? = nil) throws -> Data {
+        guard ItemFields.fields(in: url) == asked, !ItemFields.containsKey("item", in: body),
+              ItemFields.hasObjectEntries(body, embeddedIn: embeddedIn) else { return body }
+        let retried = try playlistBody(get(ItemFields.url(url, withFields: fallback), playlistID: playlistID),
                                        playlistID: playlistID)
         guard ItemFields.containsKey("track", in: retried) else { return body }
         let first = state.withLock { s in
@@ -478,8 +506,10 @@ public final class SpotifyClient: Sendable {
         return q
     }
 
-    private func playlistURL(_ id: String, fields: String) -> String {
-        settings.apiURL + "/playlists/" + URLEncoding.encode(id) + "?fields=" + URLEncoding.encode(fields) + commonQuery()
+    /// `/playlists/{id}` with `fields` (nil: the whole object) and the market and item types.
+    private func playlistURL(_ id: String, fields: String?) -> String {
+        let query = (fields.map { "&fields=" + URLEncoding.encode($0) } ?? "") + commonQuery()
+        return settings.apiURL + "/playlists/" + URLEncoding.encode(id) + (query.isEmpty ? "" : "?" + query.dropFirst())
     }
 
     private func itemsURL(_ id: String, offset: Int, legacy: Bool) -> String {

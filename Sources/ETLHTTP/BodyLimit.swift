@@ -4,8 +4,9 @@
 /// plain one. One place for every limit, so a peer that sends more than any sane answer costs
 /// a bounded amount of memory, never the process.
 public enum BodyLimit {
-    /// A Web API page: 50 playlist entries, a playlist's metadata, 50 artists. Real pages are
-    /// well under 1 MiB; 16 MiB leaves room for long names and descriptions.
+    /// A Web API page: 50 playlist entries, a playlist's metadata with its embedded first 100
+    /// entries, 50 artists. Real pages are well under 1 MiB; 16 MiB leaves room for long names
+    /// and descriptions.
     public static let apiPage = 16 << 20
     /// An OAuth token reply (a few hundred bytes in practice).
     public static let token = 64 << 10

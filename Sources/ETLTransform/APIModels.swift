@@ -114,6 +114,19 @@ public func decodePlaylistMeta(json v: JSONValue) throws(TransformError) -> Play
     return meta
 }
 
+/// The `snapshot_id` of a `GET /playlists/{id}?fields=snapshot_id` answer (any playlist object
+/// will do), bounded by `AnswerLimits.snapshotIDBytes` like the full decoder's.
+public func decodeSnapshotID(_ bytes: [UInt8]) throws(TransformError) -> String {
+    let v = try parseBody(bytes)
+    guard v.objectValue != nil else { throw .malformed("playlist is not an object") }
+    guard let snap = try bounded(nonEmptyString(v["snapshot_id"]), "snapshot_id", AnswerLimits.snapshotIDBytes) else {
+        throw .malformed("missing snapshot_id")
+    }
+    return snap
+}
+
+public func decodeSnapshotID(_ data: Data) throws(TransformError) -> String { try decodeSnapshotID(Array(data)) }
+
 public func decodeItemsPage(_ bytes: [UInt8]) throws(TransformError) -> ItemsPage {
     try decodeItemsPage(json: parseBody(bytes))
 }
@@ -291,6 +304,11 @@ func decodeParsedItemsPageLean(buffer bytes: UnsafeBufferPointer<UInt8>) throws(
         return ParsedItemsPage(entries: entries, total: page.total, next: page.next, offset: page.offset, limit: page.limit)
     }
 }
+
+/// A decoded page with every entry given to `parseEntry` at `offset + index`: the same entries
+/// `decodeParsedItemsPage` makes of the page's bytes. For the page embedded in a playlist
+/// object, which arrives already decoded with its metadata.
+public func parsedItemsPage(_ page: ItemsPage) -> ParsedItemsPage { parsedFully(page) }
 
 private func parsedFully(_ page: ItemsPage) -> ParsedItemsPage {
     ParsedItemsPage(entries: page.entries.enumerated().map { parseEntry($0.element, position: page.offset + $0.offset) },

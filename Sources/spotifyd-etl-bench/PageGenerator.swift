@@ -27,6 +27,8 @@ struct PageGenerator {
     /// where most of the playlist is unchanged).
     var version = 0
     static let pageLimit = 50
+    /// Items the playlist object embeds.
+    static let embeddedLimit = 100
     static let episodePool = 500
 
     var seenAlbums: Int { max(1, seenTracks / 10) }
@@ -102,17 +104,35 @@ struct PageGenerator {
 
     // MARK: bodies
 
-    /// `GET /playlists/{id}?fields=…` as the client requests it (no items, just the total).
-    func metadata(playlist p: Int) -> [UInt8] {
+    /// `GET /playlists/{id}?fields=…` as the client requests it for a poll
+    /// (`ItemFields.playlist`): the metadata keys in the filter's order, then the embedded first
+    /// page of up to `embeddedLimit` entries under `items`.
+    func playlist(playlist p: Int) -> [UInt8] {
         var o = JSONBuf()
+        o.bytes.reserveCapacity(80_000)
         let pid = playlistID(p)
-        o.raw("{\"collaborative\": false, \"description\": \"Generated playlist \(p)\", \"followers\": {\"total\": \(p % 1000)}, \"id\": ")
+        o.raw("{\"id\": ")
         o.str(pid)
-        o.raw(", \"name\": \"Generated \(p)\", \"owner\": {\"display_name\": \"Emulated Owner\", \"id\": \"emu_owner\"}, \"public\": true, \"snapshot_id\": ")
-        o.str("snap-\(seed)-\(p)-v\(version)")
-        o.raw(", \"items\": {\"total\": \(itemsPerPlaylist)}}")
+        o.raw(", \"snapshot_id\": ")
+        o.str(snapshotID(playlist: p))
+        o.raw(", \"name\": \"Generated \(p)\", \"description\": \"Generated playlist \(p)\", \"public\": true, ")
+        o.raw("\"collaborative\": false, \"owner\": {\"id\": \"emu_owner\", \"display_name\": \"Emulated Owner\"}, ")
+        o.raw("\"followers\": {\"total\": \(p % 1000)}, \"items\": ")
+        page(&o, playlist: p, offset: 0, limit: Self.embeddedLimit)
+        o.raw("}")
         return o.bytes
     }
+
+    /// `GET /playlists/{id}?fields=snapshot_id`.
+    func snapshot(playlist p: Int) -> [UInt8] {
+        var o = JSONBuf()
+        o.raw("{\"snapshot_id\": ")
+        o.str(snapshotID(playlist: p))
+        o.raw("}")
+        return o.bytes
+    }
+
+    func snapshotID(playlist p: Int) -> String { "snap-\(seed)-\(p)-v\(version)" }
 
     /// A page URL as Spotify (and the emulator) write `next`: the request's query carried over,
     /// `fields` included (the emulator leaves `,()` unescaped).
@@ -126,7 +146,14 @@ struct PageGenerator {
     func itemsPage(playlist p: Int, offset: Int) -> [UInt8] {
         var o = JSONBuf()
         o.bytes.reserveCapacity(40_000)
-        let end = min(itemsPerPlaylist, offset + Self.pageLimit)
+        page(&o, playlist: p, offset: offset, limit: Self.pageLimit)
+        return o.bytes
+    }
+
+    /// A paging object of up to `limit` entries from `offset`; its `next` asks for
+    /// `pageLimit` (the emulator's embedded page does the same).
+    private func page(_ o: inout JSONBuf, playlist p: Int, offset: Int, limit: Int) {
+        let end = min(itemsPerPlaylist, offset + limit)
         o.raw("{\"items\": [")
         var j = offset
         while j < end {
@@ -134,10 +161,9 @@ struct PageGenerator {
             entry(&o, playlist: p, item: j)
             j += 1
         }
-        o.raw("], \"limit\": \(Self.pageLimit), \"next\": ")
+        o.raw("], \"limit\": \(limit), \"next\": ")
         if end < itemsPerPlaylist { o.str(pageURL(playlist: p, offset: end)) } else { o.raw("null") }
         o.raw(", \"offset\": \(offset), \"total\": \(itemsPerPlaylist)}")
-        return o.bytes
     }
 
     private func addedAt(_ p: Int, _ j: Int) -> String {

@@ -50,8 +50,16 @@ final class ReplaySource: PlaylistPoller.Source, Sendable {
         return p
     }
 
-    func playlistMetadata(_ id: String) throws -> Data {
-        try timed { s in Data(s.gen.metadata(playlist: try Self.playlist(id, s.gen))) }
+    /// The playlist with its embedded first page (counted as a page served).
+    func playlist(_ id: String) throws -> Data {
+        try timed { s in
+            s.pagesServed += 1
+            return Data(s.gen.playlist(playlist: try Self.playlist(id, s.gen)))
+        }
+    }
+
+    func playlistSnapshot(_ id: String) throws -> Data {
+        try timed { s in Data(s.gen.snapshot(playlist: try Self.playlist(id, s.gen))) }
     }
 
     func itemsPage(_ id: String, offset: Int) throws -> Data {

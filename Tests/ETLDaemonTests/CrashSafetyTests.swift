@@ -11,11 +11,13 @@ final class CrashSafetyTests: XCTestCase {
         print("CrashSafetyTests seed \(seed) (rerun with CRASH_SEED=\(seed))")
         var rng = SplitMix64(seed: seed)
         let h = try Harness(.init(scenario: "generated", playlists: 24, items: 150, seed: 31), extraConfig: "")
-        // Small batches and a slowish API so kills land mid-scan, mid-commit and mid-flush.
+        // Small batches and a slowish API so kills land mid-scan, mid-commit and mid-flush. Each
+        // playlist is read in 3 requests (the playlist with 100 items, one /items page of 50,
+        // the re-check): the /items page is the slow one.
         let toml = try String(contentsOf: h.configURL, encoding: .utf8)
             .replacingOccurrences(of: "max_age = \"1s\"", with: "max_age = \"1s\"\nmax_rows = 200")
         try toml.write(to: h.configURL, atomically: true, encoding: .utf8)
-        try h.emulator.setFaults([["path_regex": "/v1/playlists/.*/items", "status": 0, "delay_ms": 15, "count": -1]])
+        try h.emulator.setFaults([["path_regex": "/v1/playlists/.*/items", "status": 0, "delay_ms": 45, "count": -1]])
 
         var ledger: [String: String] = [:]   // batch id → object key, as first seen
         for round in 0..<6 {

@@ -31,7 +31,9 @@ final class HostileAnswersTests: XCTestCase {
     /// `run --once`: 0 done, 1 some playlists failed for good, 75 some work deferred.
     static let documentedExitCodes: Set<Int32> = [ExitCode.ok, ExitCode.failure, ExitCode.tempFail]
     static let rssHeadroomMiB = 64.0
-    static let scenario = SpotifyEmulatorProcess.Options(scenario: "generated", playlists: 3, items: 120, seed: 5)
+    /// 150 items: the playlist answer embeds the first 100, the one `/items` page (offset 100)
+    /// holds the other 50, which the page cases shape.
+    static let scenario = SpotifyEmulatorProcess.Options(scenario: "generated", playlists: 3, items: 150, seed: 5)
 
     static let hostileName = "\u{1B}]0;pwned\u{07}\u{1B}[2J\r\nFAKE level=error \u{0}end"
 
@@ -58,6 +60,8 @@ final class HostileAnswersTests: XCTestCase {
              rules: { _ in [["path_regex": "^/api/token", "status": 200, "body": "<html><body>Service Unavailable</body></html>"]] }),
         Case(name: "items offset 2^63-1, total 1e15", cause: numbersCause,
              rules: { [["path_regex": items($0), "patch": ["offset": Int64.max], "patch_raw": ["total": "1e15"]]] }),
+        Case(name: "embedded page at offset 5, total 1e15", cause: numbersCause,
+             rules: { [["path_regex": meta($0), "patch": ["items.offset": 5], "patch_raw": ["items.total": "1e15"]]] }),
         Case(name: "items total -1, limit 0", cause: numbersCause,
              rules: { [["path_regex": items($0), "patch_raw": ["total": "-1", "limit": "0"]]] }),
         Case(name: "items next loops to the same page", cause: numbersCause + "|loop",
@@ -90,15 +94,19 @@ final class HostileAnswersTests: XCTestCase {
              rules: { [["path_regex": meta($0), "patch": ["snapshot_id": String(repeating: "S", count: 1 << 20)]]] }),
         Case(name: "1 MiB playlist name", cause: "name is 1,048,576 bytes, over the 65,536-byte bound",
              rules: { [["path_regex": meta($0), "patch": ["name": String(repeating: "N", count: 1 << 20)]]] }),
-        Case(name: "15 MB page of 315 KB track names", cause: "50 rejected",
+        // The /items page is the one at offset 100; the snapshot's own malformed entries among
+        // the first 100 are rejected too, so the journal's count is 50 or more.
+        Case(name: "15 MB page of 315 KB track names", cause: "(5[0-9]|[6-9][0-9]) rejected",
              rules: { [["path_regex": items($0), "count": 1, "patch": Dictionary(uniqueKeysWithValues: (0..<50).map { k in
                  ("items.\(k).item.name", String(repeating: Character(Unicode.Scalar(UInt8(97 + k % 26))), count: 315_000)) })]] },
              check: { h, c, _ in
-                 // The page's 50 entries are all rejected (the cause is "50 rejected"): the oversized
+                 // The page's 50 entries are all rejected (the cause counts them): the oversized
                  // ones as entry_too_large, any the scenario made malformed for its shape.
                  let rejects = try h.rows(.rejects).filter { $0["playlist_id"] as? String == c.victim }
                  let tooLarge = rejects.filter { $0["reason"] as? String == "entry_too_large" }
                  XCTAssertGreaterThanOrEqual(tooLarge.count, 45, "the oversized entries are entry_too_large rejects")
+                 XCTAssertTrue(tooLarge.allSatisfy { (100..<150).contains($0["position"] as? Int ?? -1) },
+                               "only the patched page's entries are too large")
                  for r in rejects {
                      let raw = r["raw"] as? String ?? ""
                      XCTAssertLessThan(raw.utf8.count, 9 * 1024, "a reject's raw text is bounded")

@@ -201,7 +201,12 @@ final class JournalMessageEndToEndTests: XCTestCase {
         XCTAssertTrue(requests.contains { $0.contains("token POST /api/token: HTTP 200") }, requests.prefix(5).joined(separator: "\n"))
         XCTAssertTrue(requests.contains { $0.contains("spotify GET /v1/playlists/\(basicID)?") && $0.contains("playlist_id=\(basicID)") },
                       requests.prefix(5).joined(separator: "\n"))
-        XCTAssertTrue(requests.contains { $0.contains("spotify GET /v1/playlists/\(basicID)/items?") })
+        // Basic Mix's one request carried its items; the playlist the app may not read is asked
+        // for its /items page, which answers 403.
+        XCTAssertFalse(requests.contains { $0.contains("spotify GET /v1/playlists/\(basicID)/items?") })
+        let foreignID = truth.first { ($0["name"] as! String).contains("Someone Else") }!["id"] as! String
+        XCTAssertTrue(requests.contains { $0.contains("spotify GET /v1/playlists/\(foreignID)/items?") && $0.contains(": HTTP 403,") },
+                      requests.joined(separator: "\n"))
         XCTAssertTrue(requests.contains { $0.contains(": HTTP 404,") })
 
         // No credential in any form.

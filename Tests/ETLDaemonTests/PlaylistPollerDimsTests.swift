@@ -18,12 +18,15 @@ final class PlaylistPollerDimsTests: XCTestCase {
         /// Ids `/artists` answers with null.
         var unknownArtists: Set<String> = []
 
-        func playlistMetadata(_ id: String) throws -> Data {
+        func playlist(_ id: String) throws -> Data {
             guard let p = playlists[id] else { throw ScriptError.unknown(id) }
             return Data("""
                 {"id":"\(id)","snapshot_id":"\(p.snapshot)","name":"Playlist \(id)","items":{"total":\(p.entries.count)}}
                 """.utf8)
         }
+
+        /// No embedded page here: the poller reads `/items` from offset 0, then re-checks.
+        func playlistSnapshot(_ id: String) throws -> Data { try playlist(id) }
 
         func itemsPage(_ id: String, offset: Int) throws -> Data {
             guard let p = playlists[id] else { throw ScriptError.unknown(id) }

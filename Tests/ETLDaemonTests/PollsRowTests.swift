@@ -60,12 +60,15 @@ final class PollsRowTests: XCTestCase {
         var entries: [String] = [PlaylistPollerDimsTests.entry(track: "t1", album: "l1", albumArtists: ["a1"], artists: ["a1"])]
         var metadataError: SpotifyError?
 
-        func playlistMetadata(_ id: String) throws -> Data {
+        func playlist(_ id: String) throws -> Data {
             if let metadataError { throw metadataError }
             return Data("""
                 {"id":"\(id)","snapshot_id":"\(snapshot)","name":"\(name)","items":{"total":\(entries.count)}}
                 """.utf8)
         }
+
+        /// No embedded page here: the poller reads `/items` from offset 0, then re-checks.
+        func playlistSnapshot(_ id: String) throws -> Data { try playlist(id) }
 
         func itemsPage(_ id: String, offset: Int) throws -> Data {
             return Data("""

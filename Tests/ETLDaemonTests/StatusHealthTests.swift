@@ -112,7 +112,8 @@ final class StatusHealthTests: XCTestCase {
     /// While playlists load for the first time, STATUS= says how far along.
     func testInitialLoadProgressInStatusLine() throws {
         let h = try Harness(.init(scenario: "generated", playlists: 12, items: 120, seed: 11))
-        try h.emulator.setFaults([["path_regex": "/v1/playlists/.*/items", "status": 0, "delay_ms": 150, "count": -1]])
+        // One slow /items page per playlist (the first 100 items come with the playlist).
+        try h.emulator.setFaults([["path_regex": "/v1/playlists/.*/items", "status": 0, "delay_ms": 450, "count": -1]])
         try h.writeConfig(extra: "", concurrency: 1)
         let notify = try NotifyListener(directory: h.dir)
         defer { notify.close() }

@@ -54,9 +54,12 @@ final class StorageGuardTests: XCTestCase {
         final class Pages: PlaylistPoller.Source, Sendable {
             let served = Locked(0)
             var pagesServed: Int { served.value }
-            func playlistMetadata(_ id: String) throws -> Data {
+            func playlist(_ id: String) throws -> Data {
                 Data(#"{"id":"p1","snapshot_id":"s1","name":"n","items":{"total":150}}"#.utf8)
             }
+            /// No embedded page here: the poller reads `/items` from offset 0, then re-checks.
+            func playlistSnapshot(_ id: String) throws -> Data { try playlist(id) }
+
             func itemsPage(_ id: String, offset: Int) throws -> Data { page(offset) }
             func itemsPage(url: String) throws -> Data { page(Int(url.split(separator: "=").last ?? "") ?? 0) }
             func artists(_ ids: [String]) throws -> [String: Data?] { [:] }
@@ -91,10 +94,13 @@ final class StorageGuardTests: XCTestCase {
     func testCorruptDatabaseMakesNoMoreAPIRequests() throws {
         final class Source: PlaylistPoller.Source, Sendable {
             let requests = Locked(0)
-            func playlistMetadata(_ id: String) throws -> Data {
+            func playlist(_ id: String) throws -> Data {
                 requests.update { $0 += 1 }
                 return Data(#"{"id":"p1","snapshot_id":"s1","name":"n","items":{"total":1}}"#.utf8)
             }
+            /// No embedded page here: the poller reads `/items` from offset 0, then re-checks.
+            func playlistSnapshot(_ id: String) throws -> Data { try playlist(id) }
+
             func itemsPage(_ id: String, offset: Int) throws -> Data { page() }
             func itemsPage(url: String) throws -> Data { page() }
             func artists(_ ids: [String]) throws -> [String: Data?] { [:] }

@@ -316,6 +316,73 @@ final class ItemFieldsEmulatorTests: XCTestCase {
         XCTAssertEqual(logs.lines.filter { $0.contains("items_fields_track_fallback") }.count, 1, "one warning")
     }
 
+    // MARK: - The page embedded in /playlists/{id}
+
+    func recentPlaylistRequests() throws -> [String] {
+        try XCTUnwrap(try emulator.stats()["recent"] as? [String]).filter { !$0.contains("/items") }
+    }
+
+    /// One request gives the metadata and the first 100 entries, filtered one level down; the
+    /// entries make the same facts as the unfiltered `/items` page; `next` points on from 100.
+    func testPlaylistAnswerEmbedsTheFilteredFirstPage() throws {
+        let playlists = try XCTUnwrap(try emulator.truth()["playlists"] as? [[String: Any]])
+        let edge = try XCTUnwrap(playlists.first { ($0["name"] as? String) == "Edge Cases" }?["id"] as? String)
+        let expected = try decodeParsedItemsPage(client(filtered: false).itemsPage(edge, offset: 0)).entries
+        try emulator.control("POST", "/stats/reset")
+        let c = client()
+        let body = try c.playlist(edge)
+        XCTAssertEqual(try recentPlaylistRequests().map { ItemFields.fields(in: $0) },
+                       [ItemFields.playlist(container: "items", itemKey: "item")])
+        XCTAssertFalse(ItemFields.containsKey("track", in: body), "no deprecated alias")
+        XCTAssertFalse(String(decoding: body, as: UTF8.self).contains("available_markets"))
+        let meta = try decodePlaylistMeta(body)
+        XCTAssertEqual(meta.id, edge)
+        XCTAssertEqual(meta.name, "Edge Cases")
+        XCTAssertEqual(meta.total, 10)
+        let page = try XCTUnwrap(meta.embeddedItems)
+        XCTAssertEqual([page.offset, page.limit, page.total], [0, 100, 10])
+        XCTAssertNil(page.next)
+        assertSameFacts(parsedItemsPage(page).entries, expected)
+
+        let big = try emulator.createPlaylist(items: 130)
+        let first = try XCTUnwrap(try decodePlaylistMeta(c.playlist(big)).embeddedItems)
+        XCTAssertEqual([first.entries.count, first.total], [100, 130])
+        XCTAssertNotNil(first.next)
+        XCTAssertNil(ItemsPageAgreement.check(first, against: ItemsPageRequest(playlistID: big, offset: 0, limit: 100)))
+        let rest = try decodeParsedItemsPage(c.itemsPage(big, offset: 100))
+        XCTAssertEqual([rest.offset, rest.entries.count], [100, 30])
+        XCTAssertNil(rest.next)
+
+        // The snapshot-only request: one key.
+        let snap = try object(c.playlistSnapshot(big))
+        XCTAssertEqual(Array(snap.keys), ["snapshot_id"])
+        XCTAssertEqual(try decodeSnapshotID(c.playlistSnapshot(big)), try decodePlaylistMeta(c.playlist(big)).snapshotID)
+    }
+
+    /// Embedded entries without `item` under `item(...)`: the playlist is asked again with
+    /// `track(...)`, once, and the choice is kept (for `/items` pages too).
+    func testEmbeddedEntriesWithoutItemFallBackToTrack() throws {
+        let playlists = try XCTUnwrap(try emulator.truth()["playlists"] as? [[String: Any]])
+        let edge = try XCTUnwrap(playlists.first { ($0["name"] as? String) == "Edge Cases" }?["id"] as? String)
+        let expected = try decodeParsedItemsPage(client(filtered: false).itemsPage(edge, offset: 0)).entries
+        try emulator.control("POST", "/config", json: ["omit_item": true])
+        try emulator.control("POST", "/stats/reset")
+        let c = client()
+        let body = try c.playlist(edge)
+        XCTAssertTrue(c.itemFieldsFallBackToTrack)
+        XCTAssertEqual(try recentPlaylistRequests().map { ItemFields.fields(in: $0) },
+                       [ItemFields.playlist(container: "items", itemKey: "item"),
+                        ItemFields.playlist(container: "items", itemKey: "track")])
+        assertSameFacts(parsedItemsPage(try XCTUnwrap(try decodePlaylistMeta(body).embeddedItems)).entries, expected)
+        try emulator.control("POST", "/stats/reset")
+        _ = try c.playlist(edge)
+        _ = try c.itemsPage(edge, offset: 0)
+        let recent = try XCTUnwrap(try emulator.stats()["recent"] as? [String])
+        XCTAssertEqual(recent.map { ItemFields.fields(in: $0) },
+                       [ItemFields.playlist(container: "items", itemKey: "track"), ItemFields.tracks])
+        XCTAssertEqual(logs.lines.filter { $0.contains("items_fields_track_fallback") }.count, 1, "one warning")
+    }
+
     func testEntriesLackingBothKeysStayRejectsWithoutFallback() throws {
         let r = try XCTUnwrap(try emulator.control("POST", "/playlists", json: ["name": "keyless"]) as? [String: Any])
         let id = try XCTUnwrap(r["id"] as? String)

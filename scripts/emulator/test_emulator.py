@@ -322,6 +322,103 @@ class SmallScenario(unittest.TestCase):
         self.assertEqual(st, 400)
 
 
+class EmbeddedPage(unittest.TestCase):
+    """The first page GET /playlists/{id} embeds. Own emulator: the playlists created here
+    would change what the small scenario's other tests see."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu("--scenario", "small")
+        cls.tok = cls.emu.token()
+        cls.pls = {p["name"].strip(): p for p in cls.emu.truth()["playlists"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.emu.stop() == 0
+
+    # The filter spotifyd-etl sends for a poll (ItemFields.playlist): metadata keys, then the
+    # embedded page filtered as an /items page, nested one level down.
+    ITEM_KEYS = ("album(album_type,artists(id,name),id,name,release_date,release_date_precision,total_tracks),"
+                 "artists(id,name),disc_number,duration_ms,explicit,external_ids(isrc),id,is_local,name,popularity,"
+                 "release_date,release_date_precision,show(id,name),track_number,type,uri")
+    POLL_FIELDS = ("id,snapshot_id,name,description,public,collaborative,owner(id,display_name),followers(total),"
+                   f"items(items(added_at,added_by(id),is_local,item({ITEM_KEYS})),limit,next,offset,total),tracks(total)")
+
+    def created(self, n):
+        st, r = self.emu.req("POST", "/_emulator/playlists", {"name": f"{n} items", "items": n})
+        self.assertEqual((st, r["total"]), (200, n))
+        return r["id"]
+
+    def test_embedded_page_is_a_full_paging_object(self):
+        pid = self.created(130)
+        st, body = self.emu.get(f"/v1/playlists/{pid}?additional_types=track,episode", self.tok)
+        self.assertEqual(st, 200)
+        page = body["items"]
+        self.assertEqual(list(page), ["href", "items", "limit", "next", "offset", "previous", "total"])
+        self.assertEqual((page["limit"], page["offset"], page["total"], len(page["items"])), (100, 0, 130, 100))
+        self.assertIsNone(page["previous"])
+        self.assertEqual(path_of(page["href"]).split("?")[0], f"/v1/playlists/{pid}/items")
+        self.assertEqual(parse_qs(urlsplit(page["href"]).query)["limit"], ["100"])
+        nq = parse_qs(urlsplit(page["next"]).query)
+        self.assertEqual((nq["offset"], nq["additional_types"]), (["100"], ["track,episode"]))
+        truth = [p for p in self.emu.truth()["playlists"] if p["id"] == pid][0]["entries"]
+        for e, t in zip(page["items"], truth):
+            self.assertTrue({"added_at", "added_by", "is_local", "item", "track"} <= set(e), set(e))
+            self.assertEqual(e["item"], e["track"], "track is the deprecated alias of item")
+            self.assertEqual(e["added_at"], t["added_at"])
+            key = None if e["item"] is None else (e["item"]["uri"] if e["is_local"] else e["item"]["id"])
+            self.assertEqual(key, t["item_key"])
+        # Following `next` from the embedded page reads on from offset 100 (an /items page).
+        st, rest = self.emu.get(path_of(page["next"]), self.tok)
+        self.assertEqual((st, rest["offset"], len(rest["items"]), rest["next"]), (200, 100, 30, None))
+        self.assertEqual(rest["items"][0]["added_at"], truth[100]["added_at"])
+
+    def test_embedded_page_next_only_past_100(self):
+        for n, has_next in ((0, False), (100, False), (101, True)):
+            st, body = self.emu.get(f"/v1/playlists/{self.created(n)}?fields=items(total,next,limit,offset,items(added_at))", self.tok)
+            self.assertEqual(st, 200)
+            self.assertEqual(list(body), ["items"])
+            self.assertEqual(len(body["items"]["items"]), min(n, 100), n)
+            self.assertEqual((body["items"]["total"], body["items"]["limit"], body["items"]["offset"]), (n, 100, 0))
+            self.assertEqual(body["items"]["next"] is not None, has_next, n)
+
+    def test_poll_filter_on_the_embedded_page(self):
+        pid = self.pls["Edge Cases"]["id"]
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields={self.POLL_FIELDS}&additional_types=track,episode", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(list(body), ["id", "snapshot_id", "name", "description", "public", "collaborative", "owner",
+                                      "followers", "items"], "no tracks key: the 2026 shape names the page items only")
+        self.assertEqual(list(body["items"]), ["items", "limit", "next", "offset", "total"])
+        self.assertEqual((body["items"]["total"], body["items"]["limit"], body["items"]["next"]), (10, 100, None))
+        entries = body["items"]["items"]
+        self.assertEqual(len(entries), 10)
+        self.assertEqual(list(entries[0]), ["added_at", "added_by", "is_local", "item"], "no track alias: not asked for")
+        self.assertEqual(set(entries[0]["added_by"]), {"id"})
+        self.assertNotIn("available_markets", entries[0]["item"])
+        self.assertEqual(set(entries[0]["item"]["album"]["artists"][0]), {"id", "name"})
+        self.assertIsNone(entries[2]["item"], "a null item stays null")
+        self.assertEqual(entries[4]["item"]["type"], "episode")
+        self.assertEqual(set(entries[4]["item"]["show"]), {"id", "name"})
+        # The same entries as the /items page under the same entry filter.
+        st, page = self.emu.get(f"/v1/playlists/{pid}/items?limit=50&additional_types=track,episode&fields="
+                                f"items(added_at,added_by(id),is_local,item({self.ITEM_KEYS}))", self.tok)
+        self.assertEqual(page["items"], entries)
+        # The snapshot-only request.
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields=snapshot_id", self.tok)
+        self.assertEqual((st, body), (200, {"snapshot_id": self.pls["Edge Cases"]["snapshot_id"]}))
+
+    def test_embedded_page_entries_follow_omit_item(self):
+        pid = self.pls["Basic Mix"]["id"]
+        self.emu.req("POST", "/_emulator/config", {"omit_item": True})
+        try:
+            st, body = self.emu.get(f"/v1/playlists/{pid}?fields=items(items(item(id)),total)", self.tok)
+            self.assertEqual(body["items"], {"items": [{}, {}, {}, {}], "total": 4})
+            st, body = self.emu.get(f"/v1/playlists/{pid}?fields=items(items(track(id)),total)", self.tok)
+            self.assertEqual([set(e) for e in body["items"]["items"]], [{"track"}] * 4)
+        finally:
+            self.emu.req("POST", "/_emulator/config", {"omit_item": False})
+
+
 class Auth(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -709,6 +806,13 @@ class DevMode(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertNotIn("items", body["items"])
         self.assertEqual(self.emu.get(f"/v1/playlists/{foreign}/items", self.tok)[0], 403)
+        # The poll filter on a playlist the app may not read: metadata and the count, no page.
+        st, body = self.emu.get(f"/v1/playlists/{foreign}?fields={EmbeddedPage.POLL_FIELDS}", self.tok)
+        self.assertEqual(st, 200)
+        self.assertEqual(body["items"], {"total": 2})
+        self.assertEqual(body["name"], "Someone Else's")
+        st, body = self.emu.get(f"/v1/playlists/{pid}?fields={EmbeddedPage.POLL_FIELDS}", self.tok)
+        self.assertEqual((st, body["items"]["total"], len(body["items"]["items"])), (200, 4, 4))
 
 
 class Generated(unittest.TestCase):

@@ -8,8 +8,11 @@ import FoundationEssentials
 import Logging
 import Synchronization
 
-/// Polls one playlist end to end: metadata → (if the snapshot changed) a full scan of items →
-/// diff against stored membership → rows → ONE state transaction with the outbox rows.
+/// Polls one playlist end to end: snapshot and metadata → (if the snapshot changed) every item →
+/// diff against stored membership → rows → ONE state transaction with the outbox rows. Which
+/// requests that takes is `FetchPlan`'s: one for a playlist of at most 100 items, changed or
+/// not; for a larger one, one when unchanged, else the snapshot, the playlist with its first
+/// 100 items, the `/items` pages after them and a snapshot re-check.
 ///
 /// A kill -9 at any instant leaves either everything of a snapshot committed or nothing, and
 /// the next poll catches up, because the watermark only moves inside that same transaction.
@@ -20,7 +23,12 @@ import Synchronization
 public final class PlaylistPoller: Sendable {
     /// Source of API bodies. `SpotifyClient` in production; the benchmark replays recorded pages.
     public protocol Source: AnyObject, Sendable {
-        func playlistMetadata(_ id: String) throws -> Data
+        /// `GET /playlists/{id}`: the metadata and the first page of items it embeds (a
+        /// playlist the app may not read comes without one).
+        func playlist(_ id: String) throws -> Data
+        /// `GET /playlists/{id}?fields=snapshot_id`: a playlist object with at least `snapshot_id`.
+        func playlistSnapshot(_ id: String) throws -> Data
+        /// One `/items` page of `SpotifyClient.pageLimit` from `offset`.
         func itemsPage(_ id: String, offset: Int) throws -> Data
         func itemsPage(url: String) throws -> Data
         func artists(_ ids: [String]) throws -> [String: Data?]
@@ -227,36 +235,58 @@ public final class PlaylistPoller: Sendable {
     }
 
     /// `facts` learns the metadata's name, snapshot and count as soon as they are decoded, and
-    /// counts the requests.
+    /// counts the requests. The requests are `FetchPlan`'s.
     private func pollOrThrow(_ playlistID: String, log: Logger, facts: inout PollFacts) throws -> PollOutcome {
-        var meta = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) }, playlistID: playlistID)
-        facts.learn(meta)
         let watermark = try state.watermark(playlistID)
-        if let watermark, watermark.snapshotID == meta.snapshotID {
-            if facts.items == nil { facts.items = watermark.itemCount }
-            return .unchanged
+        let known = watermark?.snapshotID
+        if FetchPlan.choose(knownSnapshot: known, knownItems: watermark?.itemCount) == .snapshotFirst, let watermark {
+            let snapshot = try decodeSnapshot(counted(&facts) { try source.playlistSnapshot(playlistID) })
+            facts.snapshotID = snapshot
+            if snapshot == known {
+                // The stored name and count are this snapshot's: a rename or an edit moves it.
+                facts.name = watermark.name
+                facts.items = watermark.itemCount
+                return .unchanged
+            }
         }
-        // snapshot_id is a hint, not proof: a rename changes it too. A full scan decides.
-        var entries: [ParsedEntry] = []
-        var settled = false
+        // snapshot_id is a hint, not proof: a rename changes it too. Reading every item decides.
         for attempt in 1...Self.maxScanRestarts {
-            entries = try scan(playlistID, facts: &facts)
-            let check = try decodeMeta(counted(&facts) { try source.playlistMetadata(playlistID) }, playlistID: playlistID)
-            if check.snapshotID == meta.snapshotID { settled = true; break }
+            var meta = try decodeMeta(counted(&facts) { try source.playlist(playlistID) }, playlistID: playlistID)
+            facts.learn(meta)
+            if let watermark, watermark.snapshotID == meta.snapshotID {
+                if facts.items == nil { facts.items = watermark.itemCount }
+                return .unchanged
+            }
+            let first = meta.embeddedItems.map(parsedItemsPage)
+            meta.embeddedItems = nil
+            var entries = first?.entries ?? []
+            switch FetchPlan.continuation(embeddedOffset: first?.offset, count: entries.count, next: first?.next) {
+            case .complete:
+                // One answer, one snapshot: nothing to re-check.
+                progress.mark()
+                return try commit(meta: meta, entries: entries, previous: watermark, facts: &facts)
+            case .itemsFrom(let offset):
+                progress.mark()
+                try pauseIfAsked()
+                try scan(playlistID, from: offset, into: &entries, facts: &facts)
+            case .itemsFromStart:
+                try scan(playlistID, from: 0, into: &entries, facts: &facts)
+            }
+            // The pages were separate answers: they make one snapshot only if it did not move.
+            let check = try decodeSnapshot(counted(&facts) { try source.playlistSnapshot(playlistID) })
+            if check == meta.snapshotID {
+                return try commit(meta: meta, entries: entries, previous: watermark, facts: &facts)
+            }
             log.info("snapshot changed during scan \(attempt) of \(Self.maxScanRestarts): playlist \(LogText.escaped(playlistID))",
                      metadata: ["attempt": "\(attempt)"])
-            meta = check
-            facts.learn(meta)
+            facts.snapshotID = check
         }
-        guard settled else {
-            return .failed(.snapshotUnsettled(scans: Self.maxScanRestarts))
-        }
-        return try commit(meta: meta, entries: entries, previous: watermark, facts: &facts)
+        return .failed(.snapshotUnsettled(scans: Self.maxScanRestarts))
     }
 
     /// The metadata, its numbers range-checked: an `id` other than the one asked for, a `total`
-    /// no playlist has, or an embedded first page that does not answer "offset 0", makes the
-    /// whole answer malformed.
+    /// no playlist has, or an embedded first page that does not answer "offset 0, at most 100",
+    /// makes the whole answer malformed.
     private func decodeMeta(_ data: Data, playlistID: String) throws -> PlaylistMeta {
         let meta: PlaylistMeta
         do { meta = try decodePlaylistMeta(data) } catch { throw SpotifyError.malformed(error.description) }
@@ -266,21 +296,34 @@ public final class PlaylistPoller: Sendable {
             throw SpotifyError.malformed("/playlists/{id} total \(total), expected 0...\(LogText.count(ItemsPageAgreement.maxTotal))")
         }
         if let first = meta.embeddedItems, let d = ItemsPageAgreement.check(
-            first, against: ItemsPageRequest(playlistID: playlistID, offset: 0, limit: ItemsPageAgreement.maxLimit)) {
+            first, against: ItemsPageRequest(playlistID: playlistID, offset: 0, limit: FetchPlan.embeddedLimit)) {
             throw SpotifyError.malformed("first page embedded in /playlists/{id} disagrees with the request: \(d)")
         }
         return meta
     }
 
-    /// Reads every page, following `next`. Restarts (by throwing a marker) are not needed
-    /// here: a `total` that moves between pages means the playlist changed under us, and the
-    /// caller's snapshot re-check catches that too.
+    /// The `snapshot_id` of a snapshot-only answer.
+    private func decodeSnapshot(_ data: Data) throws -> String {
+        do { return try decodeSnapshotID(data) } catch { throw SpotifyError.malformed(error.description) }
+    }
+
+    /// Throws the deferral the pause check asks for, if any.
+    private func pauseIfAsked() throws {
+        if let pause = pauseCheck.withLock({ $0 })?() {
+            throw SpotifyError.deferred(until: pause.until, reason: pause.reason, cause: .storage)
+        }
+    }
+
+    /// Appends every `/items` page from `offset` to `entries` (the ones before `offset`),
+    /// following `next`. Restarts (by throwing a marker) are not needed here: a `total` that
+    /// moves between pages means the playlist changed under us, and the caller's snapshot
+    /// re-check catches that too.
     /// Every page must agree with the request that fetched it (`ItemsPageAgreement`), so
     /// `next` only ever moves forward through this playlist and `total` is bounded.
-    private func scan(_ playlistID: String, facts: inout PollFacts) throws -> [ParsedEntry] {
-        var entries: [ParsedEntry] = []
-        var request = ItemsPageRequest(playlistID: playlistID, offset: 0, limit: SpotifyClient.pageLimit)
-        var page = try decodePage(counted(&facts) { try source.itemsPage(playlistID, offset: 0) }, request: request)
+    private func scan(_ playlistID: String, from offset: Int, into entries: inout [ParsedEntry],
+                      facts: inout PollFacts) throws {
+        var request = ItemsPageRequest(playlistID: playlistID, offset: offset, limit: SpotifyClient.pageLimit)
+        var page = try decodePage(counted(&facts) { try source.itemsPage(playlistID, offset: offset) }, request: request)
         progress.mark()
         entries.reserveCapacity(min(page.total, ItemsPageAgreement.reserveLimit))
         var pages = 0
@@ -288,14 +331,11 @@ public final class PlaylistPoller: Sendable {
             entries.append(contentsOf: page.entries)
             pages += 1
             guard let next = page.next, !page.entries.isEmpty, pages < 100_000 else { break }
-            if let pause = pauseCheck.withLock({ $0 })?() {
-                throw SpotifyError.deferred(until: pause.until, reason: pause.reason, cause: .storage)
-            }
+            try pauseIfAsked()
             request = ItemsPageAgreement.request(after: page, request)
             page = try decodePage(counted(&facts) { try source.itemsPage(url: next) }, request: request)
             progress.mark()
         }
-        return entries
     }
 
     private func decodePage(_ data: Data, request: ItemsPageRequest) throws -> ParsedItemsPage {
