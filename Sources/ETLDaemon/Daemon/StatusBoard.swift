@@ -17,6 +17,7 @@ final class StatusBoard: Sendable {
         var listed: Int
         var changedAt: [Date] = []
         var outboxRows = 0
+        var outboxCountedAt = Date.distantPast
         var authExpired: String?
         var storageProblem: String?
         var lastUploadFailure: StatusReport.UploadError?
@@ -86,8 +87,23 @@ final class StatusBoard: Sendable {
             default: break
             }
         }
-        if case .changed = outcome { refreshOutbox() }
+        // At most every `outboxRecount` seconds, not per changed poll: counting reads every
+        // unsealed outbox entry under the store's lock, which made each changed poll cost
+        // O(outbox) (11 % of the daemon's CPU in an initial load of 20,000 playlists). The
+        // flusher's tick refreshes it too.
+        if case .changed = outcome {
+            let now = Date()
+            let due = board.withLock { b -> Bool in
+                guard now.timeIntervalSince(b.outboxCountedAt) >= Self.outboxRecount else { return false }
+                b.outboxCountedAt = now
+                return true
+            }
+            if due { refreshOutbox() }
+        }
     }
+
+    /// Seconds between outbox recounts triggered by polls.
+    static let outboxRecount: Double = 5
 
     /// The state DB takes writes again (StorageGuard's probe succeeded).
     func storageCleared() { board.withLock { $0.storageProblem = nil } }
