@@ -16,14 +16,14 @@ public enum Redaction {
         return out
     }
 
-    static let secretParams = ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
+    public static let secretParams = ["access_token", "refresh_token", "client_secret", "code", "code_verifier",
                                "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential"]
-    static let credentialPrefixes = ["Bearer ", "Basic "]
+    public static let credentialPrefixes = ["Bearer ", "Basic "]
 
     /// A byte search, so the common line that holds no secret costs a scan per key instead of
     /// a generic `firstRange` per key (every log line passes through here: measured at 8 % of
     /// the daemon's CPU with 20,000 playlists).
-    static func contains(_ text: String, _ needle: String) -> Bool {
+    public static func contains(_ text: String, _ needle: String) -> Bool {
         var hay = text
         var pin = needle
         return hay.withUTF8 { h in

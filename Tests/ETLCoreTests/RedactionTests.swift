@@ -17,3 +17,31 @@ final class RedactionTests: XCTestCase {
         XCTAssertEqual(Redaction.redact("Bearer Of Bad News"), "Bearer Of Bad News")
     }
 }
+
+/// The byte search that lets lines without secrets skip the slow path, and the params it guards.
+final class RedactionFastPathTests: XCTestCase {
+    func testContainsFindsNeedlesAnywhereAndOnlyWhole() {
+        XCTAssertTrue(Redaction.contains("a=1&code=xyz", "code="))
+        XCTAssertTrue(Redaction.contains("code=", "code="))
+        XCTAssertTrue(Redaction.contains("xxcode=", "code="))
+        XCTAssertFalse(Redaction.contains("cod", "code="))
+        XCTAssertFalse(Redaction.contains("code", "code="))
+        XCTAssertFalse(Redaction.contains("", "code="))
+        XCTAssertTrue(Redaction.contains("é Bearer é", "Bearer "))
+    }
+
+    func testEveryParamAndPrefixIsStillRedacted() {
+        for key in Redaction.secretParams {
+            let out = Redaction.redact("GET /x?a=1&\(key)=s3cr3tVALUE&b=2")
+            XCTAssertFalse(out.contains("s3cr3tVALUE"), "\(key): \(out)")
+            XCTAssertTrue(out.contains("\(key)=[REDACTED]&b=2"), "\(key): \(out)")
+        }
+        for prefix in Redaction.credentialPrefixes {
+            let out = Redaction.redact("Authorization: \(prefix)QUJDREVGR0hJSktMTU5PUFFSU1RVVg==")
+            XCTAssertEqual(out, "Authorization: \(prefix)[REDACTED]")
+        }
+        XCTAssertEqual(Redaction.redact("polled 37i9dQZF1DXcBWIGoYBM5M: 3 items", secrets: ["hunter22"]),
+                       "polled 37i9dQZF1DXcBWIGoYBM5M: 3 items")
+        XCTAssertEqual(Redaction.redact("pw hunter22 here", secrets: ["hunter22"]), "pw [REDACTED] here")
+    }
+}
