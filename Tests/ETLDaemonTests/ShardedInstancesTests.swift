@@ -71,17 +71,7 @@ final class ShardedInstancesTests: XCTestCase {
             try toml.write(to: config, atomically: true, encoding: .utf8)
         }
 
-        func sqlite(_ sql: String) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            p.arguments = [statePath, sql]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func sqlite(_ sql: String) throws -> String { try sqlite3CLI(statePath, sql) }
 
         /// batch id → object key, as sealed in this instance's state database.
         func sealed() throws -> [String: String] {
