@@ -176,14 +176,7 @@ final class PollsRowTests: XCTestCase {
     /// (one creation time) as its `playlists` row, written after it.
     func testCommittedRowIsInTheSnapshotsTransaction() throws {
         guard case .changed = poller.poll("p1") else { return XCTFail("first poll did not commit") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        p.arguments = [state.path, "SELECT table_name || ' ' || created_at FROM outbox ORDER BY id"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let out = try sqlite3CLI(state.path, "SELECT table_name || ' ' || created_at FROM outbox ORDER BY id")
         let rows = out.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(rows.map { $0[0] }, ["playlists", "playlist_items", "tracks", "albums", "artists", "polls"])
         XCTAssertEqual(Set(rows.map { $0[1] }).count, 1, "one commit: \(out)")

@@ -114,17 +114,7 @@ final class StorageGuardTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("state.db").path
-        func sqlite(_ sql: String) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            p.arguments = [path, sql]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let out = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func sqlite(_ sql: String) throws -> String { try sqlite3CLI(path, sql) }
         do { _ = try StateStore(path: path) }  // created, migrated, closed (WAL folded in)
         let root = try XCTUnwrap(Int(try sqlite("SELECT rootpage FROM sqlite_master WHERE name = 'outbox'")))
         let pageSize = try XCTUnwrap(Int(try sqlite("PRAGMA page_size")))

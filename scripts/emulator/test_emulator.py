@@ -81,7 +81,10 @@ def path_of(url):
     return u.path + ("?" + u.query if u.query else "")
 
 
-class SmallScenario(unittest.TestCase):
+class OwnSmallEmulator(unittest.TestCase):
+    """Each subclass gets its own emulator on the small scenario, a token, and its playlists by
+    name (`cls.pls`)."""
+
     @classmethod
     def setUpClass(cls):
         cls.emu = Emu("--scenario", "small")
@@ -92,6 +95,8 @@ class SmallScenario(unittest.TestCase):
     def tearDownClass(cls):
         assert cls.emu.stop() == 0
 
+
+class SmallScenario(OwnSmallEmulator):
     def setUp(self):
         self.emu.req("DELETE", "/_emulator/faults")
 
@@ -322,19 +327,9 @@ class SmallScenario(unittest.TestCase):
         self.assertEqual(st, 400)
 
 
-class EmbeddedPage(unittest.TestCase):
+class EmbeddedPage(OwnSmallEmulator):
     """The first page GET /playlists/{id} embeds. Own emulator: the playlists created here
     would change what the small scenario's other tests see."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emu("--scenario", "small")
-        cls.tok = cls.emu.token()
-        cls.pls = {p["name"].strip(): p for p in cls.emu.truth()["playlists"]}
-
-    @classmethod
-    def tearDownClass(cls):
-        assert cls.emu.stop() == 0
 
     # The filter spotifyd-etl sends for a poll (ItemFields.playlist): metadata keys, then the
     # embedded page filtered as an /items page, nested one level down.
