@@ -27,6 +27,10 @@ check() { # check "description" command...: ok when the command succeeds
   local what="$1"; shift
   if "$@" >"$work/check.out" 2>&1; then ok "$what"; else notok "$what"; sed 's/^/#   /' "$work/check.out" | tail -n 20; fi
 }
+# matches GREP-ARGS...: grep that reads all of its input and prints nothing. Not `grep -q`: it
+# exits at the first match, the producer then dies of SIGPIPE once the pipe is full, and with
+# pipefail a found match reads as a failure (a journal after a restart is easily > 64 KiB).
+matches() { grep "$@" >/dev/null; }
 # finish: the final `N passed, M failed` line; exits 0 only when nothing failed.
 finish() { echo "$passed passed, $failed failed ($((SECONDS - t0)) s)"; [ "$failed" = 0 ]; exit; }
 
@@ -73,7 +77,7 @@ wait_for() {
 }
 prop() { inside systemctl show -P "$1" spotifyd-etl.service; }
 polled() { # polled ID: a journal entry of the current unit carries PLAYLIST_ID=ID
-  inside journalctl -u spotifyd-etl -o json --no-pager "PLAYLIST_ID=$1" | grep -q .
+  inside journalctl -u spotifyd-etl -o json --no-pager "PLAYLIST_ID=$1" | matches .
 }
 
 # boot_container ROOTFS MACHINE: boots ROOTFS with systemd-nspawn (sets nspawn_pid and leader,

@@ -80,8 +80,8 @@ fi
 # The Swift runtime is static; the C libraries must come from the rootfs.
 missing_libs="$(ldd "$binary" | awk '/=>/ {print $1}' \
   | grep -v -E '^(linux-vdso|ld-linux)' | while read -r lib; do
-      find "$rootfs/lib" "$rootfs/usr/lib" -name "$lib" -print -quit | grep -q . || echo "$lib"; done)"
-if [ -z "$missing_libs" ] && ! ldd "$binary" | grep -q 'libswift'; then
+      find "$rootfs/lib" "$rootfs/usr/lib" -name "$lib" -print -quit | matches . || echo "$lib"; done)"
+if [ -z "$missing_libs" ] && ! ldd "$binary" | matches 'libswift'; then
   ok "binary links no libswift*.so and every shared library it needs is in the rootfs"
 else
   notok "binary libraries: missing in rootfs: ${missing_libs:-none}; swift libs: $(ldd "$binary" | grep -c libswift)"
@@ -237,7 +237,7 @@ PY
   else
     local n=0 f
     while IFS= read -r -d '' f; do
-      case "$f" in *.gz) zcat -- "$f" ;; *) cat -- "$f" ;; esac | grep -qF -- "$1" && n=$((n + 1))
+      case "$f" in *.gz) zcat -- "$f" ;; *) cat -- "$f" ;; esac | matches -F -- "$1" && n=$((n + 1))
     done < <(find "$(cpath "/var/lib/private/spotifyd-etl/$phase")" -type f ! -name '.*' -print0 2>/dev/null)
     echo "$n"
   fi
@@ -300,7 +300,7 @@ else
 fi
 
 # 3. journal: custom fields and a valid EMF document (the first one after [metrics] interval).
-emf_logged() { inside journalctl -u spotifyd-etl -o json --no-pager SPOTIFYD_EMF=1 | grep -q .; }
+emf_logged() { inside journalctl -u spotifyd-etl -o json --no-pager SPOTIFYD_EMF=1 | matches .; }
 wait_for 20 emf_logged
 inside journalctl -u spotifyd-etl -o json --no-pager >"$work/journal.json"
 check "journal -o json: custom fields and at least one valid EMF document" python3 - "$work/journal.json" <<'PY'
@@ -331,19 +331,19 @@ PY
 
 # 4. control socket: root may, an unprivileged user may not.
 status_out="$(inside spotifyd-etl status --socket /run/spotifyd-etl/control.sock 2>&1)"; rc=$?
-if [ "$rc" = 0 ] && printf '%s' "$status_out" | grep -qF "${initial_playlists[0]}"; then
+if [ "$rc" = 0 ] && printf '%s' "$status_out" | matches -F "${initial_playlists[0]}"; then
   ok "spotifyd-etl status works inside as root (lists the configured playlists)"
 else
   notok "spotifyd-etl status works inside as root (exit $rc)"; printf '%s\n' "$status_out" | sed 's/^/#   /'
 fi
-if printf '%s' "$status_out" | grep -qF test-secret || grep -qF test-secret "$work/journal.json"; then
+if printf '%s' "$status_out" | matches -F test-secret || matches -F test-secret "$work/journal.json"; then
   notok "the Spotify client secret appears in status output or the journal"
 else
   ok "the Spotify client secret appears neither in status output nor in the journal"
 fi
 out="$(inside setpriv --reuid=nobody --regid=nogroup --clear-groups \
   spotifyd-etl status --socket /run/spotifyd-etl/control.sock 2>&1)"; rc=$?
-if [ "$rc" != 0 ] && printf '%s' "$out" | grep -qiE 'permission|denied|not allowed|refused'; then
+if [ "$rc" != 0 ] && printf '%s' "$out" | matches -iE 'permission|denied|not allowed|refused'; then
   ok "spotifyd-etl status refused for nobody (exit $rc: $(printf '%s' "$out" | head -n1))"
 else
   notok "spotifyd-etl status refused for nobody (exit $rc: $out)"
@@ -361,7 +361,7 @@ else
   inside kill -CONT "$pid_before" 2>/dev/null
 fi
 # journald writes systemd's message asynchronously: wait for it rather than read once.
-watchdog_logged() { inside journalctl -u spotifyd-etl --no-pager | grep -q 'Watchdog timeout'; }
+watchdog_logged() { inside journalctl -u spotifyd-etl --no-pager | matches 'Watchdog timeout'; }
 if wait_for 15 watchdog_logged; then
   ok "journal records the watchdog timeout"
 else
@@ -385,8 +385,8 @@ printf '[schedule]\nconcurrency = "many"\n' >"$(cpath /etc/spotifyd-etl/spotifyd
 reload_out="$(inside systemctl reload spotifyd-etl 2>&1)"; rc=$?
 bad_reload_journal="$(inside journalctl -u spotifyd-etl --no-pager -n 40 2>&1)"
 if [ "$rc" != 0 ] && [ "$(prop MainPID)" = "$pid_before" ] && [ "$(prop ActiveState)" = active ] \
-   && printf '%s' "$bad_reload_journal" | grep -q 'concurrency' \
-   && ! printf '%s' "$bad_reload_journal" | grep -q 'reload rejected'; then
+   && printf '%s' "$bad_reload_journal" | matches 'concurrency' \
+   && ! printf '%s' "$bad_reload_journal" | matches 'reload rejected'; then
   ok "systemctl reload with a bad config fails (rc $rc), names the key, daemon keeps running (pid $pid_before)"
 else
   notok "systemctl reload with a bad config: rc $rc ($reload_out), pid $(prop MainPID) vs $pid_before, $(prop ActiveState)"
@@ -398,16 +398,16 @@ cp "$work/good.toml" "$(cpath /etc/spotifyd-etl/spotifyd-etl.toml)"
 # documents carry their own identifier, so -t spotifyd-etl shows the log without them and
 # -t spotifyd-etl-metrics only them.
 journal_u="$(inside journalctl -u spotifyd-etl --no-pager -o cat 2>&1)"
-if printf '%s' "$journal_u" | grep -qE '^snapshot committed: playlist [0-9A-Za-z]{22} ".*": \+[0-9,]+ −[0-9,]+, [0-9,]+ rows' \
-   && printf '%s' "$journal_u" | grep -qE '^batch uploaded: [a-z_]+/dt=[0-9-]+/[a-z_]+-[0-9]{12}\.ndjson\.gz, [0-9,]+ rows, '; then
+if printf '%s' "$journal_u" | matches -E '^snapshot committed: playlist [0-9A-Za-z]{22} ".*": \+[0-9,]+ −[0-9,]+, [0-9,]+ rows' \
+   && printf '%s' "$journal_u" | matches -E '^batch uploaded: [a-z_]+/dt=[0-9-]+/[a-z_]+-[0-9]{12}\.ndjson\.gz, [0-9,]+ rows, '; then
   ok "journalctl -u: 'snapshot committed: playlist <id> \"<name>\": +N −M, K rows' and 'batch uploaded: <key>, N rows, <size>'"
 else
   notok "journalctl -u: messages name their playlist/key"; printf '%s\n' "$journal_u" | grep -E 'snapshot|batch' | head -n 5 | sed 's/^/#   /'
 fi
 t_log="$(inside journalctl -t spotifyd-etl --no-pager -o json 2>&1)"
 t_emf="$(inside journalctl -t spotifyd-etl-metrics --no-pager -o json 2>&1)"
-if printf '%s' "$t_log" | grep -q '"MESSAGE"' && ! printf '%s' "$t_log" | grep -q '"SPOTIFYD_EMF"' \
-   && printf '%s' "$t_emf" | grep -q '"SPOTIFYD_EMF"' \
+if printf '%s' "$t_log" | matches '"MESSAGE"' && ! printf '%s' "$t_log" | matches '"SPOTIFYD_EMF"' \
+   && printf '%s' "$t_emf" | matches '"SPOTIFYD_EMF"' \
    && [ "$(printf '%s\n' "$t_emf" | grep -c '"MESSAGE"')" = "$(printf '%s\n' "$t_emf" | grep -c '"SPOTIFYD_EMF"')" ]; then
   ok "journalctl -t spotifyd-etl has no EMF entries; -t spotifyd-etl-metrics has only EMF entries"
 else
@@ -487,14 +487,14 @@ if [ "$restarts_seen" = 0 ] && [ -z "$state_bad" ] && [ "$(prop NRestarts)" = 0 
 else
   notok "WatchdogSec=2s: NRestarts $restarts_seen (now $(prop NRestarts)), ActiveState seen '${state_bad:-active}'"
 fi
-if inside journalctl -u spotifyd-etl --no-pager --since "@$since9" | grep -q 'Watchdog timeout'; then
+if inside journalctl -u spotifyd-etl --no-pager --since "@$since9" | matches 'Watchdog timeout'; then
   notok "WatchdogSec=2s: no 'Watchdog timeout' in the journal"
   inside journalctl -u spotifyd-etl --no-pager --since "@$since9" | grep -B3 'Watchdog timeout' | head -n 20 | sed 's/^/#   /'
 else
   ok "WatchdogSec=2s: no 'Watchdog timeout' in the journal"
 fi
 wd_json="$(status_json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin).get("watchdog", {})))' 2>/dev/null)"
-if printf '%s' "$wd_json" | grep -q '"max_gap_s"'; then
+if printf '%s' "$wd_json" | matches '"max_gap_s"'; then
   check "WatchdogSec=2s: status watchdog.max_gap_s <= 1.5 (pings about every 1 s): $wd_json" \
     python3 -c 'import json, sys; w = json.loads(sys.argv[1]); assert w["state"] == "ok", w; assert w["max_gap_s"] <= 1.5, w' "$wd_json"
 else
@@ -562,7 +562,7 @@ curl -fsS -X POST -H 'Content-Type: application/json' "$spotify_emu/_emulator/mu
 inside spotifyd-etl poll "${wd_playlists[0]}" --socket /run/spotifyd-etl/control.sock >/dev/null
 wedge_t=$SECONDS; since10="$(date +%s)"
 # The flusher's thread then sleeps in the kernel's FIFO open (fs/pipe.c: wait_for_partner).
-in_fifo_open() { inside sh -c "cat /proc/$wedge_pid/task/*/wchan 2>/dev/null; echo" | grep -qE 'wait_for_partner|fifo_open|pipe'; }
+in_fifo_open() { inside sh -c "cat /proc/$wedge_pid/task/*/wchan 2>/dev/null; echo" | matches -E 'wait_for_partner|fifo_open|pipe'; }
 if wait_for 20 in_fifo_open; then
   log "wedged: a thread of pid $wedge_pid sleeps in open(2) of a spool FIFO ($((SECONDS - wedge_t)) s after the change)"
 else
@@ -575,11 +575,14 @@ if wait_for 150 restarted10; then
 else
   notok "wedged flusher: restart within 150 s (MainPID $(prop MainPID), NRestarts $(prop NRestarts), $(prop ActiveState)/$(prop SubState))"
 fi
-wd10_logged() { inside journalctl -u spotifyd-etl --no-pager --since "@$since10" | grep -q 'Watchdog timeout'; }
+wd10_logged() { inside journalctl -u spotifyd-etl --no-pager --since "@$since10" | matches 'Watchdog timeout'; }
 if wait_for 15 wd10_logged; then
   ok "wedged flusher: the journal records it ($(inside journalctl -u spotifyd-etl --no-pager --since "@$since10" | grep -m1 -o 'Watchdog timeout.*'))"
 else
   notok "wedged flusher: the journal records a watchdog timeout"
+  # systemd's own lines about the unit (its kill and restart name the cause) and the daemon's.
+  inside journalctl -u spotifyd-etl --no-pager --since "@$since10" |
+    grep -E 'spotifyd-etl\.service:|watchdog' | tail -n 15 | sed 's/^/#   /'
 fi
 healthy() { status_json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["watchdog"]["state"] == "ok" else 1)' 2>/dev/null; }
 if wait_for 30 healthy; then
