@@ -5,7 +5,9 @@ import ETLCore
 /// because it runs once per row while a batch is streamed out, and Foundation's JSON parser
 /// would allocate dictionaries/NSNumbers and could turn large integers into doubles.
 /// Accepts standard JSON escapes (incl. `\uXXXX` and surrogate pairs) so that it also reads
-/// anything a future encoder might write; unpaired surrogates become U+FFFD.
+/// anything a future encoder might write. Strings follow the API reader's rules
+/// (`JSONParser`): invalid UTF-8, a raw control character, a lone or mismatched surrogate is
+/// an error, never repaired, so a damaged row is quarantined whole rather than loaded altered.
 enum PayloadDecoder {
     struct DecodeError: Error, CustomStringConvertible {
         let offset: Int
@@ -132,11 +134,14 @@ enum PayloadDecoder {
             while i < b.count {
                 let c = b[i]
                 if c == UInt8(ascii: "\"") {
-                    let s = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+                    guard let s = String(validating: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self) else {
+                        throw DecodeError(offset: start, reason: "invalid UTF-8 in string")
+                    }
                     i += 1
                     return s
                 }
                 if c == UInt8(ascii: "\\") { break }
+                if c < 0x20 { throw fail("control character in string") }
                 i += 1
             }
             guard i < b.count else { throw fail("unterminated string") }
@@ -144,9 +149,13 @@ enum PayloadDecoder {
             while i < b.count {
                 let c = b[i]
                 if c == UInt8(ascii: "\"") {
+                    guard let s = String(validating: out, as: UTF8.self) else {
+                        throw DecodeError(offset: start, reason: "invalid UTF-8 in string")
+                    }
                     i += 1
-                    return String(decoding: out, as: UTF8.self)
+                    return s
                 }
+                if c < 0x20 { throw fail("control character in string") }
                 if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
                 i += 1
                 guard i < b.count else { break }
@@ -164,22 +173,16 @@ enum PayloadDecoder {
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if (0xD800...0xDBFF).contains(scalar) {
-                        // High surrogate: pair with a following \uDC00-DFFF, else U+FFFD.
-                        if i + 6 <= b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
-                            let save = i
-                            i += 2
-                            let low = try hex4()
-                            if (0xDC00...0xDFFF).contains(low) {
-                                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                            } else {
-                                i = save
-                                scalar = 0xFFFD
-                            }
-                        } else {
-                            scalar = 0xFFFD
+                        // A high surrogate must be followed by a \uDC00-DFFF escape.
+                        guard i + 6 <= b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
+                            throw fail("lone high surrogate")
                         }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw fail("invalid surrogate pair") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(scalar) {
-                        scalar = 0xFFFD
+                        throw fail("lone low surrogate")
                     }
                     appendUTF8(scalar, to: &out)
                 default: throw fail("bad escape")

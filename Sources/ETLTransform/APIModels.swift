@@ -230,18 +230,9 @@ public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> Parsed
     return try r.get()
 }
 
-private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>,
-                                   fastFault: FastFault = .none) throws(TransformError) -> ParsedItemsPage {
-    if var fast = JSONParser.fastItemsPage(bytes, fault: fastFault), let page = parsedItemsPage(&fast, bytes) { return page }
+private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
+    if var fast = JSONParser.fastItemsPage(bytes), let page = parsedItemsPage(&fast, bytes) { return page }
     return try decodeParsedItemsPageLean(buffer: bytes)
-}
-
-/// For tests: `decodeParsedItemsPage` with a deliberate fault in its direct decoder.
-func decodeParsedItemsPage(_ bytes: [UInt8], fastFault: FastFault) throws(TransformError) -> ParsedItemsPage {
-    let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
-        do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf, fastFault: fastFault)) } catch { return .failure(error) }
-    }
-    return try r.get()
 }
 
 /// For tests: how the direct decoder handled a page: entries decoded directly and entries

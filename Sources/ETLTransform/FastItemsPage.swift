@@ -109,18 +109,6 @@ struct FastPage {
     var nextString: String?
 }
 
-/// Deliberate faults, for tests only: they show that the comparison with the full decode
-/// (`FastItemsPageTests`) catches a fast path that is wrong in a plausible way.
-enum FastFault {
-    case none
-    /// A repeated key's last value wins instead of its first.
-    case lastDuplicateWins
-    /// An `added_at` that is not a timestamp becomes null instead of a reject.
-    case acceptInvalidAddedAt
-    /// Empty ids are accepted.
-    case acceptEmptyID
-}
-
 /// Thrown (as a parse error) to leave the fast path for an entry or a page.
 private let giveUp = JSONParseError(offset: -1, reason: "fast path not applicable")
 
@@ -232,7 +220,7 @@ extension Parser {
     /// True the first time a key's bit is seen in an object (the first occurrence wins).
     @inline(__always)
     func first(_ seen: inout UInt32, _ bit: UInt32) -> Bool {
-        if seen & bit != 0 { return fault == .lastDuplicateWins }
+        if seen & bit != 0 { return false }
         seen |= bit
         return true
     }
@@ -284,7 +272,7 @@ extension Parser {
     }
 
     mutating func nonEmptyString(_ t: FastTok) throws(JSONParseError) -> String? {
-        guard let s = try stringOf(t), !s.isEmpty || fault == .acceptEmptyID else { return nil }
+        guard let s = try stringOf(t), !s.isEmpty else { return nil }
         return s
     }
 
@@ -562,7 +550,7 @@ extension Parser {
         case .string:
             if let s = try stringOf(e.addedAt), let n = FastTimestamp.normalize(s) {
                 addedAt = n
-            } else if fault != .acceptInvalidAddedAt {
+            } else {
                 return nil
             }
         default: return nil
@@ -624,10 +612,8 @@ extension Parser {
 extension JSONParser {
     /// The `/items` page decoded directly from its bytes (see `FastItemsPage.swift`), or nil
     /// when the general path must decide.
-    static func fastItemsPage(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth,
-                              fault: FastFault = .none) -> FastPage? {
+    static func fastItemsPage(_ buf: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth) -> FastPage? {
         var p = Parser(p: buf, maxDepth: maxDepth)
-        p.fault = fault
         return p.fastItemsPage()
     }
 }

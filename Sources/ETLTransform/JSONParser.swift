@@ -93,8 +93,6 @@ struct Parser {
     var captured: [Range<Int>]? = nil
     /// Set just before parsing the captured array; `array()` consumes it.
     var captureNext = false
-    /// Fast items-page decoder only: a deliberate fault for tests (`FastFault`).
-    var fault = FastFault.none
 
     init(p: UnsafeBufferPointer<UInt8>, maxDepth: Int) { self.p = p; self.maxDepth = maxDepth }
 

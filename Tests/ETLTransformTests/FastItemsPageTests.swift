@@ -1,4 +1,5 @@
 import ETLCore
+import Foundation
 import XCTest
 @testable import ETLTransform
 
@@ -7,8 +8,8 @@ import XCTest
 /// corruptions; this compares them on structural ones — every read key's value replaced by
 /// values of other types and shapes, removed, repeated, renamed, its key escaped; strings with
 /// escapes, decomposed accents and padding — on pages shaped as the daemon receives them
-/// (filtered by `ItemFields`, `json.dumps` spacing) and as full API pages. It also checks the
-/// comparison is sharp: a decoder with a deliberate fault is caught.
+/// (filtered by `ItemFields`, `json.dumps` spacing) and as full API pages, and pins the outcomes
+/// of the hazards a direct decoder most plausibly gets wrong.
 final class FastItemsPageTests: XCTestCase {
     private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
         do {
@@ -21,8 +22,8 @@ final class FastItemsPageTests: XCTestCase {
         }
     }
 
-    private func decoded(_ body: [UInt8], fault: FastFault = .none) -> Result<ParsedItemsPage, TransformError> {
-        do { return .success(try decodeParsedItemsPage(body, fastFault: fault)) } catch { return .failure(error) }
+    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
+        do { return .success(try decodeParsedItemsPage(body)) } catch { return .failure(error) }
     }
 
     // MARK: an ordered JSON tree whose keys are kept as written (escapes included)
@@ -208,13 +209,31 @@ final class FastItemsPageTests: XCTestCase {
         XCTAssertGreaterThan(failures, 20)
     }
 
-    /// The comparison above catches a direct decoder that is wrong in a plausible way.
-    func testTheComparisonCatchesAFaultyDecoder() {
-        let pages = Self.corpus(count: 4000)
-        for fault in [FastFault.lastDuplicateWins, .acceptInvalidAddedAt, .acceptEmptyID] {
-            let caught = pages.contains { decoded($0, fault: fault) != reference($0) }
-            XCTAssertTrue(caught, "\(fault) not caught")
+    /// The three ways a direct decoder is most plausibly wrong, each pinned by its expected
+    /// outcome on a page the daemon could receive (and equal to the full decode): a repeated
+    /// key's first value wins, an `added_at` that is not a timestamp is a reject, an empty id
+    /// is a reject.
+    func testRepeatedKeysInvalidAddedAtAndEmptyIDs() throws {
+        func page(_ entry: String) -> [UInt8] {
+            Array(#"{"items": [\#(entry)], "limit": 50, "next": null, "offset": 0, "total": 1}"#.utf8)
         }
+        let base = Self.filteredEntries[1]
+        // "name" twice in the track: the first one is the track's name.
+        let repeated = page(base.replacingOccurrences(of: #""name": "Song 7""#, with: #""name": "Song 7", "name": "Later""#))
+        XCTAssertEqual(try XCTUnwrap(fastItemsPageCounts(repeated)).direct, 1)
+        guard case .track(let t, _) = try decodeParsedItemsPage(repeated).entries[0] else { return XCTFail("not a track") }
+        XCTAssertEqual(t.name, "Song 7")
+        XCTAssertEqual(decoded(repeated), reference(repeated))
+
+        let badAddedAt = page(base.replacingOccurrences(of: "2025-02-03T04:05:07Z", with: "yesterday"))
+        guard case .reject(let r1, _, _) = try decodeParsedItemsPage(badAddedAt).entries[0] else { return XCTFail("not a reject") }
+        XCTAssertEqual(r1, RejectReason.invalidAddedAt)
+        XCTAssertEqual(decoded(badAddedAt), reference(badAddedAt))
+
+        let emptyID = page(base.replacingOccurrences(of: #""id": "T0000000000000000000d7""#, with: #""id": """#))
+        guard case .reject(let r2, _, _) = try decodeParsedItemsPage(emptyID).entries[0] else { return XCTFail("not a reject") }
+        XCTAssertEqual(r2, RejectReason.missingID)
+        XCTAssertEqual(decoded(emptyID), reference(emptyID))
     }
 
     /// Pages as the daemon receives them are decoded directly, except what must be rejected
