@@ -47,8 +47,6 @@ public enum RejectReason {
     public static let bounds: [String] = [entryTooLarge]
 }
 
-private struct EntryReject: Error { let reason: String }
-
 /// Reads one entry of a playlist items page at its 0-based snapshot position.
 ///
 /// Required contract columns (ids, names, durations, flags) missing or of the wrong type make
@@ -58,9 +56,10 @@ private struct EntryReject: Error { let reason: String }
 /// unparseable, which suggests a changed API shape and is rejected.
 ///
 /// `decodeParsedItemsPage` decodes most entries without this function, straight from the
-/// page's bytes (`FastItemsPage.swift`, `Parser.evaluate`), to the same result. A change to
-/// what this reads, accepts or rejects must be made there too; `FastItemsPageTests` compares
-/// the two (add a key it should vary to its `readKeys`).
+/// page's bytes (`FastItemsPage.swift`, `Parser.evaluate`), to the same result: both readers
+/// only find the fields, and `EntryFacts` applies one set of rules to them. A key read here
+/// must be read there too; `FastItemsPageTests` compares the two (add a key it should vary to
+/// its `readKeys`).
 ///
 /// An entry that parses but is over `AnswerLimits` (`isOverAnswerLimits`) is rejected as
 /// `entry_too_large`. A reject's `raw` is `RejectRaw.text`: the canonical text, cut past
@@ -106,87 +105,45 @@ private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> Pars
         return .local(LocalFact(uri: uri, name: TextCleaning.clean(item["name"]?.stringValue ?? "")), ctx)
     }
     switch item["type"]?.stringValue {
-    case "track": return .track(try trackFact(item), ctx)
-    case "episode": return .episode(try episodeFact(item), ctx)
+    case "track": return .track(try EntryFacts.track(trackFields(item)), ctx)
+    case "episode": return .episode(try EntryFacts.episode(episodeFields(item)), ctx)
     default: throw EntryReject(reason: RejectReason.unknownType)
     }
 }
 
-private func requiredID(_ v: JSONValue?, _ reason: String) throws -> String {
-    guard let s = v?.stringValue, !s.isEmpty else { throw EntryReject(reason: reason) }
-    return s
-}
+// The fields `EntryFacts` decides on, as a `JSONValue` holds them.
 
-private func requiredName(_ v: JSONValue?, _ reason: String) throws -> String {
-    guard let s = v?.stringValue else { throw EntryReject(reason: reason) }
-    return TextCleaning.clean(s)
-}
-
-private func nonNegativeInt(_ v: JSONValue?, _ reason: String) throws -> Int {
-    guard let i = v?.intValue, i >= 0 else { throw EntryReject(reason: reason) }
-    return i
-}
-
-private func requiredBool(_ v: JSONValue?, _ reason: String) throws -> Bool {
-    guard let b = v?.boolValue else { throw EntryReject(reason: reason) }
-    return b
-}
-
-/// Simplified artists as they appear in tracks and albums (no genres → incomplete facts).
-private func simplifiedArtists(_ v: JSONValue?) throws -> [ArtistFact] {
-    guard let list = v?.arrayValue else { throw EntryReject(reason: RejectReason.missingArtists) }
-    return try list.map { a in
-        guard let id = a["id"]?.stringValue, !id.isEmpty, let name = a["name"]?.stringValue else {
-            throw EntryReject(reason: RejectReason.missingArtistID)
-        }
-        return ArtistFact(id: id, name: TextCleaning.clean(name))
+private func artistsField(_ v: JSONValue?) -> ArtistsField {
+    guard let list = v?.arrayValue else { return .notArray }
+    var out: [ArtistFact] = []
+    out.reserveCapacity(list.count)
+    for a in list {
+        guard let artist = EntryFacts.artist(id: a["id"]?.stringValue, name: a["name"]?.stringValue) else { return .bad }
+        out.append(artist)
     }
+    return .ok(out)
 }
 
-private func trackFact(_ t: JSONValue) throws -> TrackFact {
-    let id = try requiredID(t["id"], RejectReason.missingID)
-    let name = try requiredName(t["name"], RejectReason.missingName)
-    let duration = try nonNegativeInt(t["duration_ms"], RejectReason.invalidDuration)
-    let explicit = try requiredBool(t["explicit"], RejectReason.invalidExplicit)
-    let disc = try nonNegativeInt(t["disc_number"], RejectReason.invalidDiscNumber)
-    let number = try nonNegativeInt(t["track_number"], RejectReason.invalidTrackNumber)
-    let artists = try simplifiedArtists(t["artists"])
-    guard let a = t["album"], a.objectValue != nil else { throw EntryReject(reason: RejectReason.missingAlbum) }
-    let album = try albumFact(a)
-    let isrc = t["external_ids"]?["isrc"]?.stringValue.flatMap { $0.isEmpty ? nil : TextCleaning.clean($0) }
-    let popularity = t["popularity"]?.intValue
-    let uri = t["uri"]?.stringValue ?? "spotify:track:\(id)"
-    return TrackFact(id: id, name: name, durationMs: duration, explicit: explicit, discNumber: disc,
-                     trackNumber: number, isrc: isrc, popularity: popularity, album: album, artists: artists, uri: uri)
+private func trackFields(_ t: JSONValue) -> TrackFields {
+    TrackFields(id: t["id"]?.stringValue, name: t["name"]?.stringValue, durationMs: t["duration_ms"]?.intValue,
+                explicit: t["explicit"]?.boolValue, discNumber: t["disc_number"]?.intValue,
+                trackNumber: t["track_number"]?.intValue, artists: artistsField(t["artists"]),
+                album: t["album"].flatMap { $0.objectValue == nil ? nil : albumFields($0) },
+                isrc: t["external_ids"]?["isrc"]?.stringValue, popularity: t["popularity"]?.intValue,
+                uri: t["uri"]?.stringValue)
 }
 
-private func albumFact(_ a: JSONValue) throws -> AlbumFact {
-    let id = try requiredID(a["id"], RejectReason.missingAlbumID)
-    let name = try requiredName(a["name"], RejectReason.invalidAlbum)
-    guard let type = a["album_type"]?.stringValue, !type.isEmpty else { throw EntryReject(reason: RejectReason.invalidAlbum) }
-    let total = try nonNegativeInt(a["total_tracks"], RejectReason.invalidAlbum)
-    guard let raw = a["release_date"]?.stringValue,
-          let rd = TextCleaning.releaseDate(raw, precision: a["release_date_precision"]?.stringValue) else {
-        throw EntryReject(reason: RejectReason.invalidReleaseDate)
-    }
-    let artists = try simplifiedArtists(a["artists"])
-    return AlbumFact(id: id, name: name, albumType: type.lowercased(), releaseDate: rd.date,
-                     releaseDatePrecision: rd.precision, releaseYear: rd.year, totalTracks: total, artists: artists)
+private func albumFields(_ a: JSONValue) -> AlbumFields {
+    AlbumFields(id: a["id"]?.stringValue, name: a["name"]?.stringValue, albumType: a["album_type"]?.stringValue,
+                totalTracks: a["total_tracks"]?.intValue, releaseDate: a["release_date"]?.stringValue,
+                releaseDatePrecision: a["release_date_precision"]?.stringValue, artists: artistsField(a["artists"]))
 }
 
-private func episodeFact(_ e: JSONValue) throws -> EpisodeFact {
-    let id = try requiredID(e["id"], RejectReason.missingID)
-    let name = try requiredName(e["name"], RejectReason.missingName)
-    let duration = try nonNegativeInt(e["duration_ms"], RejectReason.invalidDuration)
-    let explicit = try requiredBool(e["explicit"], RejectReason.invalidExplicit)
-    guard let show = e["show"], show.objectValue != nil else { throw EntryReject(reason: RejectReason.missingShow) }
-    let showID = try requiredID(show["id"], RejectReason.missingShowID)
-    let showName = TextCleaning.clean(show["name"]?.stringValue ?? "")
-    let release = e["release_date"]?.stringValue.flatMap {
-        TextCleaning.releaseDate($0, precision: e["release_date_precision"]?.stringValue)?.date
-    }
-    return EpisodeFact(id: id, name: name, durationMs: duration, explicit: explicit, showID: showID,
-                       showName: showName, releaseDate: release)
+private func episodeFields(_ e: JSONValue) -> EpisodeFields {
+    EpisodeFields(id: e["id"]?.stringValue, name: e["name"]?.stringValue, durationMs: e["duration_ms"]?.intValue,
+                  explicit: e["explicit"]?.boolValue,
+                  show: e["show"].flatMap { $0.objectValue == nil ? nil : ShowFields(id: $0["id"]?.stringValue, name: $0["name"]?.stringValue) },
+                  releaseDate: e["release_date"]?.stringValue, releaseDatePrecision: e["release_date_precision"]?.stringValue)
 }
 
 /// The membership record of a parsed entry; nil for rejects (they are not members: a null

@@ -20,8 +20,8 @@ import ETLCore
 //   caller parses in full and hands to `parseEntry`, as the general path does;
 // - duplicate keys: the first occurrence wins, as in `JSONValue.subscript(key:)`; later
 //   ones are validated and skipped;
-// - every value read goes through the same functions as in `parseEntry` (`TextCleaning`,
-//   `FastTimestamp`, `JSONValue.intValue`, `lowercased()`), on the same Strings.
+// - the fields found are turned into facts by `EntryFacts`, the rules `parseEntry` applies
+//   too; numbers are read as `JSONValue.intValue` reads them, timestamps with `FastTimestamp`.
 // `LeanPageTests` compares the result with the full decode on thousands of corrupted pages.
 
 /// One scalar read from the bytes: its kind and, for a string, where its text is.
@@ -43,22 +43,14 @@ enum FastTok {
         }
     }
 
-    var nonNegativeInt: Int? {
-        guard let v = intValue, v >= 0 else { return nil }
-        return v
-    }
-}
-
-/// Simplified artists: all valid (id and name), or not (`bad`: the track would be a reject).
-enum FastArtists {
-    case absent, notArray, bad, ok([ArtistFact])
+    var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
 }
 
 struct FastAlbum {
     var seen: UInt32 = 0
     var id = FastTok.absent, name = FastTok.absent, albumType = FastTok.absent, totalTracks = FastTok.absent
     var releaseDate = FastTok.absent, precision = FastTok.absent
-    var artists = FastArtists.absent
+    var artists = ArtistsField.notArray
 }
 
 struct FastShow {
@@ -72,7 +64,7 @@ struct FastItem {
     var type = FastTok.absent, duration = FastTok.absent, disc = FastTok.absent, trackNumber = FastTok.absent
     var popularity = FastTok.absent, explicit = FastTok.absent
     var releaseDate = FastTok.absent, precision = FastTok.absent
-    var artists = FastArtists.absent
+    var artists = ArtistsField.notArray
     /// Nil when absent or not an object.
     var album: FastAlbum? = nil
     /// `external_ids.isrc` when `external_ids` is an object.
@@ -256,19 +248,6 @@ extension Parser {
         defer { i = saved }
         i = s - 1
         return try string()
-    }
-
-    /// `TextCleaning.clean` of the token's String. A plain ASCII string without surrounding
-    /// whitespace is what `clean` gives back unchanged, so it is not cleaned again.
-    mutating func cleanedString(_ t: FastTok) throws(JSONParseError) -> String? {
-        guard case .string(let s, let e, true) = t, let base = p.baseAddress else { return try stringOf(t).map(TextCleaning.clean) }
-        let str = String(decoding: UnsafeBufferPointer(start: base + s, count: e - s), as: UTF8.self)
-        guard e > s else { return str }
-        func space(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
-        if space(base[s]) || space(base[e - 1]) { return TextCleaning.clean(str) }
-        var k = s
-        while k < e { if base[k] >= 0x80 { return TextCleaning.clean(str) }; k += 1 }
-        return str
     }
 
     mutating func nonEmptyString(_ t: FastTok) throws(JSONParseError) -> String? {
@@ -487,9 +466,8 @@ extension Parser {
         return a
     }
 
-    /// `simplifiedArtists`: every element an object with a non-empty string `id` and a string
-    /// `name`, or `bad`.
-    mutating func artists() throws(JSONParseError) -> FastArtists {
+    /// The `artists` list: each element an object read with `EntryFacts.artist`.
+    mutating func artists() throws(JSONParseError) -> ArtistsField {
         guard i < p.count, p[i] == UInt8(ascii: "[") else { try skipValue(); return .notArray }
         var list: [ArtistFact] = []
         var ok = true
@@ -511,9 +489,9 @@ extension Parser {
                         }
                     } while try fieldEnd()
                 }
-                if let aid = try nonEmptyString(id), let aname = try cleanedString(name) {
+                if let artist = EntryFacts.artist(id: try stringOf(id), name: try stringOf(name)) {
                     if list.isEmpty { list.reserveCapacity(2) }
-                    list.append(ArtistFact(id: aid, name: aname))
+                    list.append(artist)
                 } else {
                     ok = false
                 }
@@ -561,51 +539,39 @@ extension Parser {
         guard case .string(let ts, let te, true) = item.type else { return nil }
         let ctx = EntryContext(position: position, addedAt: addedAt, addedBy: addedBy)
         if key(ts, te - ts, "track") {
-            guard let t = try trackFact(item) else { return nil }
+            let fields = try trackFields(item)
+            guard let t = try? EntryFacts.track(fields) else { return nil }
             return .track(t, ctx)
         }
         if key(ts, te - ts, "episode") {
-            guard let ep = try episodeFact(item) else { return nil }
+            let fields = try episodeFields(item)
+            guard let ep = try? EntryFacts.episode(fields) else { return nil }
             return .episode(ep, ctx)
         }
         return nil
     }
 
-    mutating func trackFact(_ t: FastItem) throws(JSONParseError) -> TrackFact? {
-        guard let id = try nonEmptyString(t.id), let name = try cleanedString(t.name),
-              let duration = t.duration.nonNegativeInt, case .bool(let explicit) = t.explicit,
-              let disc = t.disc.nonNegativeInt, let number = t.trackNumber.nonNegativeInt,
-              case .ok(let artists) = t.artists, let a = t.album, let album = try albumFact(a) else { return nil }
-        // An empty string has no bytes between its quotes; any other is cleaned.
-        var isrc: String? = nil
-        if case .string(let s, let e, _) = t.isrc, e > s { isrc = try cleanedString(t.isrc) }
-        let uri = try stringOf(t.uri) ?? "spotify:track:\(id)"
-        return TrackFact(id: id, name: name, durationMs: duration, explicit: explicit, discNumber: disc,
-                         trackNumber: number, isrc: isrc, popularity: t.popularity.intValue, album: album,
-                         artists: artists, uri: uri)
-    }
+    // The fields `EntryFacts` decides on, from the tokens.
 
-    mutating func albumFact(_ a: FastAlbum) throws(JSONParseError) -> AlbumFact? {
-        guard let id = try nonEmptyString(a.id), let name = try cleanedString(a.name),
-              let type = try nonEmptyString(a.albumType), let total = a.totalTracks.nonNegativeInt,
-              let raw = try stringOf(a.releaseDate),
-              let rd = TextCleaning.releaseDate(raw, precision: try stringOf(a.precision)),
-              case .ok(let artists) = a.artists else { return nil }
-        return AlbumFact(id: id, name: name, albumType: type.lowercased(), releaseDate: rd.date,
-                         releaseDatePrecision: rd.precision, releaseYear: rd.year, totalTracks: total, artists: artists)
-    }
-
-    mutating func episodeFact(_ e: FastItem) throws(JSONParseError) -> EpisodeFact? {
-        guard let id = try nonEmptyString(e.id), let name = try cleanedString(e.name),
-              let duration = e.duration.nonNegativeInt, case .bool(let explicit) = e.explicit,
-              let show = e.show, let showID = try nonEmptyString(show.id) else { return nil }
-        let showName = try cleanedString(show.name) ?? ""
-        var release: String? = nil
-        if let raw = try stringOf(e.releaseDate) {
-            release = TextCleaning.releaseDate(raw, precision: try stringOf(e.precision))?.date
+    mutating func trackFields(_ t: FastItem) throws(JSONParseError) -> TrackFields {
+        var album: AlbumFields? = nil
+        if let a = t.album {
+            album = AlbumFields(id: try stringOf(a.id), name: try stringOf(a.name), albumType: try stringOf(a.albumType),
+                                totalTracks: a.totalTracks.intValue, releaseDate: try stringOf(a.releaseDate),
+                                releaseDatePrecision: try stringOf(a.precision), artists: a.artists)
         }
-        return EpisodeFact(id: id, name: name, durationMs: duration, explicit: explicit,
-                           showID: showID, showName: showName, releaseDate: release)
+        return TrackFields(id: try stringOf(t.id), name: try stringOf(t.name), durationMs: t.duration.intValue,
+                           explicit: t.explicit.boolValue, discNumber: t.disc.intValue, trackNumber: t.trackNumber.intValue,
+                           artists: t.artists, album: album, isrc: try stringOf(t.isrc), popularity: t.popularity.intValue,
+                           uri: try stringOf(t.uri))
+    }
+
+    mutating func episodeFields(_ e: FastItem) throws(JSONParseError) -> EpisodeFields {
+        var show: ShowFields? = nil
+        if let sh = e.show { show = ShowFields(id: try stringOf(sh.id), name: try stringOf(sh.name)) }
+        return EpisodeFields(id: try stringOf(e.id), name: try stringOf(e.name), durationMs: e.duration.intValue,
+                             explicit: e.explicit.boolValue, show: show, releaseDate: try stringOf(e.releaseDate),
+                             releaseDatePrecision: try stringOf(e.precision))
     }
 }
 
