@@ -9,23 +9,20 @@ import FoundationEssentials
 /// entry's track object twice (`item` and the deprecated `track` alias) plus links, images and
 /// markets nobody reads; the filtered page is a fraction of the bytes to receive and parse.
 ///
-/// Adding a read of a new key to `parseEntry` means adding it here too:
+/// Adding a read of a new key means adding it to `ItemsPageKeys`, which both readers use:
 /// `ItemFieldsEmulatorTests` compares, entry by entry, what the transform makes of filtered
 /// and of full pages (every reject reason included) and fails on any difference.
 public enum ItemFields {
-    /// Keys of the item object: track, episode or local file. Tracks: album (with its artists),
-    /// artists, disc/track number, duration, explicit, isrc, id, name, popularity, uri, type,
-    /// is_local. Episodes: show, release date (and precision), and the shared keys.
-    public static let itemKeys =
-        "album(album_type,artists(id,name),id,name,release_date,release_date_precision,total_tracks),"
-        + "artists(id,name),disc_number,duration_ms,explicit,external_ids(isrc),id,is_local,name,popularity,"
-        + "release_date,release_date_precision,show(id,name),track_number,type,uri"
+    /// Keys of the item object (track, episode or local file), from `ItemsPageKeys`:
+    /// `album(album_type,artists(id,name),…),artists(id,name),disc_number,…,type,uri`.
+    public static let itemKeys = ItemsPageKeys.filterText(ItemsPageKeys.item)
 
-    /// The filter with the item object selected under `key` (`item` or `track`). Page keys:
-    /// `items`, `limit`, `next`, `offset`, `total` (`href`/`previous` are never read); entry
-    /// keys: `added_at`, `added_by.id`, `is_local` (local files are also flagged on the entry).
+    /// The filter with the item object selected under `key` (`item` or `track`), from
+    /// `ItemsPageKeys.page`: page keys `items`, `limit`, `next`, `offset`, `total`
+    /// (`href`/`previous` are never read); entry keys `added_at`, `added_by.id`, `is_local`
+    /// (local files are also flagged on the entry).
     public static func filter(itemKey key: String) -> String {
-        "items(added_at,added_by(id),is_local,\(key)(\(itemKeys))),limit,next,offset,total"
+        ItemsPageKeys.filterText(ItemsPageKeys.page(itemKey: key == "track" ? .track : .item))
     }
 
     /// For `/items`: the object under `item` only, not under the `track` alias that repeats it.

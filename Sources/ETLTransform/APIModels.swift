@@ -137,16 +137,16 @@ public func decodeItemsPage(_ data: Data) throws(TransformError) -> ItemsPage {
 
 public func decodeItemsPage(json v: JSONValue) throws(TransformError) -> ItemsPage {
     guard v.objectValue != nil else { throw .malformed("items page is not an object") }
-    guard let entries = v["items"]?.arrayValue else { throw .malformed("missing items array") }
-    guard let total = v["total"]?.intValue, total >= 0 else { throw .malformed("missing total") }
+    guard let entries = v[ItemsPageKeys.Page.items]?.arrayValue else { throw .malformed("missing items array") }
+    guard let total = v[ItemsPageKeys.Page.total]?.intValue, total >= 0 else { throw .malformed("missing total") }
     // Positions are offset + index, so a page without a valid offset cannot be placed.
-    guard let offset = v["offset"]?.intValue, offset >= 0 else { throw .malformed("missing offset") }
+    guard let offset = v[ItemsPageKeys.Page.offset]?.intValue, offset >= 0 else { throw .malformed("missing offset") }
     // Positions are offset + index: an offset no playlist reaches is refused before any is computed.
     guard offset <= ItemsPageAgreement.maxTotal else {
         throw .malformed("offset \(offset) is beyond any playlist (over \(LogText.count(ItemsPageAgreement.maxTotal)) items)")
     }
-    let limit = v["limit"]?.intValue ?? entries.count
-    let next = v["next"]?.stringValue
+    let limit = v[ItemsPageKeys.Page.limit]?.intValue ?? entries.count
+    let next = v[ItemsPageKeys.Page.next]?.stringValue
     return ItemsPage(entries: entries, total: total, next: next, offset: offset, limit: limit)
 }
 

@@ -78,7 +78,7 @@ public func parseEntry(_ entry: JSONValue, position: Int) -> ParsedEntry {
 
 private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> ParsedEntry {
     guard entry.objectValue != nil else { throw EntryReject(reason: RejectReason.malformedEntry) }
-    let itemField = entry["item"], trackField = entry["track"]
+    let itemField = entry[Keys.Entry.item], trackField = entry[Keys.Entry.track]
     guard itemField != nil || trackField != nil else { throw EntryReject(reason: RejectReason.malformedEntry) }
     let item: JSONValue
     if let i = itemField, !i.isNull { item = i } else if let t = trackField, !t.isNull { item = t } else {
@@ -87,24 +87,24 @@ private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> Pars
     guard item.objectValue != nil else { throw EntryReject(reason: RejectReason.invalidItem) }
 
     var addedAt: String?
-    if let raw = entry["added_at"], !raw.isNull {
+    if let raw = entry[Keys.Entry.addedAt], !raw.isNull {
         guard let s = raw.stringValue, let n = FastTimestamp.normalize(s) else {
             throw EntryReject(reason: RejectReason.invalidAddedAt)
         }
         addedAt = n
     }
     var addedBy: String?
-    if let by = entry["added_by"], let id = by["id"]?.stringValue, !id.isEmpty { addedBy = id }
+    if let by = entry[Keys.Entry.addedBy], let id = by[Keys.AddedBy.id]?.stringValue, !id.isEmpty { addedBy = id }
     let ctx = EntryContext(position: position, addedAt: addedAt, addedBy: addedBy)
 
     // `is_local` lives on the track object and, historically, on the entry itself.
-    if item["is_local"]?.boolValue == true || (entry["is_local"]?.boolValue == true && item["id"]?.stringValue == nil) {
-        guard let uri = item["uri"]?.stringValue, uri.hasPrefix("spotify:local:") else {
+    if item[Keys.Item.isLocal]?.boolValue == true || (entry[Keys.Entry.isLocal]?.boolValue == true && item[Keys.Item.id]?.stringValue == nil) {
+        guard let uri = item[Keys.Item.uri]?.stringValue, uri.hasPrefix("spotify:local:") else {
             throw EntryReject(reason: RejectReason.invalidLocalURI)
         }
-        return .local(LocalFact(uri: uri, name: TextCleaning.clean(item["name"]?.stringValue ?? "")), ctx)
+        return .local(LocalFact(uri: uri, name: TextCleaning.clean(item[Keys.Item.name]?.stringValue ?? "")), ctx)
     }
-    switch item["type"]?.stringValue {
+    switch item[Keys.Item.type]?.stringValue {
     case "track": return .track(try EntryFacts.track(trackFields(item)), ctx)
     case "episode": return .episode(try EntryFacts.episode(episodeFields(item)), ctx)
     default: throw EntryReject(reason: RejectReason.unknownType)
@@ -113,37 +113,39 @@ private func parseEntryOrThrow(_ entry: JSONValue, position: Int) throws -> Pars
 
 // The fields `EntryFacts` decides on, as a `JSONValue` holds them.
 
+private typealias Keys = ItemsPageKeys
+
 private func artistsField(_ v: JSONValue?) -> ArtistsField {
     guard let list = v?.arrayValue else { return .notArray }
     var out: [ArtistFact] = []
     out.reserveCapacity(list.count)
     for a in list {
-        guard let artist = EntryFacts.artist(id: a["id"]?.stringValue, name: a["name"]?.stringValue) else { return .bad }
+        guard let artist = EntryFacts.artist(id: a[Keys.Artist.id]?.stringValue, name: a[Keys.Artist.name]?.stringValue) else { return .bad }
         out.append(artist)
     }
     return .ok(out)
 }
 
 private func trackFields(_ t: JSONValue) -> TrackFields {
-    TrackFields(id: t["id"]?.stringValue, name: t["name"]?.stringValue, durationMs: t["duration_ms"]?.intValue,
-                explicit: t["explicit"]?.boolValue, discNumber: t["disc_number"]?.intValue,
-                trackNumber: t["track_number"]?.intValue, artists: artistsField(t["artists"]),
-                album: t["album"].flatMap { $0.objectValue == nil ? nil : albumFields($0) },
-                isrc: t["external_ids"]?["isrc"]?.stringValue, popularity: t["popularity"]?.intValue,
-                uri: t["uri"]?.stringValue)
+    TrackFields(id: t[Keys.Item.id]?.stringValue, name: t[Keys.Item.name]?.stringValue, durationMs: t[Keys.Item.durationMs]?.intValue,
+                explicit: t[Keys.Item.explicit]?.boolValue, discNumber: t[Keys.Item.discNumber]?.intValue,
+                trackNumber: t[Keys.Item.trackNumber]?.intValue, artists: artistsField(t[Keys.Item.artists]),
+                album: t[Keys.Item.album].flatMap { $0.objectValue == nil ? nil : albumFields($0) },
+                isrc: t[Keys.Item.externalIDs]?[Keys.ExternalIDs.isrc]?.stringValue, popularity: t[Keys.Item.popularity]?.intValue,
+                uri: t[Keys.Item.uri]?.stringValue)
 }
 
 private func albumFields(_ a: JSONValue) -> AlbumFields {
-    AlbumFields(id: a["id"]?.stringValue, name: a["name"]?.stringValue, albumType: a["album_type"]?.stringValue,
-                totalTracks: a["total_tracks"]?.intValue, releaseDate: a["release_date"]?.stringValue,
-                releaseDatePrecision: a["release_date_precision"]?.stringValue, artists: artistsField(a["artists"]))
+    AlbumFields(id: a[Keys.Artist.id]?.stringValue, name: a[Keys.Artist.name]?.stringValue, albumType: a[Keys.Album.albumType]?.stringValue,
+                totalTracks: a[Keys.Album.totalTracks]?.intValue, releaseDate: a[Keys.Album.releaseDate]?.stringValue,
+                releaseDatePrecision: a[Keys.Album.releaseDatePrecision]?.stringValue, artists: artistsField(a[Keys.Album.artists]))
 }
 
 private func episodeFields(_ e: JSONValue) -> EpisodeFields {
-    EpisodeFields(id: e["id"]?.stringValue, name: e["name"]?.stringValue, durationMs: e["duration_ms"]?.intValue,
-                  explicit: e["explicit"]?.boolValue,
-                  show: e["show"].flatMap { $0.objectValue == nil ? nil : ShowFields(id: $0["id"]?.stringValue, name: $0["name"]?.stringValue) },
-                  releaseDate: e["release_date"]?.stringValue, releaseDatePrecision: e["release_date_precision"]?.stringValue)
+    EpisodeFields(id: e[Keys.Item.id]?.stringValue, name: e[Keys.Item.name]?.stringValue, durationMs: e[Keys.Item.durationMs]?.intValue,
+                  explicit: e[Keys.Item.explicit]?.boolValue,
+                  show: e[Keys.Item.show].flatMap { $0.objectValue == nil ? nil : ShowFields(id: $0[Keys.Show.id]?.stringValue, name: $0[Keys.Show.name]?.stringValue) },
+                  releaseDate: e[Keys.Item.releaseDate]?.stringValue, releaseDatePrecision: e[Keys.Item.releaseDatePrecision]?.stringValue)
 }
 
 /// The membership record of a parsed entry; nil for rejects (they are not members: a null

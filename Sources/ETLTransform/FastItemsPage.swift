@@ -116,23 +116,16 @@ extension Parser {
             var haveItems = false
             if try openObject() {
                 repeat {
-                    let (s, n) = try fieldKey()
-                    if key(s, n, "items") {
-                        if first(&seen, 1) {
-                            guard i < p.count, p[i] == UInt8(ascii: "[") else { return nil }
-                            try fastEntries(&page)
-                            haveItems = true
-                        } else { try skipValue() }
-                    } else if key(s, n, "total") {
-                        if first(&seen, 2) { page.total = try tok() } else { try skipValue() }
-                    } else if key(s, n, "offset") {
-                        if first(&seen, 4) { page.offset = try tok() } else { try skipValue() }
-                    } else if key(s, n, "limit") {
-                        if first(&seen, 8) { page.limit = try tok() } else { try skipValue() }
-                    } else if key(s, n, "next") {
-                        if first(&seen, 16) { page.next = try tok() } else { try skipValue() }
-                    } else {
-                        try skipValue()
+                    switch try field(KeyTables.page, &seen) {
+                    case .items?:
+                        guard i < p.count, p[i] == UInt8(ascii: "[") else { return nil }
+                        try fastEntries(&page)
+                        haveItems = true
+                    case .total?: page.total = try tok()
+                    case .offset?: page.offset = try tok()
+                    case .limit?: page.limit = try tok()
+                    case .next?: page.next = try tok()
+                    case nil: try skipValue()
                     }
                 } while try fieldEnd()
             }
@@ -204,18 +197,26 @@ extension Parser {
         throw fail("expected ',' or ']'")
     }
 
+    /// The next field's key in `table` when it is that key's first occurrence in the object
+    /// (`seen` records it: the first occurrence wins); nil for any other key, or a repeat,
+    /// whose value the caller skips.
     @inline(__always)
-    func key(_ s: Int, _ n: Int, _ k: StaticString) -> Bool {
+    mutating func field<K>(_ table: KeyTable<K>, _ seen: inout UInt32) throws(JSONParseError) -> K? {
+        let (s, n) = try fieldKey()
+        guard let m = table.lookup(p.baseAddress! + s, n), seen & m.bit == 0 else { return nil }
+        seen |= m.bit
+        return m.key
+    }
+
+    /// Whether the `n` bytes at `s` are `k`'s.
+    @inline(__always)
+    func bytes(_ s: Int, _ n: Int, are k: StaticString) -> Bool {
         n == k.utf8CodeUnitCount && memcmp(p.baseAddress! + s, k.utf8Start, n) == 0
     }
 
-    /// True the first time a key's bit is seen in an object (the first occurrence wins).
+    /// Whether the value at `i` is an object.
     @inline(__always)
-    func first(_ seen: inout UInt32, _ bit: UInt32) -> Bool {
-        if seen & bit != 0 { return false }
-        seen |= bit
-        return true
-    }
+    var atObject: Bool { i < p.count && p[i] == UInt8(ascii: "{") }
 
     /// One value: scalars are read, containers validated and skipped.
     mutating func tok() throws(JSONParseError) -> FastTok {
@@ -316,47 +317,40 @@ extension Parser {
         var itemBytes: Range<Int>? = nil
         guard try openObject() else { return }
         repeat {
-            let (s, n) = try fieldKey()
-            if key(s, n, "item") {
-                if first(&e.seen, 1) {
-                    let start = i
-                    e.itemKind = try itemSlot(&e.item)
-                    if e.itemKind == .object { itemBytes = start..<i }
-                } else { try skipValue() }
-            } else if key(s, n, "track") {
-                if first(&e.seen, 2) {
-                    // Usually `item` again, byte for byte: same bytes at the same depth parse
-                    // (and validate) identically. `item` is then an object, so `track` is not
-                    // read (only its kind is kept).
-                    if let r = itemBytes, i + r.count <= p.count, memcmp(p.baseAddress! + i, p.baseAddress! + r.lowerBound, r.count) == 0 {
-                        i += r.count
-                        e.trackKind = .object
-                    } else {
-                        e.trackKind = try itemSlot(&e.track)
-                    }
-                } else { try skipValue() }
-            } else if key(s, n, "added_at") {
-                if first(&e.seen, 4) { e.addedAt = try tok() } else { try skipValue() }
-            } else if key(s, n, "added_by") {
-                if first(&e.seen, 8) {
-                    if i < p.count, p[i] == UInt8(ascii: "{") { e.addedByID = try idOnly() } else { try skipValue() }
-                } else { try skipValue() }
-            } else if key(s, n, "is_local") {
-                if first(&e.seen, 16) { e.isLocal = try tok() } else { try skipValue() }
-            } else {
-                try skipValue()
+            switch try field(KeyTables.entry, &e.seen) {
+            case .item?:
+                let start = i
+                e.itemKind = try itemSlot(&e.item)
+                if e.itemKind == .object { itemBytes = start..<i }
+            case .track?:
+                // Usually `item` again, byte for byte: same bytes at the same depth parse
+                // (and validate) identically. `item` is then an object, so `track` is not
+                // read (only its kind is kept).
+                if let r = itemBytes, i + r.count <= p.count, memcmp(p.baseAddress! + i, p.baseAddress! + r.lowerBound, r.count) == 0 {
+                    i += r.count
+                    e.trackKind = .object
+                } else {
+                    e.trackKind = try itemSlot(&e.track)
+                }
+            case .addedAt?: e.addedAt = try tok()
+            case .addedBy?:
+                if atObject { e.addedByID = try addedByID() } else { try skipValue() }
+            case .isLocal?: e.isLocal = try tok()
+            case nil: try skipValue()
             }
         } while try fieldEnd()
     }
 
-    /// An object of which only the first `id` is read.
-    mutating func idOnly() throws(JSONParseError) -> FastTok {
+    /// `added_by.id`.
+    mutating func addedByID() throws(JSONParseError) -> FastTok {
         var id = FastTok.absent
         var seen: UInt32 = 0
         guard try openObject() else { return id }
         repeat {
-            let (s, n) = try fieldKey()
-            if key(s, n, "id"), first(&seen, 1) { id = try tok() } else { try skipValue() }
+            switch try field(KeyTables.addedBy, &seen) {
+            case .id?: id = try tok()
+            case nil: try skipValue()
+            }
         } while try fieldEnd()
         return id
     }
@@ -373,53 +367,38 @@ extension Parser {
     mutating func itemObject(_ t: inout FastItem) throws(JSONParseError) {
         guard try openObject() else { return }
         repeat {
-            let (s, n) = try fieldKey()
-            switch n {
-            case 2 where key(s, n, "id"):
-                if first(&t.seen, 1 << 0) { t.id = try tok() } else { try skipValue() }
-            case 3 where key(s, n, "uri"):
-                if first(&t.seen, 1 << 1) { t.uri = try tok() } else { try skipValue() }
-            case 4 where key(s, n, "name"):
-                if first(&t.seen, 1 << 2) { t.name = try tok() } else { try skipValue() }
-            case 4 where key(s, n, "type"):
-                if first(&t.seen, 1 << 3) { t.type = try tok() } else { try skipValue() }
-            case 4 where key(s, n, "show"):
-                if first(&t.seen, 1 << 4), i < p.count, p[i] == UInt8(ascii: "{") { t.show = try showObject() } else { try skipValue() }
-            case 5 where key(s, n, "album"):
-                if first(&t.seen, 1 << 5), i < p.count, p[i] == UInt8(ascii: "{") { t.album = try albumObject() } else { try skipValue() }
-            case 7 where key(s, n, "artists"):
-                if first(&t.seen, 1 << 6) { t.artists = try artists() } else { try skipValue() }
-            case 8 where key(s, n, "is_local"):
-                if first(&t.seen, 1 << 7) { t.isLocal = try tok() } else { try skipValue() }
-            case 8 where key(s, n, "explicit"):
-                if first(&t.seen, 1 << 8) { t.explicit = try tok() } else { try skipValue() }
-            case 10 where key(s, n, "popularity"):
-                if first(&t.seen, 1 << 9) { t.popularity = try tok() } else { try skipValue() }
-            case 11 where key(s, n, "disc_number"):
-                if first(&t.seen, 1 << 10) { t.disc = try tok() } else { try skipValue() }
-            case 11 where key(s, n, "duration_ms"):
-                if first(&t.seen, 1 << 11) { t.duration = try tok() } else { try skipValue() }
-            case 12 where key(s, n, "external_ids"):
-                if first(&t.seen, 1 << 12), i < p.count, p[i] == UInt8(ascii: "{") { t.isrc = try isrcOnly() } else { try skipValue() }
-            case 12 where key(s, n, "release_date"):
-                if first(&t.seen, 1 << 13) { t.releaseDate = try tok() } else { try skipValue() }
-            case 12 where key(s, n, "track_number"):
-                if first(&t.seen, 1 << 14) { t.trackNumber = try tok() } else { try skipValue() }
-            case 22 where key(s, n, "release_date_precision"):
-                if first(&t.seen, 1 << 15) { t.precision = try tok() } else { try skipValue() }
-            default:
-                try skipValue()
+            switch try field(KeyTables.item, &t.seen) {
+            case .id?: t.id = try tok()
+            case .uri?: t.uri = try tok()
+            case .name?: t.name = try tok()
+            case .type?: t.type = try tok()
+            case .show?: if atObject { t.show = try showObject() } else { try skipValue() }
+            case .album?: if atObject { t.album = try albumObject() } else { try skipValue() }
+            case .artists?: t.artists = try artists()
+            case .isLocal?: t.isLocal = try tok()
+            case .explicit?: t.explicit = try tok()
+            case .popularity?: t.popularity = try tok()
+            case .discNumber?: t.disc = try tok()
+            case .durationMs?: t.duration = try tok()
+            case .externalIDs?: if atObject { t.isrc = try isrc() } else { try skipValue() }
+            case .releaseDate?: t.releaseDate = try tok()
+            case .trackNumber?: t.trackNumber = try tok()
+            case .releaseDatePrecision?: t.precision = try tok()
+            case nil: try skipValue()
             }
         } while try fieldEnd()
     }
 
-    mutating func isrcOnly() throws(JSONParseError) -> FastTok {
+    /// `external_ids.isrc`.
+    mutating func isrc() throws(JSONParseError) -> FastTok {
         var isrc = FastTok.absent
         var seen: UInt32 = 0
         guard try openObject() else { return isrc }
         repeat {
-            let (s, n) = try fieldKey()
-            if key(s, n, "isrc"), first(&seen, 1) { isrc = try tok() } else { try skipValue() }
+            switch try field(KeyTables.externalIDs, &seen) {
+            case .isrc?: isrc = try tok()
+            case nil: try skipValue()
+            }
         } while try fieldEnd()
         return isrc
     }
@@ -428,13 +407,10 @@ extension Parser {
         var sh = FastShow()
         guard try openObject() else { return sh }
         repeat {
-            let (s, n) = try fieldKey()
-            if key(s, n, "id") {
-                if first(&sh.seen, 1) { sh.id = try tok() } else { try skipValue() }
-            } else if key(s, n, "name") {
-                if first(&sh.seen, 2) { sh.name = try tok() } else { try skipValue() }
-            } else {
-                try skipValue()
+            switch try field(KeyTables.show, &sh.seen) {
+            case .id?: sh.id = try tok()
+            case .name?: sh.name = try tok()
+            case nil: try skipValue()
             }
         } while try fieldEnd()
         return sh
@@ -444,23 +420,15 @@ extension Parser {
         var a = FastAlbum()
         guard try openObject() else { return a }
         repeat {
-            let (s, n) = try fieldKey()
-            if key(s, n, "id") {
-                if first(&a.seen, 1) { a.id = try tok() } else { try skipValue() }
-            } else if key(s, n, "name") {
-                if first(&a.seen, 2) { a.name = try tok() } else { try skipValue() }
-            } else if key(s, n, "album_type") {
-                if first(&a.seen, 4) { a.albumType = try tok() } else { try skipValue() }
-            } else if key(s, n, "total_tracks") {
-                if first(&a.seen, 8) { a.totalTracks = try tok() } else { try skipValue() }
-            } else if key(s, n, "release_date") {
-                if first(&a.seen, 16) { a.releaseDate = try tok() } else { try skipValue() }
-            } else if key(s, n, "release_date_precision") {
-                if first(&a.seen, 32) { a.precision = try tok() } else { try skipValue() }
-            } else if key(s, n, "artists") {
-                if first(&a.seen, 64) { a.artists = try artists() } else { try skipValue() }
-            } else {
-                try skipValue()
+            switch try field(KeyTables.album, &a.seen) {
+            case .id?: a.id = try tok()
+            case .name?: a.name = try tok()
+            case .albumType?: a.albumType = try tok()
+            case .totalTracks?: a.totalTracks = try tok()
+            case .releaseDate?: a.releaseDate = try tok()
+            case .releaseDatePrecision?: a.precision = try tok()
+            case .artists?: a.artists = try artists()
+            case nil: try skipValue()
             }
         } while try fieldEnd()
         return a
@@ -479,13 +447,10 @@ extension Parser {
                 var seen: UInt32 = 0
                 if try openObject() {
                     repeat {
-                        let (s, n) = try fieldKey()
-                        if key(s, n, "id") {
-                            if first(&seen, 1) { id = try tok() } else { try skipValue() }
-                        } else if key(s, n, "name") {
-                            if first(&seen, 2) { name = try tok() } else { try skipValue() }
-                        } else {
-                            try skipValue()
+                        switch try field(KeyTables.artist, &seen) {
+                        case .id?: id = try tok()
+                        case .name?: name = try tok()
+                        case nil: try skipValue()
                         }
                     } while try fieldEnd()
                 }
@@ -538,12 +503,12 @@ extension Parser {
         if case .bool(true) = e.isLocal, !item.id.isString { return nil }
         guard case .string(let ts, let te, true) = item.type else { return nil }
         let ctx = EntryContext(position: position, addedAt: addedAt, addedBy: addedBy)
-        if key(ts, te - ts, "track") {
+        if bytes(ts, te - ts, are: "track") {
             let fields = try trackFields(item)
             guard let t = try? EntryFacts.track(fields) else { return nil }
             return .track(t, ctx)
         }
-        if key(ts, te - ts, "episode") {
+        if bytes(ts, te - ts, are: "episode") {
             let fields = try episodeFields(item)
             guard let ep = try? EntryFacts.episode(fields) else { return nil }
             return .episode(ep, ctx)

@@ -24,8 +24,8 @@ final class LoginFileModeTests: XCTestCase {
                        "login", "--config", h.configURL.path, "--port", "0", "--timeout", "60"]
         p.environment = h.environment
         let out = h.dir.appendingPathComponent("login-\(umask).out"), err = h.dir.appendingPathComponent("login-\(umask).err")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
@@ -78,8 +78,8 @@ final class LoginFileModeTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
         // Left by an earlier run under a loose umask: an empty database and a stale WAL.
-        FileManager.default.createFile(atPath: h.statePath, contents: nil, attributes: [.posixPermissions: 0o644])
-        FileManager.default.createFile(atPath: h.statePath + "-wal", contents: nil, attributes: [.posixPermissions: 0o666])
+        _ = FileManager.default.createFile(atPath: h.statePath, contents: nil, attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: h.statePath + "-wal", contents: nil, attributes: [.posixPermissions: 0o666])
         XCTAssertEqual(mode(h.statePath), 0o644)
         let r = try login(h, umask: "022")
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -104,9 +104,8 @@ final class FastItemsPageTests: XCTestCase {
         "[" + (0...AnswerLimits.artistsPerList).map { #"{"id": "a\#($0)", "name": "n"}"# }.joined(separator: ", ") + "]",
     ]
 
-    static let readKeys = ["item", "track", "added_at", "added_by", "is_local", "id", "name", "uri", "type", "album", "artists",
-                           "duration_ms", "explicit", "disc_number", "track_number", "popularity", "external_ids", "isrc",
-                           "show", "release_date", "release_date_precision", "album_type", "total_tracks", "href", "zzz"]
+    /// Every key the readers read (`ItemsPageKeys`), plus two they do not.
+    static let readKeys = ItemsPageKeys.allNames.sorted() + ["href", "zzz"]
 
     struct RNG {
         var state: UInt64
