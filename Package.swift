@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "ETLCore", swiftSettings: strictImports),
         .target(name: "ETLConfig", dependencies: ["ETLCore", .product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strictImports),
         .target(name: "ETLHTTP", dependencies: ["CCurl", "ETLCore"], swiftSettings: strictImports),
-        .target(name: "ETLState", dependencies: ["CSQLite", "ETLCore"], swiftSettings: strictImports),
+        .target(name: "ETLState", dependencies: ["CSQLite", "ETLCore", "ETLTransform"], swiftSettings: strictImports),
         .target(name: "ETLTransform", dependencies: ["ETLCore"], swiftSettings: strictImports),
         .target(name: "ETLExtraction", dependencies: [
             "ETLCore", "ETLHTTP", "ETLTransform", .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import ETLCore
+import ETLTransform
 import FoundationEssentials
 
 /// The outbox and the batch ledger.
@@ -336,7 +337,7 @@ extension StateStore {
                 try body(bytes) {
                     let values: [Value]
                     do {
-                        values = try PayloadDecoder.decode(bytes: bytes)
+                        values = try JSONParser.outboxRow(bytes)
                     } catch {
                         throw StateError.corruptPayload(outboxID: entry, reason: "row \(i): \(error)")
                     }

@@ -1,16 +1,14 @@
 import ETLCore
 import XCTest
-@testable import ETLState
+@testable import ETLTransform
 
-/// The outbox payload reader follows the API reader's string rules (`JSONParserTests` has the
-/// same cases): anything `JSONText.encodeValues` writes reads back equal, and a string no
-/// valid encoder writes is an error naming the cause, never a repaired value.
-final class PayloadDecoderTests: XCTestCase {
-    private func decode(_ bytes: [UInt8]) -> Result<[Value], PayloadDecoder.DecodeError> {
+/// Outbox rows are read by the same tokenizer as API pages, with the same string rules
+/// (`JSONParserTests` has the same cases): anything `JSONText.encodeValues` writes reads back
+/// equal, and what no valid encoder writes is an error naming the cause, never a repaired value.
+final class OutboxRowReaderTests: XCTestCase {
+    private func decode(_ bytes: [UInt8]) -> Result<[Value], JSONParseError> {
         bytes.withUnsafeBufferPointer { buf in
-            do { return .success(try PayloadDecoder.decode(bytes: buf)) } catch let e as PayloadDecoder.DecodeError {
-                return .failure(e)
-            } catch { fatalError("untyped error \(error)") }
+            do throws(JSONParseError) { return .success(try JSONParser.outboxRow(buf)) } catch { return .failure(error) }
         }
     }
 
@@ -31,6 +29,9 @@ final class PayloadDecoderTests: XCTestCase {
             (Array(#"["\udfb5"]"#.utf8), "lone low surrogate"),
             (Array(#"["\ud83c\u0041"]"#.utf8), "invalid surrogate pair"),
             (Array(#"["a\ud83cb"]"#.utf8), "lone high surrogate"),
+            (Array(#"[1.5]"#.utf8), "not an integer"), (Array(#"[99999999999999999999]"#.utf8), "not an integer"),
+            (Array(#"[01]"#.utf8), "leading zero"), (Array(#"[[1]]"#.utf8), "expected a string"),
+            (Array(#"[{}]"#.utf8), "unexpected byte"), (Array(#"[1] x"#.utf8), "trailing bytes"), (Array(#"[1,]"#.utf8), "unexpected byte"),
             ([0x5B, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x5D], "invalid UTF-8"),       // encoded surrogate
             ([0x5B, 0x22, 0xC0, 0xAF, 0x22, 0x5D], "invalid UTF-8"),             // overlong
             ([0x5B, 0x22, 0x5C, 0x6E, 0xFF, 0x22, 0x5D], "invalid UTF-8"),       // after an escape
