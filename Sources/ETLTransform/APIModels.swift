@@ -197,24 +197,11 @@ public struct ParsedItemsPage: Sendable, Equatable {
     }
 }
 
-/// Keys of a playlist items page whose values nothing in `decodeItemsPage(json:)` or
-/// `parseEntry` reads, at any level (entry, track/episode, album, artist, show, page):
-/// links, images, markets, descriptions. They are most of a page's bytes. A test
-/// (`LeanPageTests`) checks that removing them changes no parse result; add a key here only
-/// if nothing reads it.
-public let itemsPageUnreadKeys: [String] = [
-    "available_markets", "external_urls", "href", "images", "preview_url", "audio_preview_url", "previous",
-    "description", "html_description", "languages", "is_playable", "is_externally_hosted", "video_thumbnail",
-    "primary_color", "publisher", "media_type", "total_episodes", "linked_from", "restrictions",
-]
-private let itemsPageUnreadKeyBytes: [[UInt8]] = itemsPageUnreadKeys.map { Array($0.utf8) }
-private let itemsKeyBytes: [UInt8] = Array("items".utf8)
-
 /// `decodeItemsPage` + `parseEntry` for every entry, with the same results, errors and
-/// reject texts, but faster: the page is parsed leanly (values of `itemsPageUnreadKeys`
-/// validated, not built). An entry that comes out as a reject is parsed again in full from
-/// its own bytes, so its reason and canonical `raw` text are exactly what the full parse
-/// gives. A body the lean parse refuses is handed to the full parser for the exact error.
+/// reject texts, but faster: the direct decoder (`FastItemsPage.swift`) reads the page once
+/// without building a tree; what it leaves to the general path — an entry that is a reject or
+/// a local file, or a whole page it does not take — is parsed in full by the same tokenizer,
+/// so reasons, errors and a reject's canonical `raw` are exactly what the full parse gives.
 public func decodeParsedItemsPage(_ bytes: [UInt8]) throws(TransformError) -> ParsedItemsPage {
     let r: Result<ParsedItemsPage, TransformError> = bytes.withUnsafeBufferPointer { buf in
         do throws(TransformError) { return .success(try decodeParsedItemsPage(buffer: buf)) } catch { return .failure(error) }
@@ -232,7 +219,7 @@ public func decodeParsedItemsPage(_ data: Data) throws(TransformError) -> Parsed
 
 private func decodeParsedItemsPage(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
     if var fast = JSONParser.fastItemsPage(bytes), let page = parsedItemsPage(&fast, bytes) { return page }
-    return try decodeParsedItemsPageLean(buffer: bytes)
+    return try parsedFully(decodeItemsPage(Array(bytes)))
 }
 
 /// For tests: how the direct decoder handled a page: entries decoded directly and entries
@@ -271,29 +258,6 @@ private func parsedItemsPage(_ fast: inout FastPage, _ bytes: UnsafeBufferPointe
     }
     return ParsedItemsPage(entries: entries, total: total, next: fast.nextString, offset: offset,
                            limit: fast.limit.intValue ?? entries.count)
-}
-
-/// The general path: a lean `JSONValue` parse of the page, then `parseEntry` per entry.
-func decodeParsedItemsPageLean(buffer bytes: UnsafeBufferPointer<UInt8>) throws(TransformError) -> ParsedItemsPage {
-    switch JSONParser.parseLean(bytes, skipping: itemsPageUnreadKeyBytes, capturing: itemsKeyBytes) {
-    case .failure:
-        return try parsedFully(decodeItemsPage(Array(bytes)))
-    case .success(let (v, ranges)):
-        let page = try decodeItemsPage(json: v)
-        guard let ranges, ranges.count == page.entries.count else { return try parsedFully(decodeItemsPage(Array(bytes))) }
-        var entries: [ParsedEntry] = []
-        entries.reserveCapacity(page.entries.count)
-        for (k, e) in page.entries.enumerated() {
-            let position = page.offset + k
-            let lean = parseEntry(e, position: position)
-            if case .reject = lean, let full = try? JSONParser.parse(Array(UnsafeBufferPointer(rebasing: bytes[ranges[k]]))) {
-                entries.append(parseEntry(full, position: position))
-            } else {
-                entries.append(lean)
-            }
-        }
-        return ParsedItemsPage(entries: entries, total: page.total, next: page.next, offset: page.offset, limit: page.limit)
-    }
 }
 
 /// A decoded page with every entry given to `parseEntry` at `offset + index`: the same entries

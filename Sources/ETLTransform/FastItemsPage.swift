@@ -22,7 +22,8 @@ import ETLCore
 //   ones are validated and skipped;
 // - the fields found are turned into facts by `EntryFacts`, the rules `parseEntry` applies
 //   too; numbers are read as `JSONValue.intValue` reads them, timestamps with `FastTimestamp`.
-// `LeanPageTests` compares the result with the full decode on thousands of corrupted pages.
+// `ItemsPageDecodeTests` and `FastItemsPageTests` compare the result with the full decode on
+// thousands of corrupted and mutated pages.
 
 /// One scalar read from the bytes: its kind and, for a string, where its text is.
 enum FastTok {

@@ -46,53 +46,11 @@ public enum JSONParser {
     }
 }
 
-extension JSONParser {
-    /// A lean parse for bodies of which only some keys matter: the value of any object key
-    /// whose (unescaped) bytes equal one of `skipping` is validated exactly as `parse` would
-    /// validate it, then dropped (the key is absent from the result). The byte range of each
-    /// element of the root object's first `capturing` array is returned too, so a caller can
-    /// parse one element in full from the original bytes when it needs the complete value.
-    ///
-    /// Fails if and only if `parse` fails on the same bytes (same grammar, UTF-8, escape and
-    /// depth checks; only the error position/reason may differ, so callers that report the
-    /// error should take it from `parse`). The ranges are nil when the root is not an object
-    /// or has no such array.
-    public static func parseLean(_ bytes: [UInt8], skipping: [[UInt8]], capturing: [UInt8],
-                                 maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
-        bytes.withUnsafeBufferPointer { parseLean($0, skipping: skipping, capturing: capturing, maxDepth: maxDepth) }
-    }
-
-    /// `parseLean` over bytes the caller keeps valid for the call (e.g. a `Data`'s storage).
-    public static func parseLean(_ buf: UnsafeBufferPointer<UInt8>, skipping: [[UInt8]], capturing: [UInt8],
-                                 maxDepth: Int = defaultMaxDepth) -> Result<(JSONValue, [Range<Int>]?), JSONParseError> {
-        var p = Parser(p: buf, maxDepth: maxDepth)
-        p.skip = skipping
-        p.skipFilter = Parser.filter(for: skipping)
-        p.captureKey = capturing
-        do {
-            let v = try p.document()
-            return .success((v, p.captured))
-        } catch {
-            return .failure(error)
-        }
-    }
-}
-
 struct Parser {
     let p: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var i = 0
     var depth = 0
-    /// Lean mode (`JSONParser.parseLean`): keys whose values are validated and dropped.
-    var skip: [[UInt8]] = []
-    /// Per first byte, a bit per length (< 64) of the skipped keys starting with it: most
-    /// kept keys are told apart with one load, without comparing bytes.
-    var skipFilter: [UInt64] = []
-    /// Lean mode: the root key whose array elements' byte ranges are recorded in `captured`.
-    var captureKey: [UInt8]? = nil
-    var captured: [Range<Int>]? = nil
-    /// Set just before parsing the captured array; `array()` consumes it.
-    var captureNext = false
 
     init(p: UnsafeBufferPointer<UInt8>, maxDepth: Int) { self.p = p; self.maxDepth = maxDepth }
 
@@ -155,20 +113,16 @@ struct Parser {
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: "\"") else { throw fail("expected object key") }
-            // Validate the key first and build its String only when it is kept (a skipped
-            // key needs none); a key with escapes is decoded by `string()` from its start.
+            // Validate the key first; a key with escapes is decoded by `string()` from its start.
             let keyStart = i + 1
             let plain = try skipString()
             let keyEnd = i - 1
-            let skipped = plain && !skip.isEmpty && isSkipped(keyStart, keyEnd)
-            var k = ""
-            if !skipped {
-                if plain {
-                    k = String(decoding: UnsafeBufferPointer(rebasing: p[keyStart..<keyEnd]), as: UTF8.self)
-                } else {
-                    i = keyStart - 1
-                    k = try string()
-                }
+            let k: String
+            if plain {
+                k = String(decoding: UnsafeBufferPointer(rebasing: p[keyStart..<keyEnd]), as: UTF8.self)
+            } else {
+                i = keyStart - 1
+                k = try string()
             }
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
@@ -176,25 +130,7 @@ struct Parser {
             i += 1
             skipWS()
             let v: JSONValue
-            if skipped {
-                try skipValue()
-                skipWS()
-                guard i < p.count else { throw fail("unexpected end of input") }
-                if p[i] == UInt8(ascii: ",") { i += 1; continue }
-                if p[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(fields) }
-                throw fail("expected ',' or '}'")
-            }
-            if depth == 1, captured == nil, let ck = captureKey, i < p.count, p[i] == UInt8(ascii: "["),
-               keyEnd - keyStart == ck.count, ck.withUnsafeBufferPointer({ c in
-                   memcmp(p.baseAddress! + keyStart, c.baseAddress!, c.count) == 0 }) {
-                captureNext = true
-                let start = i
-                v = try value()
-                if i - start >= Self.reuseMinBytes {
-                    recent2 = recent1
-                    recent1 = (start, i - start, v)
-                }
-            } else if let r = reuseSibling(recent1) ?? reuseSibling(recent2) {
+            if let r = reuseSibling(recent1) ?? reuseSibling(recent2) {
                 v = r
             } else {
                 let start = i
@@ -234,54 +170,21 @@ struct Parser {
     mutating func array() throws(JSONParseError) -> JSONValue {
         try enter()
         i += 1
-        let capture = captureNext
-        captureNext = false
-        var ranges: [Range<Int>] = []
         var items: [JSONValue] = []
         skipWS()
-        if i < p.count, p[i] == UInt8(ascii: "]") {
-            i += 1; depth -= 1
-            if capture { captured = ranges }
-            return .array(items)
-        }
+        if i < p.count, p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return .array(items) }
         while true {
             skipWS()
-            let start = i
             items.append(try value())
-            if capture { ranges.append(start..<i) }
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
-            if p[i] == UInt8(ascii: "]") {
-                i += 1; depth -= 1
-                if capture { captured = ranges }
-                return .array(items)
-            }
+            if p[i] == UInt8(ascii: "]") { i += 1; depth -= 1; return .array(items) }
             throw fail("expected ',' or ']'")
         }
     }
 
-    // MARK: lean mode: validate without building
-
-    /// True when the raw key bytes `p[start..<end]` equal a skipped key. A key written with
-    /// escapes never matches (its raw bytes contain a backslash): it is parsed in full, which
-    /// is always correct, only slower.
-    func isSkipped(_ start: Int, _ end: Int) -> Bool {
-        let n = end - start
-        guard let base = p.baseAddress else { return false }
-        guard n > 0, n < 64, skipFilter[Int(base[start])] & (1 << UInt64(n)) != 0 else { return false }
-        let first = base[start], last = base[end - 1]
-        for k in skip where k.count == n && k[0] == first && k[n - 1] == last {
-            if k.withUnsafeBufferPointer({ memcmp(base + start, $0.baseAddress!, n) == 0 }) { return true }
-        }
-        return false
-    }
-
-    static func filter(for keys: [[UInt8]]) -> [UInt64] {
-        var f = [UInt64](repeating: 0, count: 256)
-        for k in keys where !k.isEmpty && k.count < 64 { f[Int(k[0])] |= 1 << UInt64(k.count) }
-        return f
-    }
+    // MARK: validate without building
 
     /// Validates one value exactly as `value()` would (grammar, depth, UTF-8, escapes, number
     /// range) and advances past it without building anything.

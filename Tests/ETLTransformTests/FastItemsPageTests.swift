@@ -4,7 +4,7 @@ import XCTest
 @testable import ETLTransform
 
 /// The direct decoder behind `decodeParsedItemsPage` (`FastItemsPage.swift`) must give exactly
-/// what `decodeItemsPage` + `parseEntry` give. `LeanPageTests` compares the two on byte-level
+/// what `decodeItemsPage` + `parseEntry` give. `ItemsPageDecodeTests` compares the two on byte-level
 /// corruptions; this compares them on structural ones — every read key's value replaced by
 /// values of other types and shapes, removed, repeated, renamed, its key escaped; strings with
 /// escapes, decomposed accents and padding — on pages shaped as the daemon receives them
@@ -141,9 +141,9 @@ final class FastItemsPageTests: XCTestCase {
         }
     }
 
-    /// Base entries: the filtered shape and the full API shape (`LeanPageTests.entries`).
+    /// Base entries: the filtered shape and the full API shape (`ItemsPageDecodeTests.entries`).
     static var baseEntries: [J] {
-        (filteredEntries + LeanPageTests.entries).map { J(try! JSONParser.parse($0)) }
+        (filteredEntries + ItemsPageDecodeTests.entries).map { J(try! JSONParser.parse($0)) }
     }
 
     /// Seeded pages of 1–4 entries, most of them mutated 1–3 times, now and then a page-level
@@ -185,11 +185,6 @@ final class FastItemsPageTests: XCTestCase {
         for page in Self.corpus(count: 4000) {
             let expected = reference(page)
             XCTAssertEqual(decoded(page), expected, String(decoding: page, as: UTF8.self))
-            // The lean path the direct decoder hands unusual pages to: the same on every page.
-            let lean: Result<ParsedItemsPage, TransformError> = page.withUnsafeBufferPointer { buf in
-                do throws(TransformError) { return .success(try decodeParsedItemsPageLean(buffer: buf)) } catch { return .failure(error) }
-            }
-            XCTAssertEqual(lean, expected, String(decoding: page, as: UTF8.self))
             if let c = fastItemsPageCounts(page) { direct += c.direct; general += c.general } else { pagesFallenBack += 1 }
             switch expected {
             case .success(let p):

@@ -7,7 +7,7 @@
 /// for the decoded values. That holds when every element's bytes are what `JSONText` would
 /// write for the value they decode to, so anything else — whitespace, an escape `JSONText`
 /// does not use (`\/`, `\u00e9`, upper-case hex), a number `String(Int64)` would not
-/// print (`-0`, `01`, `1.0`, out of range), invalid UTF-8 (the decoder repairs it) — makes
+/// print (`-0`, `01`, `1.0`, out of range), invalid UTF-8 (the reader rejects it) — makes
 /// `scan` return false and the caller takes the decode path. Payloads this build wrote are
 /// always canonical; the check only costs one pass over bytes that are copied anyway.
 enum CanonicalPayload {

@@ -2,10 +2,10 @@ import ETLCore
 import XCTest
 @testable import ETLTransform
 
-/// `decodeParsedItemsPage` (lean parse: values of `itemsPageUnreadKeys` validated, not built;
-/// rejects re-parsed in full) must give exactly what `decodeItemsPage` + `parseEntry` give:
-/// same entries, same reject reasons and raw texts, same errors.
-final class LeanPageTests: XCTestCase {
+/// `decodeParsedItemsPage` (the direct decoder; rejects, local files and pages it does not take
+/// parsed in full) must give exactly what `decodeItemsPage` + `parseEntry` give: same entries,
+/// same reject reasons and raw texts, same errors, here on byte-level corruptions.
+final class ItemsPageDecodeTests: XCTestCase {
     /// The reference: full parse, then every entry.
     private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
         do {
@@ -18,16 +18,16 @@ final class LeanPageTests: XCTestCase {
         }
     }
 
-    private func lean(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
+    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
         do { return .success(try decodeParsedItemsPage(body)) } catch { return .failure(error) }
     }
 
     private func assertSame(_ body: String, file: StaticString = #filePath, line: UInt = #line) {
         let bytes = Array(body.utf8)
-        XCTAssertEqual(lean(bytes), reference(bytes), body, file: file, line: line)
+        XCTAssertEqual(decoded(bytes), reference(bytes), body, file: file, line: line)
     }
 
-    /// Entries of every kind, including rejects and shapes that touch the lean parser's edges.
+    /// Entries of every kind, including rejects and shapes that touch the decoders' edges.
     static var entries: [String] {
         let t = Fixtures.track()
         return [
@@ -79,39 +79,8 @@ final class LeanPageTests: XCTestCase {
         XCTAssertEqual(raw, #"{"added_at":null,"external_urls":{"spotify":"https://x"},"href":"h","item":null,"track":null}"#)
     }
 
-    /// What the lean parse relies on: no part of the transform reads an unread key, so
-    /// removing those keys, or giving them any other value, changes no parse result (for a
-    /// reject: not its reason; its raw text is taken from the full parse anyway).
-    func testUnreadKeysAreReallyUnread() throws {
-        let unread = Set(itemsPageUnreadKeys)
-        func rewrite(_ v: JSONValue, _ replace: JSONValue?) -> JSONValue {
-            switch v {
-            case .array(let a): return .array(a.map { rewrite($0, replace) })
-            case .object(let fields):
-                return .object(fields.compactMap { f in
-                    if unread.contains(f.key) { return replace.map { (f.key, $0) } }
-                    return (f.key, rewrite(f.value, replace))
-                })
-            default: return v
-            }
-        }
-        func summary(_ p: ParsedEntry) -> ParsedEntry {
-            if case .reject(let reason, _, let position) = p { return .reject(reason: reason, raw: "", position: position) }
-            return p
-        }
-        for e in Self.entries {
-            let full = try JSONParser.parse(e)
-            let expected = summary(parseEntry(full, position: 3))
-            for replacement in [nil, .null, .string("x"), .int(1), .bool(true), .array([]), .object([("id", .string("i"))])] as [JSONValue?] {
-                XCTAssertEqual(summary(parseEntry(rewrite(full, replacement), position: 3)), expected, "\(e) with \(String(describing: replacement))")
-            }
-        }
-        // The page fields `decodeItemsPage` reads are not unread keys either.
-        for k in ["items", "total", "offset", "limit", "next"] { XCTAssertFalse(unread.contains(k), k) }
-    }
-
-    /// A body the lean parse accepts is one the full parse accepts, and the other way round;
-    /// errors are the full parser's. Random byte edits of a real page, seeded.
+    /// A body the direct decoder accepts is one the full parse accepts, and the other way
+    /// round; errors are the full parser's. Random byte edits of a real page, seeded.
     func testMutatedBodiesFailExactlyAsTheFullParseFails() {
         let base = Array(Fixtures.page(Array(Self.entries.prefix(8)), offset: 0, total: 8).utf8)
         let interesting: [UInt8] = Array(#""\{}[],:u0e- n/"#.utf8) + [0x01, 0x1F, 0x7F, 0xC3, 0xE2, 0xED, 0xF0, 0xFF, 0x80]
@@ -135,13 +104,13 @@ final class LeanPageTests: XCTestCase {
             }
             let r = reference(b)
             if case .failure = r { failures += 1 }
-            XCTAssertEqual(lean(b), r, String(decoding: b, as: UTF8.self))
+            XCTAssertEqual(decoded(b), r, String(decoding: b, as: UTF8.self))
         }
         XCTAssertGreaterThan(failures, 1000, "the mutations exercise the error paths")
     }
 
     /// The eight-bytes-at-a-time string scan finds every special byte wherever it sits
-    /// relative to a chunk boundary, in keys and values, kept or skipped.
+    /// relative to a chunk boundary, in keys and values.
     func testStringScanAtEveryOffset() throws {
         let specials: [(text: String, decoded: String?)] = [
             ("\\n", "\n"), ("\\\"", "\""), ("\\\\", "\\"), ("\\u00e9", "é"), ("é", "é"), ("😀", "😀"),
@@ -153,23 +122,19 @@ final class LeanPageTests: XCTestCase {
                     let text = String(repeating: "a", count: n) + s.text + String(repeating: "b", count: m)
                     let expected = s.decoded.map { String(repeating: "a", count: n) + $0 + String(repeating: "b", count: m) }
                     for doc in ["\"\(text)\"", "{\"\(text)\": 1}", "{\"href\": \"\(text)\", \"k\": 2}"] {
-                        let full = Result { try JSONParser.parse(doc) }
-                        let leanResult = JSONParser.parseLean(Array(doc.utf8), skipping: [Array("href".utf8)], capturing: Array("items".utf8))
-                        switch (full, leanResult) {
-                        case (.success(let v), .success(let (w, _))):
+                        switch Result(catching: { try JSONParser.parse(doc) }) {
+                        case .success(let v):
                             XCTAssertNotNil(expected, doc)
                             if doc.hasPrefix("\"") { XCTAssertEqual(v, .string(expected ?? "")) }
                             if doc.hasPrefix("{") && !doc.hasPrefix("{\"href") {
                                 XCTAssertEqual(v.objectValue?.first?.key, expected, doc)
                             }
-                            if doc.hasPrefix("{\"href") { XCTAssertEqual(w, .object([("k", .int(2))]), doc) } else { XCTAssertEqual(w, v, doc) }
-                        case (.failure(let e), .failure):
+                            if doc.hasPrefix("{\"href") { XCTAssertEqual(v["href"], .string(expected ?? ""), doc) }
+                        case .failure(let e):
                             XCTAssertNil(expected, doc)
                             // At the offending byte: the control character, or the `x` after `\`.
                             let marker: UInt8 = s.text == "\\x" ? UInt8(ascii: "x") : s.text.utf8.first!
                             XCTAssertEqual((e as? JSONParseError)?.offset, Array(doc.utf8).firstIndex(of: marker), doc)
-                        default:
-                            XCTFail("lean and full parse disagree on \(doc)")
                         }
                     }
                 }
