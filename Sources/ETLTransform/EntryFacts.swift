@@ -53,7 +53,7 @@ enum EntryFacts {
         return ArtistFact(id: id, name: TextCleaning.clean(name))
     }
 
-    static func track(_ f: TrackFields) throws(EntryReject) -> TrackFact {
+    static func track(_ f: consuming TrackFields) throws(EntryReject) -> TrackFact {
         let id = try requiredID(f.id, RejectReason.missingID)
         let name = try requiredName(f.name, RejectReason.missingName)
         let duration = try nonNegative(f.durationMs, RejectReason.invalidDuration)
@@ -69,7 +69,7 @@ enum EntryFacts {
                          uri: f.uri ?? "spotify:track:\(id)")
     }
 
-    static func album(_ f: AlbumFields) throws(EntryReject) -> AlbumFact {
+    static func album(_ f: consuming AlbumFields) throws(EntryReject) -> AlbumFact {
         let id = try requiredID(f.id, RejectReason.missingAlbumID)
         let name = try requiredName(f.name, RejectReason.invalidAlbum)
         guard let type = f.albumType, !type.isEmpty else { throw EntryReject(reason: RejectReason.invalidAlbum) }
@@ -82,7 +82,7 @@ enum EntryFacts {
                          releaseDatePrecision: rd.precision, releaseYear: rd.year, totalTracks: total, artists: artists)
     }
 
-    static func episode(_ f: EpisodeFields) throws(EntryReject) -> EpisodeFact {
+    static func episode(_ f: consuming EpisodeFields) throws(EntryReject) -> EpisodeFact {
         let id = try requiredID(f.id, RejectReason.missingID)
         let name = try requiredName(f.name, RejectReason.missingName)
         let duration = try nonNegative(f.durationMs, RejectReason.invalidDuration)

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The direct decoder's lookup from a key's bytes to its case in an `ItemsPageKeys` object,
 /// built once from the declaration. `bit` is the case's own bit, for "first occurrence wins".
 struct KeyTable<K: CaseIterable & RawRepresentable & Sendable>: Sendable where K.RawValue == String {
@@ -13,6 +7,7 @@ struct KeyTable<K: CaseIterable & RawRepresentable & Sendable>: Sendable where K
     }
     private struct Entry: Sendable {
         let match: Match
+        let first: UInt8
         let bytes: [UInt8]
     }
     /// Candidates by key length.
@@ -25,7 +20,8 @@ struct KeyTable<K: CaseIterable & RawRepresentable & Sendable>: Sendable where K
         var t = [[Entry]](repeating: [], count: longest + 1)
         for (i, k) in all.enumerated() {
             let b = Array(k.rawValue.utf8)
-            t[b.count].append(Entry(match: Match(key: k, bit: 1 << UInt32(i)), bytes: b))
+            precondition(!b.isEmpty, "a key has a name")
+            t[b.count].append(Entry(match: Match(key: k, bit: 1 << UInt32(i)), first: b[0], bytes: b))
         }
         byLength = t
     }
@@ -33,9 +29,16 @@ struct KeyTable<K: CaseIterable & RawRepresentable & Sendable>: Sendable where K
     /// The case whose name is the `n` bytes at `p` exactly (an escaped key never matches).
     @inline(__always)
     func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> Match? {
-        guard n < byLength.count else { return nil }
-        for e in byLength[n] where e.bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) {
-            return e.match
+        guard n > 0, n < byLength.count else { return nil }
+        let first = p[0]
+        for e in byLength[n] where e.first == first {
+            // Keys are short (at most 22 bytes): a byte loop beats a call to memcmp.
+            let same = e.bytes.withUnsafeBufferPointer { k -> Bool in
+                var j = 1
+                while j < n, k[j] == p[j] { j += 1 }
+                return j == n
+            }
+            if same { return e.match }
         }
         return nil
     }

@@ -6,6 +6,14 @@ import ETLCore
 /// scripts, emoji and bidi text are kept as they are.
 public enum TextCleaning {
     public static func clean(_ s: String) -> String {
+        // Fastest path, the common case: ASCII without surrounding whitespace is already clean.
+        let clean: Bool? = s.utf8.withContiguousStorageIfAvailable { b in
+            guard let first = b.first, let last = b.last else { return true }
+            if isASCIISpace(first) || isASCIISpace(last) { return false }
+            for x in b where x >= 0x80 { return false }
+            return true
+        }
+        if clean == true { return s }
         // Fast path: pure ASCII needs no normalisation and only ASCII trimming.
         var ascii = true
         for b in s.utf8 where b >= 0x80 { ascii = false; break }
