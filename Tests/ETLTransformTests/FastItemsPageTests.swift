@@ -11,20 +11,8 @@ import XCTest
 /// (filtered by `ItemFields`, `json.dumps` spacing) and as full API pages, and pins the outcomes
 /// of the hazards a direct decoder most plausibly gets wrong.
 final class FastItemsPageTests: XCTestCase {
-    private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
-        do {
-            let page = try decodeItemsPage(body)
-            return .success(ParsedItemsPage(
-                entries: page.entries.enumerated().map { parseEntry($0.element, position: page.offset + $0.offset) },
-                total: page.total, next: page.next, offset: page.offset, limit: page.limit))
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
-        do { return .success(try decodeParsedItemsPage(body)) } catch { return .failure(error) }
-    }
+    private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> { PageDecodings.reference(body) }
+    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> { PageDecodings.decoded(body) }
 
     // MARK: an ordered JSON tree whose keys are kept as written (escapes included)
 

@@ -6,21 +6,8 @@ import XCTest
 /// parsed in full) must give exactly what `decodeItemsPage` + `parseEntry` give: same entries,
 /// same reject reasons and raw texts, same errors, here on byte-level corruptions.
 final class ItemsPageDecodeTests: XCTestCase {
-    /// The reference: full parse, then every entry.
-    private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
-        do {
-            let page = try decodeItemsPage(body)
-            return .success(ParsedItemsPage(
-                entries: page.entries.enumerated().map { parseEntry($0.element, position: page.offset + $0.offset) },
-                total: page.total, next: page.next, offset: page.offset, limit: page.limit))
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> {
-        do { return .success(try decodeParsedItemsPage(body)) } catch { return .failure(error) }
-    }
+    private func reference(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> { PageDecodings.reference(body) }
+    private func decoded(_ body: [UInt8]) -> Result<ParsedItemsPage, TransformError> { PageDecodings.decoded(body) }
 
     private func assertSame(_ body: String, file: StaticString = #filePath, line: UInt = #line) {
         let bytes = Array(body.utf8)
