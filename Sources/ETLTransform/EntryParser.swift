@@ -136,7 +136,7 @@ private func trackFields(_ t: JSONValue) -> TrackFields {
 }
 
 private func albumFields(_ a: JSONValue) -> AlbumFields {
-    AlbumFields(id: a[Keys.Artist.id]?.stringValue, name: a[Keys.Artist.name]?.stringValue, albumType: a[Keys.Album.albumType]?.stringValue,
+    AlbumFields(id: a[Keys.Album.id]?.stringValue, name: a[Keys.Album.name]?.stringValue, albumType: a[Keys.Album.albumType]?.stringValue,
                 totalTracks: a[Keys.Album.totalTracks]?.intValue, releaseDate: a[Keys.Album.releaseDate]?.stringValue,
                 releaseDatePrecision: a[Keys.Album.releaseDatePrecision]?.stringValue, artists: artistsField(a[Keys.Album.artists]))
 }

@@ -55,7 +55,7 @@ public enum ItemsPageKeys {
             case .item, .track: return item
             default: return []
             }
-        }.filter { ($0.name != Entry.item.rawValue && $0.name != Entry.track.rawValue) || $0.name == itemKey.rawValue }
+        }.filter { $0.name != (itemKey == .item ? Entry.track : Entry.item).rawValue }
     }
     public static func page(itemKey: Entry) -> [Node] {
         nodes(Page.self) { $0 == .items ? entry(itemKey: itemKey) : [] }

@@ -113,17 +113,7 @@ struct Parser {
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: "\"") else { throw fail("expected object key") }
-            // Validate the key first; a key with escapes is decoded by `string()` from its start.
-            let keyStart = i + 1
-            let plain = try skipString()
-            let keyEnd = i - 1
-            let k: String
-            if plain {
-                k = String(decoding: UnsafeBufferPointer(rebasing: p[keyStart..<keyEnd]), as: UTF8.self)
-            } else {
-                i = keyStart - 1
-                k = try string()
-            }
+            let k = try string()
             skipWS()
             guard i < p.count else { throw fail("unexpected end of input") }
             guard p[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }

@@ -10,14 +10,6 @@ extension JSONParser {
         var p = Parser(p: bytes, maxDepth: 2)
         return try p.outboxRow()
     }
-
-    public static func outboxRow(_ text: String) throws(JSONParseError) -> [Value] {
-        let bytes = Array(text.utf8)
-        let r: Result<[Value], JSONParseError> = bytes.withUnsafeBufferPointer { buf in
-            do throws(JSONParseError) { return .success(try outboxRow(buf)) } catch { return .failure(error) }
-        }
-        return try r.get()
-    }
 }
 
 extension Parser {

@@ -6,28 +6,26 @@ import ETLCore
 /// scripts, emoji and bidi text are kept as they are.
 public enum TextCleaning {
     public static func clean(_ s: String) -> String {
-        // Fastest path, the common case: ASCII without surrounding whitespace is already clean.
-        let clean: Bool? = s.utf8.withContiguousStorageIfAvailable { b in
-            guard let first = b.first, let last = b.last else { return true }
-            if isASCIISpace(first) || isASCIISpace(last) { return false }
-            for x in b where x >= 0x80 { return false }
-            return true
-        }
-        if clean == true { return s }
-        // Fast path: pure ASCII needs no normalisation and only ASCII trimming.
-        var ascii = true
-        for b in s.utf8 where b >= 0x80 { ascii = false; break }
+        let (ascii, padded) = s.utf8.withContiguousStorageIfAvailable(shape) ?? shape(s.utf8)
+        // The common case: ASCII without surrounding whitespace is already clean.
+        if ascii && !padded { return s }
+        // Pure ASCII needs no normalisation and only ASCII trimming.
         if ascii {
             let u = s.utf8
             guard let first = u.firstIndex(where: { !isASCIISpace($0) }) else { return "" }
             let last = u.lastIndex(where: { !isASCIISpace($0) })!
-            if first == u.startIndex && last == u.index(before: u.endIndex) { return s }
             return String(s[first...last])
         }
         return String(decoding: s.trimmingWhitespaceAndNewlines()._nfcCodeUnits, as: UTF8.self)
     }
 
     private static func isASCIISpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+    /// One pass over the bytes: all ASCII, and whitespace at either end.
+    private static func shape<C: BidirectionalCollection>(_ b: C) -> (ascii: Bool, padded: Bool) where C.Element == UInt8 {
+        guard let first = b.first, let last = b.last else { return (true, false) }
+        return (!b.contains { $0 >= 0x80 }, isASCIISpace(first) || isASCIISpace(last))
+    }
 
     /// Parses a Spotify release date (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`) against its precision
     /// (nil → inferred from the shape) into (padded date, precision, year). Nil when the date
