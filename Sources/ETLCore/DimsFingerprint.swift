@@ -1,3 +1,5 @@
+import Glibc
+
 /// A track's dimension fingerprint: a 64-bit hash of the ids of the album and artist rows the
 /// track brings with it, stored with the track's seen row (`seen.dims`). When the fingerprint
 /// stored for a seen track equals the one computed from the entry in hand, that album and
@@ -51,20 +53,22 @@ public enum DimsFingerprint {
     }
 
     /// Orders two strings by their UTF-8 bytes (not by Unicode equivalence, as `<` does):
-    /// negative, zero or positive. Native strings are compared in place.
+    /// negative, zero or positive. Strings are compared in place.
     static func compareBytes(_ a: String, _ b: String) -> Int {
-        var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                let n = min(x.count, y.count)
-                var i = 0
-                while i < n {
-                    if x[i] != y[i] { return Int(x[i]) - Int(y[i]) }
-                    i += 1
-                }
-                return x.count - y.count
-            }
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in compare(x, y) }
         }
+        if let r = fast ?? nil { return r }
+        return Array(a.utf8).withUnsafeBufferPointer { x in Array(b.utf8).withUnsafeBufferPointer { y in compare(x, y) } }
+    }
+
+    private static func compare(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
+        let n = min(x.count, y.count)
+        if n > 0, let p = x.baseAddress, let q = y.baseAddress {
+            let c = memcmp(p, q, n)
+            if c != 0 { return Int(c) }
+        }
+        return x.count - y.count
     }
 
     @inline(__always)
@@ -74,6 +78,12 @@ public enum DimsFingerprint {
             h = (h ^ (n & 0xFF)) &* prime
             n >>= 8
         }
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* prime }
+        var v = h
+        let done: Bool? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            for b in bytes { v = (v ^ UInt64(b)) &* prime }
+            return true
+        }
+        if done == nil { for b in s.utf8 { v = (v ^ UInt64(b)) &* prime } }
+        h = v
     }
 }

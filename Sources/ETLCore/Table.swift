@@ -16,6 +16,13 @@ public enum Table: String, CaseIterable, Sendable, Codable {
     case rejects
     case polls
 
+    /// Hashes the case, not its name (a String-backed enum hashes its raw value by default):
+    /// rows are grouped by table in dictionaries on the commit path, once per row. A case
+    /// without payload is stored as its declaration index in one byte (Swift's enum layout).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(withUnsafeBytes(of: self) { $0[0] })
+    }
+
     /// Contract columns, without `batch_id`.
     public var columns: [String] {
         switch self {

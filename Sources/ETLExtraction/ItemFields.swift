@@ -49,30 +49,38 @@ public enum ItemFields {
     /// other value. Unchanged when it already carries `filter` (in whatever encoding).
     static func url(_ url: String, withFields filter: String) -> String {
         let (base, query) = split(url)
-        var params = query.map { $0.split(separator: "&", omittingEmptySubsequences: true).map(String.init) } ?? []
-        if let existing = params.first(where: { $0.hasPrefix("fields=") }),
-           URLEncoding.percentDecoded(String(existing.dropFirst("fields=".count))) == filter,
-           params.filter({ $0.hasPrefix("fields=") }).count == 1
-        {
-            return url
-        }
-        params.removeAll { $0.hasPrefix("fields=") }
-        params.append("fields=" + URLEncoding.encode(filter))
-        return base + "?" + params.joined(separator: "&")
+        let params = query.map(parameters) ?? []
+        let given = params.filter(isFields)
+        if given.count == 1, URLEncoding.percentDecoded(fieldsValue(given[0])) == filter { return url }
+        var kept = params.filter { !isFields($0) }.map(String.init)
+        kept.append("fields=" + URLEncoding.encode(filter))
+        return String(base) + "?" + kept.joined(separator: "&")
     }
 
     /// The decoded `fields` parameter of a URL, if any.
     static func fields(in url: String) -> String? {
-        guard let query = split(url).query else { return nil }
-        for p in query.split(separator: "&") where p.hasPrefix("fields=") {
-            return URLEncoding.percentDecoded(String(p.dropFirst("fields=".count)))
-        }
-        return nil
+        guard let query = split(url).query, let p = parameters(query).first(where: isFields) else { return nil }
+        return URLEncoding.percentDecoded(fieldsValue(p))
     }
 
-    private static func split(_ url: String) -> (base: String, query: String?) {
-        guard let q = url.firstIndex(of: "?") else { return (url, nil) }
-        return (String(url[..<q]), String(url[url.index(after: q)...]))
+    /// Everything before the first `?`, and everything after it. Read as UTF-8: every
+    /// delimiter here is ASCII, and this runs for every page.
+    private static func split(_ url: String) -> (base: Substring, query: Substring?) {
+        guard let q = url.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (url[...], nil) }
+        return (url[..<q], url[url.utf8.index(after: q)...])
+    }
+
+    /// The non-empty `&`-separated parameters of a query.
+    private static func parameters(_ query: Substring) -> [Substring] {
+        query.utf8.split(separator: UInt8(ascii: "&")).map { Substring($0) }
+    }
+
+    private static let fieldsPrefix = "fields=".utf8
+
+    private static func isFields(_ parameter: Substring) -> Bool { parameter.utf8.starts(with: fieldsPrefix) }
+
+    private static func fieldsValue(_ parameter: Substring) -> String {
+        String(Substring(parameter.utf8.dropFirst(fieldsPrefix.count)))
     }
 
     /// True when `body` has an object key `key` anywhere: a `"key"` string token (its opening

@@ -429,18 +429,33 @@ private func curlHeader(_ ptr: UnsafeMutablePointer<CChar>?, _ size: Int, _ n: I
 
 /// Percent-encoding per RFC 3986 unreserved set, used for query strings by every client.
 public enum URLEncoding {
-    private static let unreserved: Set<UInt8> = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~".utf8))
+    /// RFC 3986 unreserved characters: `A-Z a-z 0-9 - _ . ~`.
+    @inline(__always)
+    private static func isUnreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    private static let upperHex = Array("0123456789ABCDEF".utf8)
 
     public static func encode(_ s: String, keepSlash: Bool = false) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {
-            if unreserved.contains(b) || (keepSlash && b == UInt8(ascii: "/")) {
-                out.unicodeScalars.append(UnicodeScalar(b))
+            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
+                out.append(b)
             } else {
-                out += cFormat("%%%02X", b)
+                out.append(UInt8(ascii: "%"))
+                out.append(upperHex[Int(b >> 4)])
+                out.append(upperHex[Int(b & 0xF)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes `%XX` escapes (no `+` handling: that is form encoding's business). Nil when an

@@ -36,12 +36,13 @@ public struct PlaylistMeta: Sendable, Equatable {
     public var followers: Int?
     /// `items.total`, falling back to the deprecated `tracks.total`; counts null items too.
     public var total: Int?
-    /// Present when the playlist object embedded a paging object (first page of items).
-    public var embeddedItems: ItemsPage?
+    /// Present when the playlist object embedded a paging object (first page of items), its
+    /// entries parsed at their positions.
+    public var embeddedItems: ParsedItemsPage?
 
     public init(id: String, snapshotID: String, name: String, description: String? = nil, ownerID: String? = nil,
                 ownerName: String? = nil, isPublic: Bool? = nil, collaborative: Bool? = nil, followers: Int? = nil,
-                total: Int? = nil, embeddedItems: ItemsPage? = nil) {
+                total: Int? = nil, embeddedItems: ParsedItemsPage? = nil) {
         self.id = id; self.snapshotID = snapshotID; self.name = name; self.description = description
         self.ownerID = ownerID; self.ownerName = ownerName; self.isPublic = isPublic
         self.collaborative = collaborative; self.followers = followers; self.total = total
@@ -61,8 +62,92 @@ private func nonEmptyString(_ v: JSONValue?) -> String? {
     return s
 }
 
+/// The playlist object. Its embedded first page (up to 100 items, and every item of a
+/// playlist that small) is read by the direct page decoder, as `/items` pages are, when it
+/// takes it; otherwise — or for anything unusual about the object — the whole answer is
+/// parsed in full by `decodePlaylistMeta(json:)`, which decides and words every error.
 public func decodePlaylistMeta(_ bytes: [UInt8]) throws(TransformError) -> PlaylistMeta {
-    try decodePlaylistMeta(json: parseBody(bytes))
+    if let meta = bytes.withUnsafeBufferPointer(playlistMetaDirect) { return meta }
+    return try decodePlaylistMeta(json: parseBody(bytes))
+}
+
+/// The containers a playlist object may embed its first page under, in the order
+/// `decodePlaylistMeta(json:)` looks at them.
+private let embeddedContainers = ["items", "tracks"]
+
+/// `decodePlaylistMeta(json:)`'s result with the embedded page read directly: the object's
+/// other keys are parsed as usual, each container key's value goes to the direct page
+/// decoder in place. Nil when that is not exactly the full path's result (bad JSON, a
+/// container needed but not taken by the direct decoder, a field the full path rejects).
+func playlistMetaDirect(_ buf: UnsafeBufferPointer<UInt8>) -> PlaylistMeta? {
+    enum Container { case page(ParsedItemsPage), other }
+    var p = Parser(p: buf, maxDepth: JSONParser.defaultMaxDepth)
+    var fields: [(key: String, value: JSONValue)] = []
+    var containers: [String: Container] = [:]
+    var firstSeen = Set<String>()
+    do throws(JSONParseError) {
+        p.skipWS()
+        guard p.atObject else { return nil }
+        try p.enter()
+        p.i += 1
+        p.skipWS()
+        if p.i < buf.count, buf[p.i] == UInt8(ascii: "}") {
+            p.i += 1
+        } else {
+            while true {
+                p.skipWS()
+                guard p.i < buf.count, buf[p.i] == UInt8(ascii: "\"") else { return nil }
+                let k = try p.string()
+                p.skipWS()
+                guard p.i < buf.count, buf[p.i] == UInt8(ascii: ":") else { return nil }
+                p.i += 1
+                p.skipWS()
+                // The first occurrence of a key is the one `JSONValue`'s subscript finds.
+                if embeddedContainers.contains(k), firstSeen.insert(k).inserted, p.atObject {
+                    // The container object sits one level below the playlist object.
+                    let rest = UnsafeBufferPointer(rebasing: buf[p.i...])
+                    var sub = Parser(p: rest, maxDepth: JSONParser.defaultMaxDepth - 1)
+                    if var fast = sub.fastItemsPageObject(positionBase: 0), let page = parsedItemsPage(&fast, rest) {
+                        containers[k] = .page(page)
+                        p.i += sub.i
+                    } else {
+                        // Not a page the direct decoder takes (`tracks(total)` beside the page,
+                        // say): fine unless the full path would read it.
+                        try p.skipValue()
+                        containers[k] = .other
+                    }
+                    fields.append((k, .null))
+                } else {
+                    fields.append((k, try p.value()))
+                }
+                p.skipWS()
+                guard p.i < buf.count else { return nil }
+                if buf[p.i] == UInt8(ascii: ",") { p.i += 1; continue }
+                guard buf[p.i] == UInt8(ascii: "}") else { return nil }
+                p.i += 1
+                break
+            }
+        }
+        p.skipWS()
+        guard p.i == buf.count else { return nil }
+    } catch {
+        return nil
+    }
+    // The other keys as the full path reads them (containers seen as absent there) …
+    guard var meta = try? decodePlaylistMeta(json: .object(fields.filter { containers[$0.key] == nil })) else { return nil }
+    // … and the containers as it would: the first with a total gives it, the first with a
+    // page gives the page; a directly decoded page answers both. A container it would read
+    // that the direct decoder did not take sends the whole object down the full path.
+    for k in embeddedContainers where meta.total == nil || meta.embeddedItems == nil {
+        switch containers[k] {
+        case nil: continue
+        case .other?: return nil
+        case .page(let page)?:
+            if meta.total == nil { meta.total = page.total }
+            if meta.embeddedItems == nil { meta.embeddedItems = page }
+        }
+    }
+    return meta
 }
 
 public func decodePlaylistMeta(_ data: Data) throws(TransformError) -> PlaylistMeta {
@@ -108,7 +193,7 @@ public func decodePlaylistMeta(json v: JSONValue) throws(TransformError) -> Play
         guard let container = v[field], container.objectValue != nil else { continue }
         if meta.total == nil { meta.total = container["total"]?.intValue }
         if meta.embeddedItems == nil, container["items"]?.arrayValue != nil {
-            meta.embeddedItems = try decodeItemsPage(json: container)
+            meta.embeddedItems = parsedFully(try decodeItemsPage(json: container))
         }
     }
     return meta

@@ -12,25 +12,51 @@ import ETLCore
 /// Output is deterministic: added sorted by new position, removed by old position (ties by
 /// item key).
 public func diff(previous: [Member], current: [Member]) -> (added: [Member], removed: [Member]) {
-    var oldByKey: [String: [Member]] = [:]
-    for m in previous { oldByKey[m.itemKey, default: []].append(m) }
-    var newByKey: [String: [Member]] = [:]
-    for m in current { newByKey[m.itemKey, default: []].append(m) }
+    let (oldFirst, oldNext) = occurrenceChains(previous)
+    let (newFirst, newNext) = occurrenceChains(current)
+    func members(_ list: [Member], from first: Int, _ next: [Int]) -> [Member] {
+        var out: [Member] = []
+        var i = first
+        while i >= 0 { out.append(list[i]); i = next[i] }
+        return out
+    }
 
     var added: [Member] = []
     var removed: [Member] = []
-    for (key, news) in newByKey {
-        guard let olds = oldByKey.removeValue(forKey: key) else { added.append(contentsOf: news); continue }
-        let (a, r) = matchOccurrences(old: olds, new: news)
+    var oldMatchedKey = [Bool](repeating: false, count: previous.count)
+    for (key, nf) in newFirst {
+        guard let of = oldFirst[key] else {
+            var i = nf
+            while i >= 0 { added.append(current[i]); i = newNext[i] }
+            continue
+        }
+        var i = of
+        while i >= 0 { oldMatchedKey[i] = true; i = oldNext[i] }
+        // One occurrence on each side (the common case) is the same member: nothing to do.
+        if oldNext[of] < 0 && newNext[nf] < 0 { continue }
+        let (a, r) = matchOccurrences(old: members(previous, from: of, oldNext), new: members(current, from: nf, newNext))
         added.append(contentsOf: a)
         removed.append(contentsOf: r)
     }
-    for olds in oldByKey.values { removed.append(contentsOf: olds) }
+    for (i, m) in previous.enumerated() where !oldMatchedKey[i] { removed.append(m) }
 
     func order(_ l: Member, _ r: Member) -> Bool {
         l.position != r.position ? l.position < r.position : l.itemKey < r.itemKey
     }
     return (added.sorted(by: order), removed.sorted(by: order))
+}
+
+/// The occurrences of each item key in `list` as a chain of indices: `first[key]` is one, and
+/// `next[i]` the one after `i` (-1 at the end). One hash per member and no array per key;
+/// the chain order does not matter (`matchOccurrences` orders by position).
+private func occurrenceChains(_ list: [Member]) -> (first: [String: Int], next: [Int]) {
+    var first: [String: Int] = [:]
+    first.reserveCapacity(list.count)
+    var next = [Int](repeating: -1, count: list.count)
+    for (i, m) in list.enumerated() {
+        if let previous = first.updateValue(i, forKey: m.itemKey) { next[i] = previous }
+    }
+    return (first, next)
 }
 
 private struct Provenance: Hashable {

@@ -151,11 +151,12 @@ private func episodeFields(_ e: JSONValue) -> EpisodeFields {
 /// The membership record of a parsed entry; nil for rejects (they are not members: a null
 /// item has no key to diff by, and counting it would turn every unavailable track into a
 /// remove/add pair when it comes back).
-public func member(from parsed: ParsedEntry) -> Member? {
+/// `dims`, when given, is the track's `dimsFingerprint` already computed by the caller.
+public func member(from parsed: ParsedEntry, dims: UInt64? = nil) -> Member? {
     switch parsed {
     case .track(let t, let c):
         return Member(itemKey: t.id, itemType: .track, trackID: t.id, episodeID: nil, position: c.position,
-                      addedAt: c.addedAt, addedBy: c.addedBy, dims: t.dimsFingerprint)
+                      addedAt: c.addedAt, addedBy: c.addedBy, dims: dims ?? t.dimsFingerprint)
     case .episode(let e, let c):
         return Member(itemKey: e.id, itemType: .episode, trackID: nil, episodeID: e.id, position: c.position,
                       addedAt: c.addedAt, addedBy: c.addedBy)

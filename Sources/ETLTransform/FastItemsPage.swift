@@ -108,11 +108,22 @@ private let giveUp = JSONParseError(offset: -1, reason: "fast path not applicabl
 extension Parser {
     /// The page decoded directly, or nil when the general path must decide (see above).
     mutating func fastItemsPage() -> FastPage? {
+        skipWS()
+        guard let page = fastItemsPageObject(positionBase: guessedOffset()) else { return nil }
+        skipWS()
+        return i == p.count ? page : nil
+    }
+
+    /// The page object at `i` decoded directly, `i` left just past its `}` (what follows is
+    /// the caller's business: a page embedded in a playlist object is followed by the rest of
+    /// that object); nil when the general path must decide. `positionBase` is the offset the
+    /// entries are positioned from until the page's own `offset` is read (a guess; the
+    /// parsed offset decides).
+    mutating func fastItemsPageObject(positionBase: Int) -> FastPage? {
         do {
-            skipWS()
             guard i < p.count, p[i] == UInt8(ascii: "{") else { return nil }
             var page = FastPage(entries: [])
-            page.positionBase = guessedOffset()
+            page.positionBase = positionBase
             var seen: UInt32 = 0
             var haveItems = false
             if try openObject() {
@@ -130,8 +141,7 @@ extension Parser {
                     }
                 } while try fieldEnd()
             }
-            skipWS()
-            guard i == p.count, haveItems else { return nil }
+            guard haveItems else { return nil }
             page.nextString = try stringOf(page.next)
             return page
         } catch {

@@ -131,37 +131,51 @@ public enum ItemsPageAgreement {
     }
 
     /// Playlist id, `offset` and `limit` of a `…/playlists/{id}/items?…` (or `/tracks`) URL;
-    /// nil when it is not one, or its offset or limit is not a plain number.
+    /// nil when it is not one, or its offset or limit is not a plain number. Read as UTF-8
+    /// bytes: every delimiter is ASCII, and this runs once per page.
     static func target(of url: String) -> (playlistID: String, offset: Int, limit: Int?)? {
-        guard let r = url.firstRange(of: "/playlists/") else { return nil }
-        let rest = url[r.upperBound...]
-        let pathEnd = rest.firstIndex(of: "?") ?? rest.endIndex
-        let path = rest[..<pathEnd].split(separator: "/", omittingEmptySubsequences: false)
-        guard path.count == 2, path[1] == "items" || path[1] == "tracks",
-              let id = percentDecoded(path[0]), !id.isEmpty else { return nil }
-        var offset: Int?
-        var limit: Int?
-        if pathEnd < rest.endIndex {
-            for pair in rest[rest.index(after: pathEnd)...].split(separator: "&") {
-                guard let eq = pair.firstIndex(of: "=") else { continue }
-                let key = pair[..<eq], value = pair[pair.index(after: eq)...]
-                if key == "offset" || key == "limit" {
+        var url = url
+        return url.withUTF8 { u -> (playlistID: String, offset: Int, limit: Int?)? in
+            guard let pathStart = end(of: "/playlists/", in: u) else { return nil }
+            let queryMark = u[pathStart...].firstIndex(of: UInt8(ascii: "?")) ?? u.count
+            guard let slash = u[pathStart..<queryMark].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+            let segment = u[(slash + 1)..<queryMark]
+            guard segment.elementsEqual("items".utf8) || segment.elementsEqual("tracks".utf8),
+                  let id = percentDecoded(u[pathStart..<slash]), !id.isEmpty else { return nil }
+            var offset: Int?
+            var limit: Int?
+            if queryMark < u.count {
+                for pair in u[(queryMark + 1)...].split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+                    guard let eq = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                    let key = pair[..<eq], value = pair[(eq + 1)...]
+                    let isOffset = key.elementsEqual("offset".utf8)
+                    guard isOffset || key.elementsEqual("limit".utf8) else { continue }
                     // Plain digits only, at most 9 of them: no sign, no overflow.
-                    guard !value.isEmpty, value.count <= 9, value.allSatisfy({ $0.isASCII && $0.isNumber }),
-                          let n = Int(value) else { return nil }
-                    if key == "offset" { offset = n } else { limit = n }
+                    guard (1...9).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+                    let n = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                    if isOffset { offset = n } else { limit = n }
                 }
             }
+            // Spotify always names the offset; a missing one means 0, as the API reads it.
+            return (id, offset ?? 0, limit)
         }
-        // Spotify always names the offset; a missing one means 0, as the API reads it.
-        return (id, offset ?? 0, limit)
+    }
+
+    /// The index just past the first occurrence of `needle` in `u`.
+    private static func end(of needle: StaticString, in u: UnsafeBufferPointer<UInt8>) -> Int? {
+        let n = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        guard n.count <= u.count else { return nil }
+        for i in 0...(u.count - n.count) where u[i] == n[0] && u[i..<(i + n.count)].elementsEqual(n) {
+            return i + n.count
+        }
+        return nil
     }
 
     /// `%XX` escapes decoded; nil when one is malformed or the result is not UTF-8.
-    private static func percentDecoded(_ s: Substring) -> String? {
-        guard s.contains("%") else { return String(s) }
+    private static func percentDecoded(_ s: Slice<UnsafeBufferPointer<UInt8>>) -> String? {
+        guard s.contains(UInt8(ascii: "%")) else { return String(validating: s, as: UTF8.self) }
         var out: [UInt8] = []
-        var bytes = s.utf8.makeIterator()
+        var bytes = s.makeIterator()
         func hex(_ c: UInt8?) -> UInt8? {
             guard let c else { return nil }
             switch c {

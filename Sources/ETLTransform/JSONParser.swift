@@ -1,3 +1,4 @@
+import ETLCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -277,30 +278,9 @@ struct Parser {
         i += n
     }
 
-    /// The index of the first byte at or after `start` that needs a look of its own inside a
-    /// string: `"`, `\`, a control character or a non-ASCII byte (or `p.count`). Checks eight
-    /// bytes at a time; a chunk with any such byte (or a false alarm) is finished bytewise, so
-    /// the result is exactly that of a bytewise scan.
+    /// `JSONText.plainRunEnd` over the whole input.
     @inline(__always)
-    func plainRun(_ start: Int) -> Int {
-        guard let base = p.baseAddress else { return start }
-        var j = start
-        let n = p.count
-        let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
-        while j + 8 <= n {
-            let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
-            let q = x ^ (ones &* 0x22), b = x ^ (ones &* 0x5C)
-            let m = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((x &- ones &* 0x20) & ~x) | x
-            if m & high != 0 { break }
-            j += 8
-        }
-        while j < n {
-            let c = base[j]
-            if c == 0x22 || c == 0x5C || c < 0x20 || c >= 0x80 { break }
-            j += 1
-        }
-        return j
-    }
+    func plainRun(_ start: Int) -> Int { JSONText.plainRunEnd(p, from: start, to: p.count) }
 
     mutating func string() throws(JSONParseError) -> String {
         i += 1

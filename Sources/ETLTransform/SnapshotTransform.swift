@@ -84,15 +84,19 @@ public enum SnapshotTransform {
     ///     track, album and artists are recorded seen and complete as far as it will write
     ///     them (a covered track, see `PlaylistPoller`): their facts are not collected. Empty
     ///     (the default) collects every entry's facts.
+    ///   - trackDims: per entry index, the `dimsFingerprint` of a track entry when the caller
+    ///     has computed it already (a sort and a hash per track); empty (the default) computes
+    ///     them here.
     public static func apply(meta: PlaylistMeta, entries: [ParsedEntry], previous: [Member],
                              extraArtists: [ArtistFact] = [], knownDimensions: [Bool] = [],
-                             observedAt: String) -> SnapshotResult {
+                             trackDims: [UInt64] = [], observedAt: String) -> SnapshotResult {
         var members: [Member] = []
         members.reserveCapacity(entries.count)
         // Facts in first-seen order, and where each key's fact is: one hash lookup per note
         // (find or insert), none to assemble the result.
         var facts: [DimensionFact] = []
         var slots: [DimensionKey: Int] = [:]
+        slots.reserveCapacity(entries.count)
         var rejects: [RejectRecord] = []
 
         func note(_ f: DimensionFact) {
@@ -120,7 +124,7 @@ public enum SnapshotTransform {
                                                position: position, raw: raw, observedAt: observedAt)
                 rejects.append(RejectRecord(reason: reason, position: position, raw: raw, hash: RejectHash.of(raw), row: row))
             }
-            if let m = member(from: e) { members.append(m) }
+            if let m = member(from: e, dims: i < trackDims.count ? trackDims[i] : nil) { members.append(m) }
         }
         for a in extraArtists { note(.artist(a)) }
 

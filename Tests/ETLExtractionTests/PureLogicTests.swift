@@ -183,6 +183,16 @@ final class PureLogicTests: XCTestCase {
         XCTAssertEqual(SpotifyClient.playlistID(inURL: "http://h/v1/playlists/a%20b/items"), "a b")
     }
 
+    func testPercentEncodingMatchesFoundation() {
+        var unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+        let every = String(decoding: (0...0x7F).map { UInt8($0) }, as: UTF8.self) + "é日本\u{1F600} /=&%+"
+        XCTAssertEqual(URLEncoding.encode(every), every.addingPercentEncoding(withAllowedCharacters: unreserved), "every ASCII byte and some UTF-8")
+        unreserved.insert("/")
+        XCTAssertEqual(URLEncoding.encode(every, keepSlash: true), every.addingPercentEncoding(withAllowedCharacters: unreserved))
+        XCTAssertEqual(URLEncoding.encode("a(b,c)"), "a%28b%2Cc%29")
+        XCTAssertEqual(URLEncoding.percentDecoded(URLEncoding.encode(every)), every, "round trip")
+    }
+
     // MARK: Credentials
 
     func testCredentialsFromEnvironment() throws {

@@ -48,6 +48,62 @@ final class APIModelsTests: XCTestCase {
         XCTAssertNil(try decodePlaylistMeta(Array(bare.utf8)).total)
     }
 
+    /// The embedded first page is read by the direct page decoder (`playlistMetaDirect`) when
+    /// it takes it; the result is then exactly the full path's (`decodePlaylistMeta(json:)`):
+    /// the same meta, or the same error when the direct path hands over.
+    func testEmbeddedPageReadDirectlyGivesTheFullPathsResult() {
+        func meta(_ extra: String) -> String { #"{"id":"p1","snapshot_id":"s1","name":"n","# + extra + "}" }
+        let track = Fixtures.entry(Fixtures.track())
+        let page = Fixtures.page([track, Self.nullEntry, Fixtures.entry(Fixtures.episode())], total: 120,
+                                 next: "https://api.spotify.com/v1/playlists/p1/items?offset=3&limit=50")
+        func nested(_ depth: Int) -> String { String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }
+        /// A page whose one entry carries `levels` nested arrays under an unknown key.
+        func deep(_ levels: Int) -> String {
+            Fixtures.page([track.replacingOccurrences(of: #""is_local":false"#, with: #""x":"# + nested(levels) + #","is_local":false"#)])
+        }
+        let shifted = page.replacingOccurrences(of: #""offset":0"#, with: #""offset":5"#)
+        // (body, whether the direct path takes it)
+        let cases: [(String, Bool)] = [
+            (Self.playlist2026, true),
+            (meta(#""items":"# + page + #","tracks":{"total":120}"#), true),   // the daemon's fields filter
+            (meta(#""tracks":{"total":7},"items":"# + page), true),           // `items` is looked at first
+            (meta(#""tracks":"# + page), true),                               // legacy container
+            (meta(#""items":{"href":"h","total":7}"#), false),                // dev mode: no items
+            (meta(#""items":"# + page + #","items":{"total":1}"#), true),      // the first occurrence counts
+            (meta(#""items":null,"items":"# + page), true),
+            (meta(#""items":"# + shifted), true),                             // agreement is checked later
+            (meta(#""it\u0065ms":"# + page), true),                           // an escaped key is still the key
+            (meta(#""items":{"it\u0065ms":[],"total":0,"offset":0}"#), false), // … but not for the page decoder
+            (meta(#""items":{"items":[],"total":0}"#), false),                // missing offset: the full path words it
+            (meta(#""items":"# + page) + " x", false),                        // trailing data
+            (meta(#""items":"# + page + #","name":"second name ignored""#), true),
+        ]
+        for (body, direct) in cases {
+            let bytes = Array(body.utf8)
+            let full = Result { () throws(TransformError) -> PlaylistMeta in try decodePlaylistMeta(json: parseBody(bytes)) }
+            let got = Result { () throws(TransformError) -> PlaylistMeta in try decodePlaylistMeta(bytes) }
+            XCTAssertEqual(got, full, String(body.prefix(120)))
+            XCTAssertEqual(bytes.withUnsafeBufferPointer(playlistMetaDirect) != nil, direct, "\(body.count) bytes: " + String(body.suffix(60)))
+        }
+        // Nesting at the parser's bound: the deepest entry the full path accepts is read
+        // directly too; one level more, both refuse it, in the same words.
+        let levels = Array(100...140)
+        let accepted = levels.filter { (try? decodePlaylistMeta(json: parseBody(Array(meta(#""items":"# + deep($0)).utf8)))) != nil }
+        let bound = try! XCTUnwrap(accepted.last)
+        XCTAssertEqual(accepted, Array(100...bound), "a depth bound inside the range")
+        for (lv, direct) in [(bound, true), (bound + 1, false)] {
+            let bytes = Array(meta(#""items":"# + deep(lv)).utf8)
+            let full = Result { () throws(TransformError) -> PlaylistMeta in try decodePlaylistMeta(json: parseBody(bytes)) }
+            XCTAssertEqual(Result { () throws(TransformError) -> PlaylistMeta in try decodePlaylistMeta(bytes) }, full, "\(lv) levels")
+            XCTAssertEqual(bytes.withUnsafeBufferPointer(playlistMetaDirect) != nil, direct, "\(lv) levels")
+        }
+        // The page itself: every entry parsed at its position, rejects included.
+        let m = try? decodePlaylistMeta(Array(meta(#""items":"# + page).utf8))
+        XCTAssertEqual(m?.embeddedItems?.entries.count, 3)
+        XCTAssertEqual(m?.embeddedItems?.entries, parsedItemsPage(try! decodeItemsPage(Array(page.utf8))).entries)
+        XCTAssertEqual(m?.total, 120)
+    }
+
     func testPlaylistMetaErrorsNameTheCause() {
         let cases: [(String, String)] = [
             (#"{"snapshot_id":"s","name":"x"}"#, "missing id"),

@@ -70,6 +70,18 @@ final class ItemsPageAgreementTests: XCTestCase {
                                       expected: "playlist P1 from offset 50, limit ≤ 50")),
         Case(name: "next not an items URL", offset: 0, limit: 50, total: 120, count: 50, next: "https://evil.example/x",
              expected: .nextElsewhere(next: "https://evil.example/x", expected: "playlist P1 from offset 50, limit ≤ 50")),
+        Case(name: "next below the items path", offset: 0, limit: 50, total: 120, count: 50,
+             next: base + "/x?offset=50&limit=50",
+             expected: .nextElsewhere(next: base + "/x?offset=50&limit=50", expected: "playlist P1 from offset 50, limit ≤ 50")),
+        Case(name: "next with an empty offset", offset: 0, limit: 50, total: 120, count: 50, next: base + "?offset=&limit=50",
+             expected: .nextElsewhere(next: base + "?offset=&limit=50", expected: "playlist P1 from offset 50, limit ≤ 50")),
+        Case(name: "next with a malformed escape in the id", offset: 0, limit: 50, total: 120, count: 50,
+             next: next(50, id: "P%4"),
+             expected: .nextElsewhere(next: next(50, id: "P%4"), expected: "playlist P1 from offset 50, limit ≤ 50")),
+        // The id is compared after %XX decoding; the order of the query does not matter.
+        Case(name: "next with an escaped id", offset: 0, limit: 50, total: 120, count: 50, next: next(50, id: "P%31")),
+        Case(name: "next with limit first and no offset-like keys", offset: 0, limit: 50, total: 120, count: 50,
+             next: base + "?limit=50&offsetx=7&offset=50"),
     ]
 
     func testTable() {

@@ -257,7 +257,7 @@ public final class PlaylistPoller: Sendable {
                 if facts.items == nil { facts.items = watermark.itemCount }
                 return .unchanged
             }
-            let first = meta.embeddedItems.map(parsedItemsPage)
+            let first = meta.embeddedItems
             meta.embeddedItems = nil
             var entries = first?.entries ?? []
             switch FetchPlan.continuation(embeddedOffset: first?.offset, count: entries.count, next: first?.next) {
@@ -368,6 +368,9 @@ public final class PlaylistPoller: Sendable {
         /// Per entry: a covered track, whose track, album and artist facts need not even be
         /// collected (nothing of them would be looked up or written).
         var coveredEntries: [Bool] = []
+        /// Per entry: the track's `dimsFingerprint` (0 for other entries), computed once here
+        /// and handed to `SnapshotTransform` for the members.
+        var fingerprints: [UInt64] = []
     }
 
     /// Sorts the album and artist ids of a snapshot into known-seen and open, from the
@@ -379,6 +382,7 @@ public final class PlaylistPoller: Sendable {
     private func trackCoverage(for entries: [ParsedEntry], previous: [Member]) throws -> TrackCoverage {
         var c = TrackCoverage()
         var memberDims: [String: UInt64] = [:]
+        memberDims.reserveCapacity(previous.count)
         for m in previous { if let t = m.trackID, let d = m.dims { memberDims[t] = d } }
         var trackIDs: [String] = []
         trackIDs.reserveCapacity(entries.count)
@@ -386,6 +390,7 @@ public final class PlaylistPoller: Sendable {
         let fingerprints: [UInt64] = entries.map { e in
             if case .track(let t, _) = e { return t.dimsFingerprint } else { return 0 }
         }
+        c.fingerprints = fingerprints
         for (i, e) in entries.enumerated() {
             guard case .track(let t, _) = e else { continue }
             if let d = memberDims[t.id], d == fingerprints[i] {
@@ -394,6 +399,7 @@ public final class PlaylistPoller: Sendable {
                 trackIDs.append(t.id)
             }
         }
+        c.tracks.reserveCapacity(entries.count)
         if !trackIDs.isEmpty {
             for (id, r) in try state.seenRecords(kind: .track, ids: trackIDs) where c.tracks[id] == nil { c.tracks[id] = r }
         }
@@ -427,7 +433,7 @@ public final class PlaylistPoller: Sendable {
         let (extraArtists, completeArtists) = enrichment(for: coverage.openArtistOrder, facts: &facts)
         let result = SnapshotTransform.apply(meta: meta, entries: entries, previous: previous,
                                              extraArtists: extraArtists, knownDimensions: coverage.coveredEntries,
-                                             observedAt: observedAt)
+                                             trackDims: coverage.fingerprints, observedAt: observedAt)
         var rows: [Row] = [RowBuilder.playlistRow(meta, observedAt: observedAt)]
         rows.append(contentsOf: result.eventRows)
         let itemCount = meta.total ?? entries.count

@@ -1,3 +1,5 @@
+import ETLCore
+
 /// Finds the top-level elements of an outbox payload that is exactly in the form
 /// `JSONText.encodeValues` writes, so an NDJSON record can be spliced from the stored bytes
 /// instead of decoding the row into `[Value]` and encoding it again (that round trip was
@@ -106,6 +108,8 @@ enum CanonicalPayload {
     private static func string(_ b: UnsafeBufferPointer<UInt8>, _ i0: Int, _ end: Int) -> Int? {
         var i = i0 + 1
         while i < end {
+            i = JSONText.plainRunEnd(b, from: i, to: end)
+            guard i < end else { break }
             let c = b[i]
             if c == UInt8(ascii: "\"") { return i + 1 }
             if c < 0x20 { return nil }

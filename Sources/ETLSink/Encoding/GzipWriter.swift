@@ -19,7 +19,7 @@ public struct GzipError: Error, CustomStringConvertible, Sendable, Equatable {
 /// the batch writer's chunking depends only on the content anyway. A different zlib version
 /// may compress differently; that changes only a re-encoded spool file, never the object name.
 ///
-/// Memory: zlib's own state (~256 KiB at level 6, memLevel 8) plus one 64 KiB output buffer.
+/// Memory: zlib's own state (~256 KiB with windowBits 15, memLevel 8) plus one 64 KiB output buffer.
 /// The writer does not own or close the file descriptor.
 public final class GzipWriter {
     public let fileDescriptor: Int32
@@ -38,9 +38,15 @@ public final class GzipWriter {
 
     private enum State { case open, finished, failed }
 
+    /// Level 4, not zlib's default 6: on the rows this daemon writes, level 6 spends about
+    /// 1.6× the CPU of level 4 to make objects about 4% smaller, and compression was the
+    /// largest single cost of an initial load (docs/benchmarks.md, "Gzip level"). Levels 2–8
+    /// share the gzip header's XFL byte (0), so the header stays as pinned.
+    public static let defaultLevel: Int32 = 4
+
     /// - Parameters:
-    ///   - level: deflate level, 6 by default (zlib's default trade-off).
-    public init(fileDescriptor: Int32, path: String = "<fd>", level: Int32 = 6) throws {
+    ///   - level: deflate level, `defaultLevel` unless given.
+    public init(fileDescriptor: Int32, path: String = "<fd>", level: Int32 = GzipWriter.defaultLevel) throws {
         self.fileDescriptor = fileDescriptor
         self.path = path
         self.output = [UInt8](repeating: 0, count: FileIO.bufferSize)
