@@ -38,11 +38,11 @@ public final class GzipWriter {
 
     private enum State { case open, finished, failed }
 
-    /// Level 4, not zlib's default 6: on the rows this daemon writes, level 6 spends about
-    /// 1.6× the CPU of level 4 to make objects about 4% smaller, and compression was the
-    /// largest single cost of an initial load (docs/benchmarks.md, "Gzip level"). Levels 2–8
-    /// share the gzip header's XFL byte (0), so the header stays as pinned.
-    public static let defaultLevel: Int32 = 4
+    /// Level 1, not zlib's default 6: compression was the largest single cost of an initial
+    /// load, and on this daemon's own NDJSON level 1 makes objects about 8% larger than level
+    /// 6 for about a tenth less CPU over the whole load (docs/benchmarks.md, "Gzip level").
+    /// Staging objects are read once by the loader; the VM's CPU is what the operator pays.
+    public static let defaultLevel: Int32 = 1
 
     /// - Parameters:
     ///   - level: deflate level, `defaultLevel` unless given.
