@@ -65,12 +65,19 @@ public final class StateStore: @unchecked Sendable {
 
     /// All watermarks, ordered by playlist id.
     public func allWatermarks() throws -> [Watermark] {
+        var out: [Watermark] = []
+        try forEachWatermark { out.append($0) }
+        return out
+    }
+
+    /// Every stored watermark in playlist-id order, one at a time, so a caller that needs a
+    /// few fields of 100,000 of them (`status`) never holds them all. `body` runs under the
+    /// store's lock: it must not call the store.
+    public func forEachWatermark(_ body: (Watermark) throws -> Void) throws {
         try locked {
             let s = try db.cached("SELECT \(Self.watermarkColumns) FROM watermarks ORDER BY playlist_id")
             defer { s.reset() }
-            var out: [Watermark] = []
-            while try s.step() { out.append(readWatermark(s)) }
-            return out
+            while try s.step() { try body(readWatermark(s)) }
         }
     }
 

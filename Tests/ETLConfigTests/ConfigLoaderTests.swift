@@ -231,6 +231,36 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
+    /// The size cap refuses what cannot be a config, not a long playlist list: 40,000
+    /// `[[playlists]]` tables (1.8 MB; docs/scaling.md's 100,000 are 4.5 MB) load, and a file
+    /// one byte over the cap is one line naming the cause, read no further.
+    func testLongPlaylistListLoadsAndOversizedFileIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfgtest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var text = ""
+        for i in 0..<40_000 {
+            let n = String(i)
+            text += "[[playlists]]\nid = \"pl" + String(repeating: "0", count: 20 - n.count) + n + "\"\n\n"
+        }
+        XCTAssertGreaterThan(text.utf8.count, 1 << 20)
+        let long = dir.appendingPathComponent("long.toml")
+        try text.write(to: long, atomically: true, encoding: .utf8)
+        let c = try ConfigLoader.load(path: long.path)
+        XCTAssertEqual(c.playlists.count, 40_000)
+        XCTAssertEqual(c.playlists.last?.id, "pl00000000000000039999")
+
+        let huge = dir.appendingPathComponent("huge.toml")
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge.path, contents: Data(minimal.utf8)))
+        let handle = try FileHandle(forWritingTo: huge)
+        try handle.truncate(atOffset: UInt64(ConfigLoader.maxFileSize + 1))  // sparse: no 16 MiB written
+        try handle.close()
+        do { _ = try ConfigLoader.load(path: huge.path); XCTFail("an oversized file loaded") } catch {
+            XCTAssertEqual(error.key, "(file)")
+            XCTAssertEqual(error.message, "config file is larger than 16 MiB; is this the right file?")
+        }
+    }
+
     func testSyntaxErrorHasLineAndColumn() {
         let e = failure(minimal + "[sink]\nmax_rows = = 3\n")
         XCTAssertTrue(e.key.hasPrefix("line 4, column "), "\(e)")

@@ -40,6 +40,46 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(back, r)
     }
 
+    /// The daemon writes a status report's playlist list itself (`ControlCoding.bytes`); the
+    /// line is JSONEncoder's to the byte for plain text and decodes to the same report for
+    /// any text, including a name that spells the splice point.
+    func testPlaylistListWrittenDirectlyIsJSONEncodersJSON() throws {
+        var r = sampleReport()
+        r.instance = .init(id: "etl-2", shard: .init(index: 2, count: 5, playlists: 2, listed: 9))
+        let response = ControlResponse(ok: true, status: r, message: "m")
+        XCTAssertEqual(response.jsonLineBytes(), Array((response.jsonLine() + "\n").utf8))
+        XCTAssertEqual(String(decoding: ControlCoding.bytes(r, playlists: r.playlists) { $0.playlists = [] }, as: UTF8.self),
+                       ControlCoding.line(r))
+        var empty = r
+        empty.playlists = []
+        XCTAssertEqual(ControlResponse(ok: true, status: empty).jsonLineBytes(),
+                       Array((ControlResponse(ok: true, status: empty).jsonLine() + "\n").utf8))
+        XCTAssertEqual(ControlResponse.busy(slots: 4).jsonLineBytes(), Array((ControlResponse.busy(slots: 4).jsonLine() + "\n").utf8))
+
+        r.playlists += [
+            .init(id: "q1", name: #""playlists":[]"#, lastError: "a \"quoted\" \\ back/slash"),
+            .init(id: "q2", name: "tab\tnew\nline\u{01}\u{7F} é 漢字 🎵 \u{2028}\u{202E}", items: 0),
+            .init(id: "q3"),
+        ]
+        let hostile = ControlResponse(ok: true, status: r)
+        let bytes = hostile.jsonLineBytes()
+        XCTAssertEqual(bytes.last, UInt8(ascii: "\n"))
+        XCTAssertEqual(bytes.filter { $0 == UInt8(ascii: "\n") }.count, 1, "one line")
+        XCTAssertEqual(try JSONDecoder().decode(ControlResponse.self, from: Data(bytes.dropLast())), hostile)
+        // Sent in pieces: the same bytes; a refused piece stops the writing.
+        var pieces: [[UInt8]] = []
+        XCTAssertTrue(ControlCoding.write(hostile, playlists: r.playlists, emptied: { $0.status?.playlists = [] },
+                                          terminator: [UInt8(ascii: "\n")], piece: 64) { pieces.append($0); return true })
+        XCTAssertGreaterThan(pieces.count, 3)
+        XCTAssertEqual(Array(pieces.joined()), bytes)
+        var offered = 0
+        XCTAssertFalse(ControlCoding.write(hostile, playlists: r.playlists, emptied: { $0.status?.playlists = [] },
+                                           terminator: [], piece: 64) { _ in offered += 1; return offered < 2 })
+        XCTAssertEqual(offered, 2)
+        XCTAssertEqual(try JSONDecoder().decode(StatusReport.self, from: Data(r.jsonLine().utf8)), r)
+        XCTAssertFalse(r.jsonLine().contains("\u{202E}"), "still terminal-safe")
+    }
+
     func testWatchdogCountersAreOptionalInOldReports() throws {
         let old = try JSONDecoder().decode(StatusReport.Watchdog.self, from: Data(#"{"state":"stalled: flusher since 12:03Z"}"#.utf8))
         XCTAssertEqual(old, StatusReport.Watchdog(state: "stalled: flusher since 12:03Z"))
@@ -149,6 +189,24 @@ final class ControlServerTests: XCTestCase {
         XCTAssertEqual(p.message, "queued a,b")
         let f = try ControlClient.send(ControlRequest(cmd: .flush), socketPath: path)
         XCTAssertEqual(f, ControlResponse(ok: false, error: "nothing to flush"))
+    }
+
+    /// A status of 100,000 playlists (a 25 MB line) crosses the socket whole.
+    func testHundredThousandPlaylistStatusRoundTrips() throws {
+        var report = sampleReport()
+        report.playlists = (0..<100_000).map { i in
+            .init(id: "pl\(i)", name: "Playlist \(i)", lastPoll: "2026-12-03T17:06:08Z", snapshotID: String(repeating: "A", count: 50) + "\(i)",
+                  items: i % 300, nextDue: "2026-12-03T17:16:08Z")
+        }
+        let path = dir + "/big.sock"
+        let big = report
+        let server = ControlServer(path: path, logger: LogCapture().logger) { _, _ in ControlResponse(ok: true, status: big) }
+        try server.start()
+        defer { server.stop() }
+        let r = try ControlClient.send(ControlRequest(cmd: .status), socketPath: path, timeout: 120)
+        XCTAssertEqual(r.status?.playlists.count, 100_000)
+        XCTAssertEqual(r.status, report)
+        XCTAssertGreaterThan(ControlResponse(ok: true, status: report).jsonLineBytes().count, 16 << 20, "past the old client limit")
     }
 
     func testMalformedRequestGetsErrorReply() throws {

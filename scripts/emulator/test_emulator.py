@@ -184,6 +184,9 @@ class SmallScenario(OwnSmallEmulator):
         st, stats = self.emu.req("GET", "/_emulator/stats")
         self.assertEqual(len(stats["recent"]), 2)
         self.assertTrue(all("fields=" in r for r in stats["recent"]), stats["recent"])
+        st, brief = self.emu.req("GET", "/_emulator/stats?brief=1")
+        self.assertEqual(set(brief), {"requests", "by_route", "violations"})
+        self.assertEqual((brief["requests"], brief["by_route"]), (stats["requests"], stats["by_route"]))
 
     def test_add_raw_entry_served_verbatim_and_filtered(self):
         st, r = self.emu.req("POST", "/_emulator/playlists", {"name": "raw entries"})

@@ -163,14 +163,21 @@ final class StatusBoard: Sendable {
         let now = Date()
         let plan = scheduler.snapshot().plan
         let (ids, listed) = board.withLock { ($0.playlistIDs, $0.listed) }
-        let marks = Dictionary(((try? components.state.allWatermarks()) ?? []).map { ($0.playlistID, $0) },
-                               uniquingKeysWith: { a, _ in a })
-        let playlists = ids.map { id -> StatusReport.Playlist in
-            let w = marks[id]
-            return StatusReport.Playlist(id: id, name: w?.name, lastPoll: w?.lastPolledAt.map(Timestamp.iso),
-                                         snapshotID: w?.snapshotID, items: w?.itemCount,
-                                         nextDue: plan.entry(id).map { Timestamp.iso($0.parkedUntil.map { max($0, plan.entry(id)!.nextDue) } ?? $0.nextDue) },
-                                         lastError: w?.lastError)
+        // Filled in place from the watermarks as they are read: at 100,000 playlists a copy of
+        // every watermark and a dictionary of them cost more than the report itself.
+        var playlists = ids.map { id -> StatusReport.Playlist in
+            StatusReport.Playlist(id: id, nextDue: plan.entry(id).map { Timestamp.iso($0.parkedUntil.map { max($0, plan.entry(id)!.nextDue) } ?? $0.nextDue) })
+        }
+        var position: [String: Int] = [:]
+        position.reserveCapacity(ids.count)
+        for (i, id) in ids.enumerated() where position[id] == nil { position[id] = i }
+        try? components.state.forEachWatermark { w in
+            guard let i = position[w.playlistID] else { return }
+            playlists[i].name = w.name
+            playlists[i].lastPoll = w.lastPolledAt.map(Timestamp.iso)
+            playlists[i].snapshotID = w.snapshotID
+            playlists[i].items = w.itemCount
+            playlists[i].lastError = w.lastError
         }
         let g = gate.state(now: now)
         let rate = g.map { StatusReport.RateGate(state: "throttled", until: Timestamp.iso($0.notBefore), reason: $0.reason) }

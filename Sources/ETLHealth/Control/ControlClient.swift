@@ -21,6 +21,10 @@ public enum ControlClient {
         }
     }
 
+    /// The longest reply read. A status report is about 250 bytes per playlist: 25 MB for
+    /// 100,000, ~95 MB for the ~370,000 the largest accepted config can list.
+    static let maxReply = 256 << 20
+
     /// First pause before asking again after a busy refusal; it doubles up to `maxRetryPause`.
     static let firstRetryPause = 0.05
     static let maxRetryPause = 0.5
@@ -70,10 +74,11 @@ public enum ControlClient {
         let sendErrno = errno
         if sent { shutdown(fd, Int32(SHUT_WR)) }
         let line: String
-        switch ControlServer.readLine(fd, max: 16 << 20, firstByteBy: end, by: end) {
+        switch ControlServer.readLine(fd, max: maxReply, firstByteBy: end, by: end) {
         case .line(let l): line = l
         case .timedOut: throw ClientError.timedOut(path: socketPath)
-        case .closed, .failed, .tooLong:
+        case .tooLong: throw ClientError.io("reply from spotifyd-etl on \(socketPath) is longer than \(maxReply >> 20) MiB")
+        case .closed, .failed:
             if !sent { throw ClientError.io("write \(socketPath): \(String(cString: strerror(sendErrno)))") }
             throw ClientError.io("no reply from spotifyd-etl on \(socketPath)")
         }

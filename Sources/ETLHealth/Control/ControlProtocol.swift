@@ -74,6 +74,21 @@ public struct ControlResponse: Codable, Sendable, Equatable {
     }
 
     public func jsonLine() -> String { ControlCoding.line(self) }
+
+    /// The reply as the daemon sends it: `jsonLine()`'s JSON and a newline, handed to `send`
+    /// in pieces of about 64 KiB (`ControlCoding.write`), so a status of 100,000 playlists is
+    /// never one 25 MB buffer. Stops at the first piece `send` refuses; false then.
+    public func writeJSONLine(to send: ([UInt8]) -> Bool) -> Bool {
+        ControlCoding.write(self, playlists: status?.playlists ?? [], emptied: { $0.status?.playlists = [] },
+                            terminator: [UInt8(ascii: "\n")], to: send)
+    }
+
+    /// `writeJSONLine`'s pieces joined.
+    public func jsonLineBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        _ = writeJSONLine { out += $0; return true }
+        return out
+    }
 }
 
 public enum ControlProtocolError: Error, Equatable, CustomStringConvertible {
@@ -94,5 +109,43 @@ enum ControlCoding {
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? enc.encode(value) else { return "{\"ok\":false,\"error\":\"encoding failed\"}" }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `line(value)`'s JSON as bytes, with the status report's playlist list written by
+    /// `StatusReport.Playlist.appendJSON` rather than by JSONEncoder, whose intermediate tree
+    /// for 100,000 playlists took ~260 MiB of the daemon's heap (more than the unit's
+    /// `MemoryMax`) for a 25 MB answer. `emptied` clears that list in a copy of `value`; the
+    /// copy is encoded as usual and the list is written where its `"playlists":[]` stands.
+    /// A raw `"` inside a JSON string is always escaped, so that text can only be the key.
+    static func bytes<T: Encodable>(_ value: T, playlists: [StatusReport.Playlist], emptied: (inout T) -> Void) -> [UInt8] {
+        var out: [UInt8] = []
+        _ = write(value, playlists: playlists, emptied: emptied, terminator: []) { out += $0; return true }
+        return out
+    }
+
+    /// `bytes(…)` followed by `terminator`, handed to `send` in pieces of about `piece` bytes;
+    /// stops at the first piece `send` refuses and returns false then.
+    static func write<T: Encodable>(_ value: T, playlists: [StatusReport.Playlist], emptied: (inout T) -> Void,
+                                    terminator: [UInt8], piece: Int = 64 << 10, to send: ([UInt8]) -> Bool) -> Bool {
+        var head = value
+        emptied(&head)
+        let text = Array(line(playlists.isEmpty ? value : head).utf8)
+        guard !playlists.isEmpty, let at = text.firstRange(of: Array(#""playlists":[]"#.utf8)) else {
+            return send(playlists.isEmpty ? text + terminator : Array(line(value).utf8) + terminator)
+        }
+        let close = at.upperBound - 1  // the `]`
+        var out = Array(text[..<close])
+        out.reserveCapacity(piece + 4096)
+        for (i, p) in playlists.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            p.appendJSON(to: &out)
+            if out.count >= piece {
+                guard send(out) else { return false }
+                out.removeAll(keepingCapacity: true)
+            }
+        }
+        out.append(contentsOf: text[close...])
+        out.append(contentsOf: terminator)
+        return send(out)
     }
 }

@@ -130,7 +130,8 @@ public final class ControlServer: Sendable {
         /// Writes the reply within the answer deadline, then ends the stream so the client
         /// reads the reply before the close.
         private func answer(_ c: BoundedAcceptLoop.Connection, _ response: ControlResponse) {
-            _ = DeadlineIO.sendAll(c.fd, Array((response.jsonLine() + "\n").utf8), until: c.answerDeadline())
+            let deadline = c.answerDeadline()
+            _ = response.writeJSONLine { DeadlineIO.sendAll(c.fd, $0, until: deadline) }
             _ = shutdown(c.fd, Int32(SHUT_WR))
         }
     }

@@ -19,9 +19,45 @@ public struct StatusReport: Codable, Sendable, Equatable {
             self.items = items; self.nextDue = nextDue; self.lastError = lastError
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case id, name, items
             case lastPoll = "last_poll", snapshotID = "snapshot_id", nextDue = "next_due", lastError = "last_error"
+        }
+
+        /// The keys in the order `.sortedKeys` writes them.
+        private static let keyOrder = CodingKeys.allCases.sorted { $0.rawValue < $1.rawValue }
+
+        /// Appends this entry as the JSON object JSONEncoder (`.sortedKeys`) writes for it:
+        /// the same keys in the same order, absent values left out; strings through `JSONText`.
+        func appendJSON(to out: inout [UInt8]) {
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for key in Self.keyOrder {
+                let text: String?
+                switch key {
+                case .id: text = id
+                case .name: text = name
+                case .lastPoll: text = lastPoll
+                case .snapshotID: text = snapshotID
+                case .nextDue: text = nextDue
+                case .lastError: text = lastError
+                case .items:
+                    guard let items else { continue }
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    JSONText.appendString(key.rawValue, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    JSONText.appendInt(Int64(items), to: &out)
+                    continue
+                }
+                guard let text else { continue }
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                JSONText.appendString(key.rawValue, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONText.appendString(text, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -239,7 +275,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Sorted-key JSON, one line, safe to print on a terminal: besides the C0 controls the
     /// encoder escapes, C1 controls, DEL, U+2028/U+2029 and the bidi overrides/isolates in any
     /// string (playlist names, error texts, keys all come from outside) are written as `\uXXXX`.
-    public func jsonLine() -> String { LogText.terminalSafeJSON(ControlCoding.line(self)) }
+    public func jsonLine() -> String {
+        LogText.terminalSafeJSON(String(decoding: ControlCoding.bytes(self, playlists: playlists) { $0.playlists = [] }, as: UTF8.self))
+    }
 
     /// Human view for a terminal: a header block, then aligned tables. Pure. Every value passes
     /// `LogText.escaped` (in `kv` and `table`), so text from outside — playlist names, error
