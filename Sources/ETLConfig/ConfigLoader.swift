@@ -24,7 +24,7 @@ public enum ConfigLoader {
                     throw ConfigError(file: path, key: "(file)", message: "cannot read config file: is a directory")
                 }
                 if Int(st.st_size) > maxFileSize {
-                    throw ConfigError(file: path, key: "(file)", message: "config file is larger than 16 MiB; is this the right file?")
+                    throw ConfigError(file: path, key: "(file)", message: "config file is larger than \(maxFileSize >> 20) MiB; is this the right file?")
                 }
             }
             data = try Data(contentsOf: URL(fileURLWithPath: path))

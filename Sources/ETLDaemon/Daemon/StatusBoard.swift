@@ -166,7 +166,7 @@ final class StatusBoard: Sendable {
         // Filled in place from the watermarks as they are read: at 100,000 playlists a copy of
         // every watermark and a dictionary of them cost more than the report itself.
         var playlists = ids.map { id -> StatusReport.Playlist in
-            StatusReport.Playlist(id: id, nextDue: plan.entry(id).map { Timestamp.iso($0.parkedUntil.map { max($0, plan.entry(id)!.nextDue) } ?? $0.nextDue) })
+            StatusReport.Playlist(id: id, nextDue: plan.entry(id).map { e in Timestamp.iso(e.parkedUntil.map { max($0, e.nextDue) } ?? e.nextDue) })
         }
         var position: [String: Int] = [:]
         position.reserveCapacity(ids.count)

@@ -127,11 +127,12 @@ enum ControlCoding {
     /// stops at the first piece `send` refuses and returns false then.
     static func write<T: Encodable>(_ value: T, playlists: [StatusReport.Playlist], emptied: (inout T) -> Void,
                                     terminator: [UInt8], piece: Int = 64 << 10, to send: ([UInt8]) -> Bool) -> Bool {
+        guard !playlists.isEmpty else { return send(Array(line(value).utf8) + terminator) }
         var head = value
         emptied(&head)
-        let text = Array(line(playlists.isEmpty ? value : head).utf8)
-        guard !playlists.isEmpty, let at = text.firstRange(of: Array(#""playlists":[]"#.utf8)) else {
-            return send(playlists.isEmpty ? text + terminator : Array(line(value).utf8) + terminator)
+        let text = Array(line(head).utf8)
+        guard let at = text.firstRange(of: Array(#""playlists":[]"#.utf8)) else {
+            return send(Array(line(value).utf8) + terminator)
         }
         let close = at.upperBound - 1  // the `]`
         var out = Array(text[..<close])

@@ -36,7 +36,7 @@ public final class ControlServer: Sendable {
         let gate = Gate(logger: logger, daemonUID: daemonUID, daemonGID: daemonGID, handler: handler)
         loop = BoundedAcceptLoop(name: "control socket", queueLabel: "spotifyd-etl.control",
                                  maxConnections: maxConnections, deadline: deadline, firstByteWithin: firstByteWithin,
-                                 refusal: Array((ControlResponse.busy(slots: maxConnections).jsonLine() + "\n").utf8),
+                                 refusal: ControlResponse.busy(slots: maxConnections).jsonLineBytes(),
                                  logger: logger) { gate.serve($0) }
     }
 

@@ -24,6 +24,18 @@ public struct StatusReport: Codable, Sendable, Equatable {
             case lastPoll = "last_poll", snapshotID = "snapshot_id", nextDue = "next_due", lastError = "last_error"
         }
 
+        /// The optional text field under `key`.
+        private func text(_ key: CodingKeys) -> String? {
+            switch key {
+            case .name: name
+            case .lastPoll: lastPoll
+            case .snapshotID: snapshotID
+            case .nextDue: nextDue
+            case .lastError: lastError
+            case .id, .items: nil
+            }
+        }
+
         /// The keys in the order `.sortedKeys` writes them.
         private static let keyOrder = CodingKeys.allCases.sorted { $0.rawValue < $1.rawValue }
 
@@ -32,30 +44,19 @@ public struct StatusReport: Codable, Sendable, Equatable {
         func appendJSON(to out: inout [UInt8]) {
             out.append(UInt8(ascii: "{"))
             var first = true
-            for key in Self.keyOrder {
-                let text: String?
-                switch key {
-                case .id: text = id
-                case .name: text = name
-                case .lastPoll: text = lastPoll
-                case .snapshotID: text = snapshotID
-                case .nextDue: text = nextDue
-                case .lastError: text = lastError
-                case .items:
-                    guard let items else { continue }
-                    if !first { out.append(UInt8(ascii: ",")) }
-                    first = false
-                    JSONText.appendString(key.rawValue, to: &out)
-                    out.append(UInt8(ascii: ":"))
-                    JSONText.appendInt(Int64(items), to: &out)
-                    continue
-                }
-                guard let text else { continue }
+            func open(_ key: CodingKeys) {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 JSONText.appendString(key.rawValue, to: &out)
                 out.append(UInt8(ascii: ":"))
-                JSONText.appendString(text, to: &out)
+            }
+            for key in Self.keyOrder {
+                switch key {
+                case .items: if let items { open(key); JSONText.appendInt(Int64(items), to: &out) }
+                case .id: open(key); JSONText.appendString(id, to: &out)
+                case .name, .lastPoll, .snapshotID, .nextDue, .lastError:
+                    if let text = text(key) { open(key); JSONText.appendString(text, to: &out) }
+                }
             }
             out.append(UInt8(ascii: "}"))
         }
