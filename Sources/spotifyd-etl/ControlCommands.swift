@@ -45,7 +45,7 @@ struct Status: ParsableCommand {
         (uploads failing, watchdog not healthy, a state storage error, an expired refresh token, \
         parked on the Spotify quota, or an outbox older than 2 × max_age plus the retry cadence), \
         with the reason on the first line; 3 no daemon answers on the control socket (not running); \
-        4 status unknown (permission denied on the socket, or no answer in time).
+        4 status unknown (permission denied on the socket, no answer in time, or an answer cut short).
         """)
     @OptionGroup var socket: SocketOption
     @Flag(help: "Stable JSON instead of the table.")

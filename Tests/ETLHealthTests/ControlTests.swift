@@ -209,6 +209,96 @@ final class ControlServerTests: XCTestCase {
         XCTAssertGreaterThan(ControlResponse(ok: true, status: report).jsonLineBytes().count, 16 << 20, "past the old client limit")
     }
 
+    /// Each piece of a reply has its own answer deadline: a client that keeps taking pieces gets
+    /// the whole reply however long it takes in all, one that stops reading is cut and logged.
+    func testAnswerDeadlineIsPerPieceAndAStalledReaderIsCutAndLogged() throws {
+        var report = sampleReport()
+        report.playlists = (0..<4_000).map { (i: Int) -> StatusReport.Playlist in
+            .init(id: "pl\(i)", name: "Playlist \(i)", lastPoll: "2026-12-03T17:06:08Z", snapshotID: String(repeating: "A", count: 50),
+                  items: i, nextDue: "2026-12-03T17:16:08Z")
+        }
+        let whole = ControlResponse(ok: true, status: report).jsonLineBytes()
+        XCTAssertGreaterThan(whole.count, 640 << 10, "well past the socket buffers, so the server waits on the reader")
+        let capture = LogCapture()
+        let path = dir + "/slow.sock"
+        let big = report
+        let server = ControlServer(path: path, logger: capture.logger, deadline: 1) { _, _ in ControlResponse(ok: true, status: big) }
+        try server.start()
+        defer { server.stop() }
+
+        // 64 KiB every 0.15 s: about 1.5 s in all, past the 1 s deadline, each piece well within it.
+        let slow = try readReply(path: path, pauseFirst: 0, pauseEach: 0.15)
+        XCTAssertEqual(slow, whole)
+        XCTAssertFalse(capture.events.contains { $0.message.description.contains("cut short") })
+
+        // Nothing taken for 2 s: cut after what the socket buffers held, and logged.
+        let stalled = try readReply(path: path, pauseFirst: 2, pauseEach: 0)
+        XCTAssertLessThan(stalled.count, whole.count)
+        XCTAssertEqual(Array(whole.prefix(stalled.count)), stalled)
+        XCTAssertNotEqual(stalled.last, UInt8(ascii: "\n"))
+        let cut = try XCTUnwrap(capture.events.first { $0.message.description.contains("cut short") })
+        XCTAssertEqual(cut.level, .warning)
+        let sent = try XCTUnwrap(cut.metadata?["sent_bytes"].flatMap { Int("\($0)") })
+        XCTAssertGreaterThanOrEqual(stalled.count, sent, "what was sent was read")
+        XCTAssertLessThan(sent, whole.count)
+    }
+
+    /// A reply that ends without its newline is named as cut short, not as unreadable JSON.
+    func testClientNamesAReplyCutShort() throws {
+        let path = dir + "/cut.sock"
+        var addr = try ControlServer.address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(fd, 1), 0)
+        let partial = Array(#"{"ok":true,"status":{"vers"#.utf8)
+        let served = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let c = accept(fd, nil, nil)
+            var buf = [UInt8](repeating: 0, count: 4096)
+            _ = read(c, &buf, buf.count)
+            _ = partial.withUnsafeBytes { write(c, $0.baseAddress, $0.count) }
+            close(c)
+            served.signal()
+        }
+        XCTAssertThrowsError(try ControlClient.send(ControlRequest(cmd: .status), socketPath: path)) { e in
+            XCTAssertEqual(e as? ControlClient.ClientError,
+                           .io("reply from spotifyd-etl on \(path) was cut short after \(partial.count) bytes (see the daemon's journal)"))
+        }
+        XCTAssertEqual(served.wait(timeout: .now() + 5), .success)
+    }
+
+    /// Sends a status request from a Python client that waits `pauseFirst` seconds before
+    /// reading, then reads 64 KiB at a time with `pauseEach` between reads, until EOF.
+    func readReply(path: String, pauseFirst: Double, pauseEach: Double) throws -> [UInt8] {
+        let script = """
+        import socket, sys, time
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(sys.argv[1])
+        s.sendall(b'{"cmd":"status"}\\n')
+        time.sleep(float(sys.argv[2]))
+        while True:
+            chunk = s.recv(65536)
+            if not chunk: break
+            sys.stdout.buffer.write(chunk)
+            time.sleep(float(sys.argv[3]))
+        """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", script, path, "\(pauseFirst)", "\(pauseEach)"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        return Array(data)
+    }
+
     func testMalformedRequestGetsErrorReply() throws {
         let (server, path) = makeServer()
         try server.start()

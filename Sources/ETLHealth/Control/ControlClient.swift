@@ -76,6 +76,9 @@ public enum ControlClient {
         let line: String
         switch ControlServer.readLine(fd, max: maxReply, firstByteBy: end, by: end) {
         case .line(let l): line = l
+        case .unterminated(let l):
+            // The daemon ends every reply with a newline; without one it stopped writing it.
+            throw ClientError.io("reply from spotifyd-etl on \(socketPath) was cut short after \(l.utf8.count) bytes (see the daemon's journal)")
         case .timedOut: throw ClientError.timedOut(path: socketPath)
         case .tooLong: throw ClientError.io("reply from spotifyd-etl on \(socketPath) is longer than \(maxReply >> 20) MiB")
         case .closed, .failed:

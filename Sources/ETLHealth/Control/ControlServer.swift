@@ -11,8 +11,13 @@ import Logging
 ///   close, and its request is never read.
 /// - **Deadlines.** The first byte must arrive within `firstByteWithin` (1 s) of accept and the
 ///   whole request line within `deadline` (5 s); neither is per read, so trickling does not
-///   extend them. Past either, the client gets a failure line and the close. The answer then
-///   has `deadline` again to be taken. The handler's own time (a `flush`) is not bounded here.
+///   extend them. Past either, the client gets a failure line and the close. The handler's
+///   own time (a `flush`) is not bounded here.
+/// - **Answer.** The reply goes out in pieces of about 64 KiB (`ControlResponse.writeJSONLine`),
+///   each taken within `deadline` of being handed over. The time the daemon spends making the
+///   next piece (a status of 100,000 playlists is read from SQLite as it is written) is not the
+///   client's, so a slow daemon never cuts a reply; a client that stops reading for `deadline`
+///   is cut, logged, and told nothing more: its `spotifyd-etl` names the reply as cut short.
 ///
 /// Why `status` still answers during a flood: the `spotifyd-etl` client sends its request
 /// as soon as it connects, and `ControlClient` retries a busy refusal (safe: nothing was read)
@@ -112,7 +117,7 @@ public final class ControlServer: Sendable {
             }
             let response: ControlResponse
             switch ControlServer.readLine(fd, max: ControlServer.maxLine, firstByteBy: c.firstByteDeadline, by: c.requestDeadline) {
-            case .line(let line):
+            case .line(let line), .unterminated(let line):
                 do { response = handler(try ControlRequest.decode(line: line), peer) }
                 catch { response = .failure("\(error)") }
             case .timedOut:
@@ -127,11 +132,19 @@ public final class ControlServer: Sendable {
             answer(c, response)
         }
 
-        /// Writes the reply within the answer deadline, then ends the stream so the client
-        /// reads the reply before the close.
+        /// Writes the reply, each piece within its own answer deadline, then ends the stream so
+        /// the client reads the reply before the close. A reply cut short is logged.
         private func answer(_ c: BoundedAcceptLoop.Connection, _ response: ControlResponse) {
-            let deadline = c.answerDeadline()
-            _ = response.writeJSONLine { DeadlineIO.sendAll(c.fd, $0, until: deadline) }
+            var sent = 0
+            let whole = response.writeJSONLine { piece in
+                guard DeadlineIO.sendAll(c.fd, piece, until: c.answerDeadline()) else { return false }
+                sent += piece.count
+                return true
+            }
+            if !whole {
+                logger.warning("control socket: reply cut short; the client took nothing for \(c.answerWindow) s or hung up",
+                               metadata: ["sent_bytes": "\(sent)"])
+            }
             _ = shutdown(c.fd, Int32(SHUT_WR))
         }
     }
@@ -182,8 +195,10 @@ public final class ControlServer: Sendable {
 
     /// What `readLine` got.
     enum LineRead: Equatable {
-        /// Up to the first newline (excluded), or everything before EOF when it ended without one.
+        /// Up to the first newline (excluded).
         case line(String)
+        /// Everything before EOF, when it came without a newline.
+        case unterminated(String)
         /// EOF before any byte.
         case closed
         /// A deadline passed first.
@@ -207,7 +222,7 @@ public final class ControlServer: Sendable {
                 }
                 data += buf[0..<n]
             case .closed:
-                return data.isEmpty ? .closed : .line(String(decoding: data, as: UTF8.self))
+                return data.isEmpty ? .closed : .unterminated(String(decoding: data, as: UTF8.self))
             case .timedOut:
                 return .timedOut
             case .failed(let e):

@@ -13,9 +13,10 @@ import Logging
 ///   cap logs one warning.
 /// - **Deadlines.** Each connection carries deadlines on CLOCK_MONOTONIC stamped at accept:
 ///   the first byte of its request by `firstByteWithin` (when set), the whole request by
-///   `deadline`. Trickling a byte at a time does not extend either. Once the answer is ready it
-///   gets `deadline` again to be taken (`Connection.answerDeadline()`), however long the
-///   handler ran. The serving closure does all its I/O through `DeadlineIO` with these.
+///   `deadline`. Trickling a byte at a time does not extend either. Each write of the answer
+///   gets `deadline` again to be taken (`Connection.answerDeadline()`, stamped per write),
+///   however long the handler or the making of that piece took. The serving closure does all
+///   its I/O through `DeadlineIO` with these.
 /// - **Out of descriptors.** EMFILE, ENFILE, ENOBUFS and ENOMEM at accept leave the listening
 ///   socket readable, so accepting again at once would spin. Instead, accepting pauses for
 ///   `backoff`. The clients wait in the backlog meanwhile. Each run of these failures logs
@@ -31,7 +32,7 @@ final class BoundedAcceptLoop: Sendable {
         let firstByteDeadline: Double
         /// When the whole request must have arrived.
         let requestDeadline: Double
-        /// How long an answer may take to be written, from when it is ready.
+        /// How long each write of the answer may take, from when that piece is ready.
         let answerWindow: Double
 
         func answerDeadline() -> Double { DeadlineIO.now() + answerWindow }
