@@ -275,17 +275,9 @@ final class ControlSocketLimitsTests: XCTestCase {
             sys.stdout.write("TIMEOUT")
         sys.stdout.write(buf.decode())
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, path]
-        p.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
-        return String(decoding: data, as: UTF8.self)
+        let run = try runPythonScript(script, [path], asNobody: true)
+        XCTAssertEqual(run.status, 0)
+        return String(decoding: run.out, as: UTF8.self)
     }
 
     // MARK: out of descriptors

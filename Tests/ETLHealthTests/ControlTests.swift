@@ -287,16 +287,9 @@ final class ControlServerTests: XCTestCase {
             sys.stdout.buffer.write(chunk)
             time.sleep(float(sys.argv[3]))
         """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = ["-c", script, path, "\(pauseFirst)", "\(pauseEach)"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
-        return Array(data)
+        let run = try runPythonScript(script, [path, "\(pauseFirst)", "\(pauseEach)"])
+        XCTAssertEqual(run.status, 0)
+        return Array(run.out)
     }
 
     func testMalformedRequestGetsErrorReply() throws {
@@ -399,22 +392,7 @@ final class ControlServerTests: XCTestCase {
             buf += chunk
         sys.stdout.write(buf.decode())
         """
-        let p = Process()
-        if asNobody {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, path, line]
-        } else {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            p.arguments = ["-c", script, path, line]
-        }
-        p.currentDirectoryURL = URL(fileURLWithPath: "/")
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return p.terminationStatus == 0 ? o : e
+        let run = try runPythonScript(script, [path, line], asNobody: asNobody)
+        return String(decoding: run.status == 0 ? run.out : run.err, as: UTF8.self)
     }
 }
