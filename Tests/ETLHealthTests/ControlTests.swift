@@ -193,14 +193,9 @@ final class ControlServerTests: XCTestCase {
 
     /// A status of 100,000 playlists (a 25 MB line) crosses the socket whole.
     func testHundredThousandPlaylistStatusRoundTrips() throws {
-        var report = sampleReport()
-        report.playlists = (0..<100_000).map { i in
-            .init(id: "pl\(i)", name: "Playlist \(i)", lastPoll: "2026-12-03T17:06:08Z", snapshotID: String(repeating: "A", count: 50) + "\(i)",
-                  items: i % 300, nextDue: "2026-12-03T17:16:08Z")
-        }
+        let report = reportListing(100_000)
         let path = dir + "/big.sock"
-        let big = report
-        let server = ControlServer(path: path, logger: LogCapture().logger) { _, _ in ControlResponse(ok: true, status: big) }
+        let server = ControlServer(path: path, logger: LogCapture().logger) { _, _ in ControlResponse(ok: true, status: report) }
         try server.start()
         defer { server.stop() }
         let r = try ControlClient.send(ControlRequest(cmd: .status), socketPath: path, timeout: 120)
@@ -212,17 +207,12 @@ final class ControlServerTests: XCTestCase {
     /// Each piece of a reply has its own answer deadline: a client that keeps taking pieces gets
     /// the whole reply however long it takes in all, one that stops reading is cut and logged.
     func testAnswerDeadlineIsPerPieceAndAStalledReaderIsCutAndLogged() throws {
-        var report = sampleReport()
-        report.playlists = (0..<4_000).map { (i: Int) -> StatusReport.Playlist in
-            .init(id: "pl\(i)", name: "Playlist \(i)", lastPoll: "2026-12-03T17:06:08Z", snapshotID: String(repeating: "A", count: 50),
-                  items: i, nextDue: "2026-12-03T17:16:08Z")
-        }
+        let report = reportListing(4_000)
         let whole = ControlResponse(ok: true, status: report).jsonLineBytes()
         XCTAssertGreaterThan(whole.count, 640 << 10, "well past the socket buffers, so the server waits on the reader")
         let capture = LogCapture()
         let path = dir + "/slow.sock"
-        let big = report
-        let server = ControlServer(path: path, logger: capture.logger, deadline: 1) { _, _ in ControlResponse(ok: true, status: big) }
+        let server = ControlServer(path: path, logger: capture.logger, deadline: 1) { _, _ in ControlResponse(ok: true, status: report) }
         try server.start()
         defer { server.stop() }
 
@@ -269,6 +259,16 @@ final class ControlServerTests: XCTestCase {
                            .io("reply from spotifyd-etl on \(path) was cut short after \(partial.count) bytes (see the daemon's journal)"))
         }
         XCTAssertEqual(served.wait(timeout: .now() + 5), .success)
+    }
+
+    /// `sampleReport()` listing `count` polled playlists, about 250 bytes each in the reply.
+    func reportListing(_ count: Int) -> StatusReport {
+        var report = sampleReport()
+        report.playlists = (0..<count).map { i in
+            .init(id: "pl\(i)", name: "Playlist \(i)", lastPoll: "2026-12-03T17:06:08Z", snapshotID: String(repeating: "A", count: 50) + "\(i)",
+                  items: i % 300, nextDue: "2026-12-03T17:16:08Z")
+        }
+        return report
     }
 
     /// Sends a status request from a Python client that waits `pauseFirst` seconds before
